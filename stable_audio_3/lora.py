@@ -1,0 +1,241 @@
+"""LoRA adapters in the upstream file format, stackable, with runtime strength and exact unloading.
+
+A file holds tensors named ``<module path>.parametrizations.weight.0.<param>`` (DiT paths relative to
+the DiT wrapper, starting with ``model.``; conditioner paths relative to the conditioner, starting
+with ``conditioners.``) and a ``lora_config`` JSON header (rank, alpha, adapter_type, ...). Each
+adapted weight gets one :class:`LoraAdapter` per loaded file through ``torch.nn.utils.parametrize``;
+adapters chain in load order, so ``W -> f0(W) -> f1(f0(W))``. Removing them restores the original
+tensor object, so the base weights come back bit-exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import nn
+from torch.nn.utils import parametrize
+
+ADAPTER_TYPES = ("lora", "dora-rows", "dora-cols", "bora", "lora-xs", "dora-rows-xs", "dora-cols-xs", "bora-xs")
+_PARAMS = ("lora_A", "lora_B", "M_xs", "magnitude", "magnitude_r", "magnitude_c")
+_KEY = re.compile(r"^(?P<module>.+)\.parametrizations\.weight\.\d+\.(?P<param>[A-Za-z_]+)$")
+
+
+@dataclass
+class LoraFile:
+    """The parsed content of one LoRA file."""
+
+    path: Path
+    rank: int
+    alpha: float
+    adapter_type: str
+    layers: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # module path -> params
+
+
+def _bad_file(path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a usable LoRA file: {why}.")
+
+
+def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    if not path.is_file():
+        raise ValueError(f"LoRA file {path} does not exist; check the path.")
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:  # noqa: BLE001 - safetensors error types vary across versions
+            raise _bad_file(path, f"it cannot be read as safetensors ({type(exc).__name__})") from None
+        if "lora_config" not in meta:
+            raise _bad_file(path, "its header has no 'lora_config' entry")
+        try:
+            config = json.loads(meta["lora_config"])
+        except json.JSONDecodeError:
+            raise _bad_file(path, "its 'lora_config' header is not valid JSON") from None
+        return tensors, config
+    try:
+        blob = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
+        raise _bad_file(path, f"it cannot be read as a checkpoint ({type(exc).__name__})") from None
+    if not isinstance(blob, dict) or "state_dict" not in blob:
+        raise _bad_file(path, "it has no 'state_dict'")
+    return blob["state_dict"], blob.get("lora_config") or {}
+
+
+def _resolve_type(adapter_type: str, layers: dict) -> str:
+    if adapter_type != "dora":
+        return adapter_type
+    # legacy "dora": the shape of a stored magnitude tells rows from columns
+    for params in layers.values():
+        mag = params.get("magnitude")
+        if mag is not None and mag.dim() == 2:
+            return "dora-cols" if mag.shape[0] == 1 and mag.shape[1] != 1 else "dora-rows"
+    return "dora-rows"
+
+
+def read_lora_file(path) -> LoraFile:
+    """Parse and check one LoRA file (safetensors, or a legacy ``.ckpt`` with ``state_dict``)."""
+    path = Path(path)
+    tensors, config = _read_tensors(path)
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in tensors.items():
+        m = _KEY.match(key)
+        if not m or m["param"] not in _PARAMS:
+            continue  # U/V bases and unrelated entries are rebuilt or ignored
+        layers.setdefault(m["module"], {})[m["param"]] = tensor.float()
+    if not layers:
+        raise _bad_file(path, "it holds no LoRA weights (no '*.parametrizations.weight.N.lora_A' keys)")
+    adapter_type = _resolve_type(str(config.get("adapter_type", "lora")), layers)
+    if adapter_type not in ADAPTER_TYPES:
+        raise _bad_file(path, f"adapter_type {adapter_type!r} is not one of {', '.join(ADAPTER_TYPES)}")
+    xs = adapter_type.endswith("-xs")
+    first = next(iter(layers.values()))
+    inferred = first["M_xs"].shape[0] if xs and "M_xs" in first else first.get("lora_A", torch.zeros(1, 1)).shape[0]
+    rank = int(config.get("rank") or inferred)
+    alpha = float(config.get("alpha") or rank)
+    for module, params in layers.items():
+        needed = ("M_xs",) if xs else ("lora_A", "lora_B")
+        if any(p not in params for p in needed):
+            raise _bad_file(path, f"layer {module} lacks {' and '.join(needed)}")
+    return LoraFile(path, rank, alpha, adapter_type, layers)
+
+
+def _svd_bases(weight2d: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``rank`` singular vectors with a fixed sign: each U column's largest entry is positive."""
+    u, _, vh = torch.linalg.svd(weight2d.detach().to("cpu", torch.float32), full_matrices=False)
+    u, v = u[:, :rank], vh[:rank].T
+    pick = u.abs().argmax(dim=0)
+    signs = torch.sign(u[pick, torch.arange(u.shape[1])])
+    signs[signs == 0] = 1
+    return u * signs, v * signs
+
+
+class LoraAdapter(nn.Module):
+    """One file's adapter on one weight: ``forward(W)`` returns the adapted weight."""
+
+    def __init__(self, params: dict[str, torch.Tensor], adapter_type: str, scaling: float, base: torch.Tensor):
+        super().__init__()
+        self.adapter_type = adapter_type
+        self.scaling = scaling
+        self.strength = 1.0
+        self.enabled = True
+        device = base.device
+        for name, value in params.items():
+            setattr(self, name, nn.Parameter(value.to(device), requires_grad=False))
+        if adapter_type.endswith("-xs"):
+            u, v = _svd_bases(base.reshape(base.shape[0], -1), params["M_xs"].shape[0])
+            self.register_buffer("U", u.to(device))
+            self.register_buffer("V", v.to(device))
+
+    def _delta(self) -> torch.Tensor:
+        if self.adapter_type.endswith("-xs"):
+            return self.U @ self.M_xs @ self.V.T
+        return self.lora_B @ self.lora_A
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if not self.enabled or self.strength == 0:
+            return weight
+        flat = weight.reshape(weight.shape[0], -1)
+        scaled = self.scaling * self.strength * self._delta()
+        kind = self.adapter_type.removesuffix("-xs")
+        if kind == "lora":
+            return (flat + scaled.to(flat.dtype)).reshape(weight.shape)
+        v = flat.float() + scaled
+        if kind in ("dora-rows", "bora"):
+            mag = self.magnitude if kind == "dora-rows" else self.magnitude_r
+            v = v / (v.norm(dim=1, keepdim=True) + 1e-12) * mag.reshape(-1, 1)
+        if kind in ("dora-cols", "bora"):
+            mag = self.magnitude if kind == "dora-cols" else self.magnitude_c
+            v = v / (v.norm(dim=0, keepdim=True) + 1e-12) * mag.reshape(1, -1)
+        return v.to(weight.dtype).reshape(weight.shape)
+
+
+def _base_weight(module: nn.Module) -> torch.Tensor:
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
+
+
+def _find_layer(roots: list[nn.Module], path: str) -> nn.Module | None:
+    for root in roots:
+        try:
+            return root.get_submodule(path)
+        except AttributeError:
+            continue
+    return None
+
+
+def _check_fits(lora: LoraFile, roots: list[nn.Module]) -> dict[str, nn.Module]:
+    """Map every layer of the file to a module of the model, or explain why it does not fit."""
+    targets = {}
+    for path, params in lora.layers.items():
+        module = _find_layer(roots, path)
+        weight = getattr(module, "weight", None) if module is not None else None
+        if weight is None:
+            raise ValueError(
+                f"LoRA file {lora.path.name} adapts layer '{path}', which this model does not have; "
+                "it was made for another model."
+            )
+        out_dim, in_dim = weight.shape[0], weight[0].numel()
+        if "lora_A" in params and (
+            params["lora_A"].shape[1] != in_dim or params["lora_B"].shape[0] != out_dim
+        ):
+            raise ValueError(
+                f"LoRA file {lora.path.name} does not fit layer '{path}' (weight {tuple(weight.shape)}, "
+                f"adapter {tuple(params['lora_B'].shape[:1])}x{tuple(params['lora_A'].shape[1:])}); "
+                "it was made for another model."
+            )
+        targets[path] = module
+    return targets
+
+
+class LoraStack:
+    """The LoRA files loaded onto a model, in load order."""
+
+    def __init__(self, roots: list[nn.Module]):
+        self.roots = roots
+        self.files: list[LoraFile] = []
+        self._adapters: list[list[LoraAdapter]] = []  # per file
+        self._modules: list[nn.Module] = []
+
+    def load(self, paths) -> None:
+        """Add the files (checked first, so a bad file leaves the model as it was)."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        parsed = [read_lora_file(p) for p in paths]
+        plans = [_check_fits(lora, self.roots) for lora in parsed]
+        for lora, targets in zip(parsed, plans):
+            adapters = []
+            for path, module in targets.items():
+                adapter = LoraAdapter(
+                    lora.layers[path], lora.adapter_type, lora.alpha / lora.rank, _base_weight(module)
+                )
+                parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
+                adapters.append(adapter)
+                if module not in self._modules:
+                    self._modules.append(module)
+            self.files.append(lora)
+            self._adapters.append(adapters)
+
+    def set_strength(self, strength: float, lora_index: int | None = None) -> None:
+        """Set the strength of one file's adapters (by load index) or of all of them."""
+        if lora_index is not None and not 0 <= lora_index < len(self.files):
+            raise ValueError(f"lora_index {lora_index} is out of range: {len(self.files)} LoRA file(s) are loaded.")
+        for i, adapters in enumerate(self._adapters):
+            if lora_index is None or i == lora_index:
+                for adapter in adapters:
+                    adapter.strength = float(strength)
+
+    def unload(self) -> None:
+        """Remove every adapter and put back the original weight tensors."""
+        for module in self._modules:
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+        self.files, self._adapters, self._modules = [], [], []
+
+    @property
+    def names(self) -> list[str]:
+        return [lora.path.stem for lora in self.files]
