@@ -1,0 +1,248 @@
+"""Where a model's files come from: a local folder, a known model name or any Hub repo id.
+
+Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and
+``HF_HUB_CACHE``/``HF_HOME`` apply (read at call time here, not only at import). Failures become a
+:class:`HubAccessError` with one actionable sentence and a ``reason``; no message ever contains the
+token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import huggingface_hub
+from huggingface_hub import errors as hf_errors
+
+DIFFUSION_MODELS = {
+    name: f"stabilityai/stable-audio-3-{name}"
+    for name in ("small-music", "small-sfx", "medium", "small-music-base", "small-sfx-base", "medium-base")
+}
+AUTOENCODER_MODELS = {"same-s": "stabilityai/SAME-S", "same-l": "stabilityai/SAME-L"}
+# Full checkpoints that already contain each autoencoder (probed in the cache before downloading it)
+AUTOENCODER_HOSTS = {
+    "same-s": ["stabilityai/stable-audio-3-small-music", "stabilityai/stable-audio-3-small-sfx"],
+    "same-l": ["stabilityai/stable-audio-3-medium"],
+}
+CONFIG, WEIGHTS, TEXT_ENCODER = "model_config.json", "model.safetensors", "t5gemma-b-b-ul2"
+
+
+class HubAccessError(ValueError):
+    """A model's files could not be had; ``reason`` is needs_login, needs_terms, not_found, offline or server_error."""
+
+    def __init__(self, message: str, reason: str, repo_id: str | None = None):
+        super().__init__(message)
+        self.reason, self.repo_id = reason, repo_id
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Local paths of a model's files, and where they came from."""
+
+    config_path: Path
+    weights_path: Path
+    text_encoder_dir: Path | None
+    repo_id: str | None = None
+    revision: str | None = None  # the commit hash, when the files came from the Hub
+
+
+def model_page(repo_id: str) -> str:
+    return f"https://huggingface.co/{repo_id}"
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def default_cache_dir() -> Path:
+    """The huggingface_hub cache folder, from the environment as it is now."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub"
+
+
+def translate_error(exc: Exception, repo_id: str) -> HubAccessError:
+    """One actionable sentence for a huggingface_hub failure (never echoing the request or token)."""
+    page = model_page(repo_id)
+    if isinstance(exc, hf_errors.GatedRepoError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status == 403:
+            return HubAccessError(
+                f"{repo_id} is gated and this token's account has not accepted its terms: open {page}, "
+                "accept them with the account that owns the token, then run again.", "needs_terms", repo_id,
+            )
+        return HubAccessError(
+            f"{repo_id} is gated: log in (huggingface_hub.notebook_login() or `hf auth login`) or paste a "
+            f"token, after accepting the terms at {page}.", "needs_login", repo_id,
+        )
+    if isinstance(exc, (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError)):
+        return HubAccessError(
+            f"{repo_id} was not found on the Hub (check the name and revision); known models: "
+            f"{', '.join([*DIFFUSION_MODELS, *AUTOENCODER_MODELS])}.", "not_found", repo_id,
+        )
+    if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
+        return HubAccessError(
+            f"{repo_id} has no such file; it is not a Stable Audio 3 repo with {CONFIG} and {WEIGHTS}.",
+            "not_found", repo_id,
+        )
+    if is_offline() or isinstance(exc, hf_errors.OfflineModeIsEnabled):
+        return HubAccessError(
+            f"{repo_id} is not in the local cache and HF_HUB_OFFLINE is set; unset it to download, or "
+            "pre-download the model on a machine with network and share the cache folder.", "offline", repo_id,
+        )
+    if isinstance(exc, hf_errors.LocalEntryNotFoundError):
+        # huggingface_hub reports a failed metadata request (no network, or a server error) this way
+        return HubAccessError(
+            f"The Hub could not be reached or answered with an error for {repo_id}, and it is not in the "
+            "local cache; check the network and try again in a minute.", "server_error", repo_id,
+        )
+    if isinstance(exc, hf_errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", "?")
+        return HubAccessError(
+            f"The Hub answered with an error (HTTP {status}) for {repo_id}; try again in a minute.",
+            "server_error", repo_id,
+        )
+    return HubAccessError(
+        f"Downloading {repo_id} failed ({type(exc).__name__}: the connection broke or timed out); "
+        "check the network and run again — finished files are kept in the cache.", "server_error", repo_id,
+    )
+
+
+def download(repo_id: str, filename: str, *, token=None, revision=None, cache_dir=None) -> Path:
+    """One file of a repo through huggingface_hub's cache."""
+    try:
+        path = huggingface_hub.hf_hub_download(
+            repo_id, filename, revision=revision, token=token, cache_dir=cache_dir or default_cache_dir(),
+            endpoint=_endpoint(), local_files_only=is_offline(),
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence below
+        raise translate_error(exc, repo_id) from None
+    return Path(path)
+
+
+def download_folder(repo_id: str, subfolder: str, *, token=None, revision=None, cache_dir=None) -> Path:
+    """A subfolder of a repo (e.g. the bundled text encoder) through huggingface_hub's cache."""
+    try:
+        root = huggingface_hub.snapshot_download(
+            repo_id, revision=revision, token=token, cache_dir=cache_dir or default_cache_dir(),
+            allow_patterns=[f"{subfolder}/*"], endpoint=_endpoint(), local_files_only=is_offline(),
+        )
+    except Exception as exc:  # noqa: BLE001
+        raise translate_error(exc, repo_id) from None
+    folder = Path(root) / subfolder
+    if not (folder / "config.json").exists():
+        raise HubAccessError(f"{repo_id} has no {subfolder}/ text encoder folder.", "not_found", repo_id)
+    return folder
+
+
+def _commit_of(path: Path) -> str | None:
+    """The snapshot commit hash of a file in the huggingface_hub cache layout."""
+    parts = path.parts
+    return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+
+
+def _repo_id_for(name_or_path: str, registry: dict) -> str:
+    if name_or_path in registry:
+        return registry[name_or_path]
+    if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/")):
+        return name_or_path
+    raise ValueError(
+        f"{name_or_path!r} is not a known model, a Hub repo id (owner/name) or a folder with {CONFIG} and "
+        f"{WEIGHTS}; known models: {', '.join(registry)}."
+    )
+
+
+def _text_encoder_source(config: dict) -> tuple[str | None, str]:
+    for entry in config.get("model", {}).get("conditioning", {}).get("configs", []):
+        if entry.get("type") == "t5gemma":
+            cfg = entry.get("config", {})
+            return cfg.get("model_path") or cfg.get("repo_id"), cfg.get("subfolder") or ""
+    return None, ""
+
+
+def _local_folder(path: Path) -> tuple[Path, Path]:
+    config, weights = path / CONFIG, path / WEIGHTS
+    missing = [p.name for p in (config, weights) if not p.is_file()]
+    if missing:
+        raise ValueError(f"The folder {path} lacks {' and '.join(missing)}; it needs {CONFIG} and {WEIGHTS}.")
+    return config, weights
+
+
+def resolve_model_files(name_or_path, token=None, revision=None, cache_dir=None) -> ModelFiles:
+    """Config, weights and text-encoder folder of a text-to-audio model."""
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir():
+        config_path, weights_path = _local_folder(path)
+        local_te = path / TEXT_ENCODER
+        text_dir = local_te if (local_te / "config.json").exists() else None
+        if text_dir is None:
+            text_dir = _hub_text_encoder(config_path, token, cache_dir)
+        return ModelFiles(config_path, weights_path, text_dir)
+    repo_id = _repo_id_for(str(name_or_path), {**DIFFUSION_MODELS, **AUTOENCODER_MODELS})
+    config_path = download(repo_id, CONFIG, token=token, revision=revision, cache_dir=cache_dir)
+    weights_path = download(repo_id, WEIGHTS, token=token, revision=revision, cache_dir=cache_dir)
+    return ModelFiles(
+        config_path, weights_path, _hub_text_encoder(config_path, token, cache_dir, repo_id, revision),
+        repo_id, _commit_of(config_path),
+    )
+
+
+def _hub_text_encoder(config_path: Path, token, cache_dir, own_repo=None, revision=None) -> Path | None:
+    """The text encoder folder: the model repo's own copy if it has one, else the repo its config names.
+
+    (The released base configs name the gated post-trained repo; using the base repo's own copy when
+    it exists keeps the open models usable without accepting terms.)
+    """
+    source, subfolder = _text_encoder_source(json.loads(Path(config_path).read_text()))
+    if source is None:
+        return None
+    if Path(source).is_dir():
+        return Path(source) / subfolder
+    if own_repo is not None and own_repo != source:
+        try:
+            return download_folder(own_repo, subfolder, token=token, revision=revision, cache_dir=cache_dir)
+        except HubAccessError as exc:
+            if exc.reason != "not_found":
+                raise
+    return download_folder(source, subfolder, token=token, cache_dir=cache_dir)
+
+
+def _cached_host_checkpoint(name: str, cache_dir) -> tuple[Path, Path] | None:
+    """A complete full checkpoint already in the cache that carries this autoencoder (no network)."""
+    for repo_id in AUTOENCODER_HOSTS.get(name, []):
+        found = [
+            huggingface_hub.try_to_load_from_cache(repo_id, f, cache_dir=cache_dir or default_cache_dir())
+            for f in (CONFIG, WEIGHTS)
+        ]
+        if all(isinstance(p, str) for p in found):
+            return Path(found[0]), Path(found[1])
+    return None
+
+
+def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir=None) -> tuple[Path, Path, str]:
+    """(config path, weights path, key prefix) of a SAME autoencoder.
+
+    ``same-s`` / ``same-l`` first use a full SA3 checkpoint already in the cache (small-music, then
+    small-sfx; medium), with the weights under ``pretransform.model.``; otherwise the AE repo is
+    downloaded. A local folder may hold an AE-only or a full checkpoint.
+    """
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir():
+        config_path, weights_path = _local_folder(path)
+    elif name_or_path in AUTOENCODER_HOSTS and revision is None and (
+        cached := _cached_host_checkpoint(name_or_path, cache_dir)
+    ):
+        config_path, weights_path = cached
+    else:
+        repo_id = _repo_id_for(str(name_or_path), AUTOENCODER_MODELS)
+        config_path = download(repo_id, CONFIG, token=token, revision=revision, cache_dir=cache_dir)
+        weights_path = download(repo_id, WEIGHTS, token=token, revision=revision, cache_dir=cache_dir)
+    is_full = "encoder" not in json.loads(Path(config_path).read_text()).get("model", {})
+    return config_path, weights_path, "pretransform.model." if is_full else ""

@@ -1,0 +1,36 @@
+"""pytest fixtures: a loopback Hub serving the fixture models under the real repo ids."""
+
+import pytest
+
+from parity import MODELS
+from stable_audio_3.testing.hubserver import HubServer, RepoSpec
+
+ACCEPTED_TOKEN = "hf_test_accepted_0123456789abcdef"
+NOT_ACCEPTED_TOKEN = "hf_test_notaccepted_0123456789abcdef"
+
+FIXTURE_REPOS = {
+    "stabilityai/stable-audio-3-small-music": ("small-music", True),
+    "stabilityai/stable-audio-3-small-music-base": ("small-music-base", False),
+    "stabilityai/stable-audio-3-medium": ("medium", True),
+    "stabilityai/SAME-S": ("same-s", False),
+    "stabilityai/SAME-L": ("same-l", False),
+}
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A started HubServer; HF_ENDPOINT points at it and HF_HOME is a fresh temporary folder."""
+    repos = {
+        repo_id: RepoSpec(MODELS / folder, gated=gated, accepted_tokens={ACCEPTED_TOKEN} if gated else set())
+        for repo_id, (folder, gated) in FIXTURE_REPOS.items()
+    }
+    server = HubServer(repos, known_tokens={ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN}).start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    yield server
+    server.stop()
