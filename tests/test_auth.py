@@ -1,0 +1,71 @@
+"""Token sources and cached access checks, against the loopback Hub."""
+
+import pytest
+
+from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+from sa3lab.auth import Access, AccessChecker, resolve_token
+
+REPO = "stabilityai/stable-audio-3-small-music"
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_token_order_pasted_then_stored_login_then_env(hub, monkeypatch, tmp_path):
+    assert resolve_token().source == "none"
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")
+    assert resolve_token().token == "hf_from_env"
+    (tmp_path / "hf_home").mkdir(exist_ok=True)
+    (tmp_path / "hf_home" / "token").write_text("hf_from_login\n")
+    choice = resolve_token()
+    assert (choice.token, choice.source) == ("hf_from_login", "stored login")
+    pasted = resolve_token("  hf_pasted  ")
+    assert (pasted.token, pasted.source) == ("hf_pasted", "pasted")
+    assert "hf_pasted" not in repr(pasted)
+
+
+@pytest.mark.parametrize(
+    "token, status",
+    [(ACCEPTED_TOKEN, Access.OK), (None, Access.NEEDS_LOGIN), (NOT_ACCEPTED_TOKEN, Access.NEEDS_TERMS)],
+)
+def test_access_outcomes(hub, token, status):
+    result = AccessChecker().check(REPO, token)
+    assert result.status is status
+    if status is Access.NEEDS_TERMS:
+        assert "https://huggingface.co/" + REPO in result.message
+    assert NOT_ACCEPTED_TOKEN not in result.message and ACCEPTED_TOKEN not in result.message
+
+
+def test_unknown_repo_and_server_error(hub):
+    assert AccessChecker().check("nobody/nothing", None).status is Access.NOT_FOUND
+    hub.inject_fault("/api/models/stabilityai/SAME-S/auth-check", "500", count=10)
+    result = AccessChecker().check("stabilityai/SAME-S", None)
+    assert result.status is Access.SERVER_ERROR and "try again" in result.message
+
+
+def test_checks_are_cached_per_token_digest_until_the_ttl(hub):
+    clock = Clock()
+    checker = AccessChecker(ttl_s=300, clock=clock)
+    calls = lambda: hub.count(contains="/auth-check")  # noqa: E731
+    checker.check(REPO, ACCEPTED_TOKEN)
+    checker.check(REPO, ACCEPTED_TOKEN)
+    assert calls() == 1
+    checker.check(REPO, NOT_ACCEPTED_TOKEN)
+    assert calls() == 2
+    clock.now = 301
+    checker.check(REPO, ACCEPTED_TOKEN)
+    assert calls() == 3
+    assert all(ACCEPTED_TOKEN not in k[0] for k in checker._cache)
+
+
+def test_offline_says_whether_a_cached_copy_is_used(hub, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert AccessChecker().check(REPO, None, cached_locally=True).message == "Offline, using the cached copy."
+    result = AccessChecker().check(REPO, None)
+    assert result.status is Access.OFFLINE and "not in the local cache" in result.message
+    assert hub.count(contains="/auth-check") == 0
