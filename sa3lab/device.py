@@ -1,0 +1,71 @@
+"""Device and dtype policy, in one place, from plain facts about the machine.
+
+bfloat16 only on GPUs with compute capability >= 8.0 (a T4 reports bf16 support through emulation:
+float16 there), float16 on older CUDA GPUs, float32 on the CPU; on MPS float16 for the DiT but the
+SAME autoencoder in float32 (bf16/fp16 SAME decodes turn into noise there) and never float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the policy needs to know; :func:`probe` reads it from torch."""
+
+    cuda: bool = False
+    cuda_capability: tuple[int, int] | None = None
+    cuda_name: str = ""
+    cuda_total_gib: float = 0.0
+    mps: bool = False
+
+
+@dataclass(frozen=True)
+class Policy:
+    device: str
+    dit_dtype: torch.dtype
+    autoencoder_dtype: torch.dtype
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def probe() -> Machine:
+    """The facts of this machine."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return Machine(True, (props.major, props.minor), props.name, props.total_memory / 2**30)
+    mps = getattr(torch.backends, "mps", None)
+    return Machine(mps=bool(mps is not None and mps.is_available()))
+
+
+def choose(machine: Machine, *, gpu_first: bool = False, device: str | None = None) -> Policy:
+    """The device and dtypes to use for a model (``gpu_first`` for medium / SAME-L)."""
+    target = device or ("cuda" if machine.cuda else "mps" if machine.mps else "cpu")
+    notes = []
+    if target.startswith("cuda"):
+        cap = machine.cuda_capability or (0, 0)
+        if cap >= (8, 0):
+            return Policy(target, torch.bfloat16, torch.bfloat16, f"{machine.cuda_name}: bfloat16 (compute {cap[0]}.{cap[1]})")
+        return Policy(
+            target, torch.float16, torch.float16,
+            f"{machine.cuda_name}: float16 (compute {cap[0]}.{cap[1]} has no native bfloat16)",
+        )
+    if target == "mps":
+        return Policy("mps", torch.float16, torch.float32, "Apple GPU: float16 DiT, float32 autoencoder")
+    if gpu_first:
+        notes.append("This model is designed for a GPU; on the CPU a clip takes minutes.")
+    return Policy("cpu", torch.float32, torch.float32, "CPU: float32", notes)
+
+
+def free_memory_gib() -> dict[str, float]:
+    """Free CPU RAM and, where CUDA exists, free GPU memory, in GiB."""
+    import psutil
+
+    out = {"cpu_free_gib": psutil.virtual_memory().available / 2**30}
+    if torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info()
+        out["gpu_free_gib"] = free / 2**30
+    return out
