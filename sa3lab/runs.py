@@ -1,0 +1,99 @@
+"""Run results and their files: ``outputs/<UTC timestamp>-<model>-<seed>.wav`` + a JSON sidecar.
+
+A :class:`RunResult` carries audio, seed actually used, model, revision, device, dtype, per-stage
+timings, cache facts, quality and package versions. It has no token field, and nothing here takes one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import soundfile as sf
+import torch
+
+PACKAGES = ("torch", "torchaudio", "transformers", "huggingface_hub", "sa3lab")
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class RunResult:
+    """One finished run. ``audio`` is (batch, channels, samples) float32 on the CPU."""
+
+    audio: torch.Tensor
+    sample_rate: int
+    seed: int | None
+    model_key: str
+    repo_id: str | None
+    revision: str | None
+    device: str
+    dtype: str
+    timings: dict[str, float]
+    cache_hit: bool
+    load_elapsed_s: float
+    settings: dict = field(default_factory=dict)
+    quality: list[dict] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=package_versions)
+    paths: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict:
+        """Everything but the audio, JSON-serialisable."""
+        meta = asdict(self)
+        meta.pop("audio")
+        return meta
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _free_stem(folder: Path, stem: str) -> str:
+    candidate, n = stem, 1
+    while (folder / f"{candidate}.wav").exists() or (folder / f"{candidate}.json").exists():
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
+def save_result(result: RunResult, output_dir) -> list[str]:
+    """Write each batch item as a WAV (float32) plus a JSON sidecar; returns and records the WAV paths."""
+    folder = Path(output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    model = re.sub(r"[^A-Za-z0-9_.-]+", "_", result.model_key)
+    paths = []
+    for i, item in enumerate(result.audio):
+        suffix = f"-{i}" if len(result.audio) > 1 else ""
+        stem = _free_stem(folder, f"{stamp}-{model}-{result.seed}{suffix}")
+        wav = folder / f"{stem}.wav"
+        data = item.detach().to("cpu", torch.float32).T.numpy()
+        _atomic_write(wav, lambda tmp, d=data: sf.write(tmp, d, result.sample_rate, subtype="FLOAT", format="WAV"))
+        paths.append(str(wav))
+    result.paths = paths
+    meta = json.dumps(result.metadata(), indent=2, default=str)
+    for wav in paths:
+        sidecar = Path(wav).with_suffix(".json")
+        _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(meta))
+    return paths
