@@ -1,0 +1,337 @@
+"""Building blocks shared by the DiT and the SAME autoencoder, with the checkpoints' parameter names.
+
+Norms (RMSNorm, DynamicTanh), the GLU feed-forward, rotary embeddings, exponential Fourier features,
+attention (self/cross, optionally differential, band-limited or with a key padding mask) and the
+transformer block that both networks stack. Everything here is plain PyTorch: attention goes
+through ``scaled_dot_product_attention``, no flash-attn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ROPE_DIMS = 32  # rotary dimensions per 64-wide head (the rest of the head is not rotated)
+PADDING_MODES = ("exclude", "upstream_fallback")
+
+
+# --------------------------------------------------------------------------- norms
+
+
+class RMSNorm(nn.Module):
+    """``x / sqrt(mean(x^2) + eps) * gamma``, evaluated in float32 and rounded once."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.gamma = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.rms_norm(x.float(), (x.shape[-1],), self.gamma.float(), self.eps)
+        return out.to(x.dtype)
+
+
+class DynamicTanh(nn.Module):
+    """DyT: ``gamma * tanh(alpha * x) + beta`` with a scalar ``alpha`` (no eps)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.gamma = nn.Parameter(torch.ones(dim))
+        self.beta = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gamma * torch.tanh(self.alpha * x) + self.beta
+
+
+def make_norm(kind: str, dim: int, eps: float) -> nn.Module:
+    """A norm by its config name: ``rms``/``rms_norm`` or ``dyt``; ``none`` gives the identity."""
+    if kind in ("rms", "rms_norm"):
+        return RMSNorm(dim, eps)
+    if kind == "dyt":
+        return DynamicTanh(dim)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"Unsupported norm type {kind!r}: this engine knows 'rms_norm', 'rms' and 'dyt'.")
+
+
+# --------------------------------------------------------------------------- feed-forward
+
+
+class _GLU(nn.Module):
+    """``value * act(gate)`` with ``[value | gate] = proj(x)`` (the value is the first half)."""
+
+    def __init__(self, dim: int, inner: int, sinusoidal: bool):
+        super().__init__()
+        self.proj = nn.Linear(dim, inner * 2)
+        self.sinusoidal = sinusoidal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.proj(x).chunk(2, dim=-1)
+        act = torch.sin(3.14159265359 * gate) if self.sinusoidal else F.silu(gate)
+        return value * act
+
+
+class FeedForward(nn.Module):
+    """GLU feed-forward ``ff.0`` (projection + gating) → ``ff.2`` (output Linear)."""
+
+    def __init__(self, dim: int, mult: float = 4, sinusoidal: bool = False):
+        super().__init__()
+        inner = int(dim * mult)
+        self.ff = nn.Sequential(_GLU(dim, inner, sinusoidal), nn.Identity(), nn.Linear(inner, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ff(x)
+
+
+# --------------------------------------------------------------------------- positions
+
+
+class RotaryEmbedding(nn.Module):
+    """The ``inv_freq`` table (a checkpoint buffer) and the angle table for ``n`` positions."""
+
+    def __init__(self, dim: int = ROPE_DIMS, base: float = 10000.0):
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
+        self.register_buffer("inv_freq", inv_freq)
+
+    def angles(self, n: int, device=None) -> torch.Tensor:
+        """(n, dim) float32 angles ``[theta, theta]`` for positions 0..n-1."""
+        positions = torch.arange(n, device=device or self.inv_freq.device, dtype=torch.float32)
+        theta = positions[:, None] * self.inv_freq.float()[None, :]
+        return torch.cat([theta, theta], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate the first ``angles.shape[-1]`` channels of ``x`` (half-split layout), in float32."""
+    rot = angles.shape[-1]
+    x = x.float()
+    head, tail = x[..., :rot], x[..., rot:]
+    half = rot // 2
+    rotated = torch.cat([-head[..., half:], head[..., :half]], dim=-1)
+    head = head * angles.cos() + rotated * angles.sin()
+    return torch.cat([head, tail], dim=-1)
+
+
+def expo_fourier_features(t: torch.Tensor, dim: int, min_freq: float = 0.5, max_freq: float = 10000.0):
+    """``[cos, sin]`` of ``2 pi t f`` with ``dim/2`` frequencies log-spaced in [min, max], float32 math.
+
+    ``t`` is (B,) or (B, 1); the result has ``t``'s dtype and shape (B, dim).
+    """
+    dtype = t.dtype
+    t = t.float()
+    if t.ndim == 1:
+        t = t[:, None]
+    ramp = torch.linspace(0, 1, dim // 2, device=t.device, dtype=torch.float32)
+    freqs = torch.exp(ramp * (math.log(max_freq) - math.log(min_freq)) + math.log(min_freq))
+    args = ((t * freqs) * 2) * math.pi
+    return torch.cat([args.cos(), args.sin()], dim=-1).to(dtype)
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    key_mask: torch.Tensor | None = None,
+    padding: str = "exclude",
+    window: int | None = None,
+    block: int = 128,
+) -> torch.Tensor:
+    """Softmax attention over (B, H, N, D) tensors with scale 1/sqrt(D).
+
+    ``key_mask`` (B, N) bool marks valid keys. ``padding="exclude"`` leaves padded keys out of the
+    softmax; ``"upstream_fallback"`` zeroes their values but keeps them in the softmax (upstream's
+    behaviour without flash-attn). ``window=w`` limits query i to keys j with |i - j| <= w; it is
+    evaluated in query blocks of ``block`` rows against only the keys those rows can see (no N x N
+    mask; blocks of a few windows are fastest on CPU).
+    """
+    if padding not in PADDING_MODES:
+        raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}.")
+    mask = None
+    if key_mask is not None:
+        if padding == "upstream_fallback":
+            v = v * key_mask[:, None, :, None].to(v.dtype)
+        else:
+            mask = key_mask[:, None, None, :]
+    if window is None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    n = q.shape[-2]
+    out = []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        lo, hi = max(0, start - window), min(n, stop + window)
+        rows = torch.arange(start, stop, device=q.device)[:, None]
+        cols = torch.arange(lo, hi, device=q.device)[None, :]
+        band = (cols - rows).abs() <= window
+        if mask is not None:
+            band = band & mask[..., lo:hi]
+        rows_q, keys, values = q[..., start:stop, :], k[..., lo:hi, :], v[..., lo:hi, :]
+        out.append(F.scaled_dot_product_attention(rows_q, keys, values, attn_mask=band))
+    return torch.cat(out, dim=-2)
+
+
+class Attention(nn.Module):
+    """Multi-head attention with 64-wide heads, optional q/k norm, RoPE and differential heads.
+
+    Self-attention uses one ``to_qkv`` projection split q, k, v (differential: q, k, v, q_diff,
+    k_diff); cross-attention uses ``to_q`` (q[, q_diff]) and ``to_kv`` (k, v or k, k_diff, v).
+    Differential attention returns ``attn(q, k, v) - attn(q_diff, k_diff, v)``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        dim_heads: int = 64,
+        dim_context: int | None = None,
+        qk_norm: str = "none",
+        qk_norm_eps: float = 1e-6,
+        differential: bool = False,
+    ):
+        super().__init__()
+        self.heads = dim // dim_heads
+        self.dim_heads = dim_heads
+        self.differential = differential
+        self.cross = dim_context is not None
+        n_q = 2 if differential else 1
+        if self.cross:
+            self.to_q = nn.Linear(dim, dim * n_q, bias=False)
+            self.to_kv = nn.Linear(dim_context, dim_context * (n_q + 1), bias=False)
+        else:
+            self.to_qkv = nn.Linear(dim, dim * (2 * n_q + 1), bias=False)
+        self.to_out = nn.Linear(dim, dim, bias=False)
+        if qk_norm != "none":
+            self.q_norm = make_norm(qk_norm, dim_heads, qk_norm_eps)
+            self.k_norm = make_norm(qk_norm, dim_heads, qk_norm_eps)
+        else:
+            self.q_norm = self.k_norm = None
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, -1, self.dim_heads).transpose(1, 2)
+
+    def _project(self, x: torch.Tensor, context: torch.Tensor | None):
+        """(q, k, v) with q and k of 2H heads (plain then diff) for differential attention."""
+        if self.cross:
+            qs = self.to_q(x).chunk(2 if self.differential else 1, dim=-1)
+            kv = self.to_kv(context).chunk(3 if self.differential else 2, dim=-1)
+            ks, v = kv[:-1], kv[-1]
+        else:
+            parts = self.to_qkv(x).chunk(5 if self.differential else 3, dim=-1)
+            if self.differential:
+                qs, ks, v = (parts[0], parts[3]), (parts[1], parts[4]), parts[2]
+            else:
+                qs, ks, v = parts[:1], parts[1:2], parts[2]
+        q = torch.cat([self._heads(t) for t in qs], dim=1)
+        k = torch.cat([self._heads(t) for t in ks], dim=1)
+        return q, k, self._heads(v)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        angles: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        padding: str = "exclude",
+        window: int | None = None,
+    ) -> torch.Tensor:
+        q, k, v = self._project(x, context)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q).to(v.dtype), self.k_norm(k).to(v.dtype)
+        if angles is not None:
+            q, k = apply_rope(q, angles).to(v.dtype), apply_rope(k, angles).to(v.dtype)
+        if self.differential:
+            v = torch.cat([v, v], dim=1)
+        out = attend(q, k, v, key_mask=key_mask, padding=padding, window=window)
+        if self.differential:
+            plain, diff = out.chunk(2, dim=1)
+            out = plain - diff
+        b, _, n, _ = out.shape
+        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+# --------------------------------------------------------------------------- transformer block
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: self-attention, optional cross-attention and local conditioning, GLU FF.
+
+    With ``global_cond_dim`` set (the DiT) the self-attention and FF branches are modulated by
+    adaLN: ``to_scale_shift_gate + global`` gives scale, shift and gate for each branch, and the
+    branch output is multiplied by ``sigmoid(1 - gate)``. ``add_rope`` (SAME) makes the block build
+    its own rotary angles (``rope_dim`` of them, SAME uses ``dim_heads // 2``) for positions 0..N-1
+    of its input.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        dim_heads: int = 64,
+        *,
+        norm_type: str = "rms_norm",
+        norm_eps: float = 1e-5,
+        qk_norm: str = "none",
+        qk_norm_eps: float = 1e-6,
+        differential: bool = False,
+        ff_mult: float = 4,
+        sinusoidal: bool = False,
+        cross_attend: bool = False,
+        global_cond_dim: int | None = None,
+        local_add_cond_dim: int | None = None,
+        add_rope: bool = False,
+        rope_dim: int = ROPE_DIMS,
+    ):
+        super().__init__()
+        attn = dict(dim_heads=dim_heads, qk_norm=qk_norm, qk_norm_eps=qk_norm_eps, differential=differential)
+        self.pre_norm = make_norm(norm_type, dim, norm_eps)
+        self.self_attn = Attention(dim, **attn)
+        if cross_attend:
+            self.cross_attend_norm = make_norm(norm_type, dim, norm_eps)
+            self.cross_attn = Attention(dim, dim_context=dim, **attn)
+        self.ff_norm = make_norm(norm_type, dim, norm_eps)
+        self.ff = FeedForward(dim, ff_mult, sinusoidal)
+        if global_cond_dim is not None:
+            self.to_scale_shift_gate = nn.Parameter(torch.zeros(6 * dim))
+        if local_add_cond_dim is not None:
+            self.to_local_embed = nn.Sequential(
+                nn.Linear(local_add_cond_dim, dim), nn.SiLU(), nn.Linear(dim, dim)
+            )
+        self.rope = RotaryEmbedding(rope_dim) if add_rope else None
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        context: torch.Tensor | None = None,
+        global_cond: torch.Tensor | None = None,
+        local_cond: torch.Tensor | None = None,
+        angles: torch.Tensor | None = None,
+        key_mask: torch.Tensor | None = None,
+        padding: str = "exclude",
+        window: int | None = None,
+    ) -> torch.Tensor:
+        if angles is None and self.rope is not None:
+            angles = self.rope.angles(x.shape[1], x.device)
+        attn_kw = dict(angles=angles, key_mask=key_mask, padding=padding, window=window)
+        if global_cond is not None:
+            mod = (self.to_scale_shift_gate + global_cond)[:, None, :]
+            scale_sa, shift_sa, gate_sa, scale_ff, shift_ff, gate_ff = mod.chunk(6, dim=-1)
+            h = self.self_attn(self.pre_norm(x) * (1 + scale_sa) + shift_sa, **attn_kw)
+            x = x + h * torch.sigmoid(1 - gate_sa)
+        else:
+            x = x + self.self_attn(self.pre_norm(x), **attn_kw)
+        if context is not None and hasattr(self, "cross_attn"):
+            x = x + self.cross_attn(self.cross_attend_norm(x), context=context)
+        if local_cond is not None and hasattr(self, "to_local_embed"):
+            local = self.to_local_embed(local_cond)
+            x = x + F.pad(local, (0, 0, x.shape[1] - local.shape[1], 0))
+        if global_cond is not None:
+            h = self.ff(self.ff_norm(x) * (1 + scale_ff) + shift_ff)
+            return x + h * torch.sigmoid(1 - gate_ff)
+        return x + self.ff(self.ff_norm(x))
