@@ -1,0 +1,398 @@
+"""The SAME autoencoders (SAME-S, SAME-L) with the checkpoints' parameter names.
+
+Audio (B, 2, N) is cut into 256-sample patches (B, 512, N/256). Each encoder stage maps the patches
+to the transformer width, groups every ``stride`` frames with one learned "new token", runs
+transformer blocks over the token sequence and keeps the new tokens: one latent frame per group.
+The decoder does the reverse (one latent followed by ``stride`` new tokens, keep the new tokens).
+Attention is local: SAME-S runs independent 34-token chunks whose boundaries move by half a chunk
+for the second half of the blocks; SAME-L uses a +-17-token band over the whole sequence.
+A SoftNorm bottleneck scales the latents; decoding draws noise from the global torch RNG (latent
+noise, then new-token noise) in upstream's order, per chunk when decoding in chunks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import TransformerBlock
+
+UNSUPPORTED_STAGE_OPTIONS = ("conformer", "layer_scale", "feat_scale", "cross_attn")
+SAME_PART_TYPES = {"encoder": "same", "decoder": "same", "bottleneck": "softnorm", "pretransform": "patched"}
+
+
+def _pad_end(x: torch.Tensor, multiple: int, dim: int) -> torch.Tensor:
+    """Zero-pad ``x`` at the end of ``dim`` to a multiple of ``multiple``."""
+    extra = -x.shape[dim] % multiple
+    if extra == 0:
+        return x
+    shape = list(x.shape)
+    shape[dim] = extra
+    return torch.cat([x, x.new_zeros(shape)], dim=dim)
+
+
+class WeightNormConv1d(nn.Module):
+    """Conv1d ('same' padding) with legacy weight norm: ``weight = g * v / ||v||`` per output channel.
+
+    Keeps the checkpoint's ``weight_g`` / ``weight_v`` parameters; the weight is rebuilt on every call,
+    in float32 and rounded once to the parameter dtype.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True):
+        super().__init__()
+        self.weight_g = nn.Parameter(torch.empty(out_channels, 1, 1))
+        self.weight_v = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+
+    def weight(self) -> torch.Tensor:
+        v = self.weight_v.float()
+        norm = torch.linalg.vector_norm(v, dim=(1, 2), keepdim=True)
+        return (v * (self.weight_g.float() / norm)).to(self.weight_v.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(x, self.weight(), self.bias, padding="same")
+
+
+class ResamplingStage(nn.Module):
+    """One SAME stage: mapping conv + transformer blocks over [frames..., new tokens] groups.
+
+    Encoder: (B, C_in, L) -> (B, W, L / stride), the mapping before the blocks. Decoder:
+    (B, W, T) -> (B, C_out, T * stride), the mapping after them.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        *,
+        decoder: bool,
+        depth: int,
+        dim_heads: int = 128,
+        differential: bool = True,
+        dyt: bool = True,
+        ff_mult: float = 3,
+        chunk_size: int = 128,
+        chunk_midpoint_shift: bool = False,
+        sliding_window=None,
+        conv_mapping: bool = False,
+        mapping_bias: bool = True,
+        mask_noise: float = 0.0,
+        variable_stride: bool = False,
+        sinusoidal_blocks: int = 0,
+    ):
+        super().__init__()
+        width = in_channels if decoder else out_channels
+        self.decoder = decoder
+        self.stride = stride
+        self.in_seg, self.out_seg = (1, stride) if decoder else (stride, 1)
+        self.group = stride + 1
+        self.window = None if sliding_window is None else sliding_window[0] * self.group
+        self.chunk_size = chunk_size
+        self.chunk_tokens = chunk_size + chunk_size // stride
+        self.midpoint_shift = chunk_midpoint_shift
+        self.mask_noise = mask_noise
+        if in_channels != out_channels:
+            self.mapping = WeightNormConv1d(in_channels, out_channels, 3 if conv_mapping else 1, mapping_bias)
+        else:
+            self.mapping = nn.Identity()
+        self.transformers = nn.ModuleList(
+            TransformerBlock(
+                width,
+                dim_heads,
+                norm_type="dyt" if dyt else "rms_norm",
+                norm_eps=1e-3,
+                qk_norm="dyt" if dyt else "rms",
+                qk_norm_eps=1e-3,
+                differential=differential,
+                ff_mult=ff_mult,
+                sinusoidal=(depth - i) < sinusoidal_blocks,
+                add_rope=True,
+                rope_dim=dim_heads // 2,
+            )
+            for i in range(depth)
+        )
+        self.new_tokens = nn.Parameter(torch.empty(1, 1 if variable_stride else self.out_seg, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.decoder:
+            return self.mapping(self._tokens(x) if len(self.transformers) else x)
+        if len(self.transformers):
+            # padded before the mapping, so padding frames carry the mapping's response to silence
+            x = _pad_end(x, self.chunk_size if self.window is None else self.stride, dim=-1)
+            return self._tokens(self.mapping(x))
+        return self.mapping(x)
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, W, L) -> (B, W, L_out): group, append new tokens, run the blocks, keep the new tokens."""
+        batch, width, _ = x.shape
+        x = x.transpose(1, 2)
+        if self.decoder:
+            x = _pad_end(x, self.chunk_size // self.stride if self.window is None else 1, dim=1)
+        rows = batch * (x.shape[1] // self.in_seg)
+        x = x.reshape(rows, self.in_seg, width)
+        new = self.new_tokens.expand(rows, self.out_seg, width)
+        if self.mask_noise > 0:
+            new = new + torch.randn_like(new) * self.mask_noise
+        x = torch.cat([x, new], dim=1).reshape(batch, -1, width)
+        x = self._run_blocks(x)
+        x = x.reshape(rows, self.group, width)[:, -self.out_seg :]
+        return x.reshape(batch, -1, width).transpose(1, 2)
+
+    def _run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        if self.window is not None:
+            for block in self.transformers:
+                x = block(x, window=self.window)
+            return x
+        size = self.chunk_tokens
+        if not self.midpoint_shift:
+            return _in_chunks(x, self.transformers, size)
+        split, shift = len(self.transformers) // 2, size // 2
+        x = _in_chunks(x, self.transformers[:split], size)
+        # second half: chunk boundaries moved by half a chunk, the edge groups repeated as padding
+        x = torch.cat([x[:, :shift], x, x[:, -shift:]], dim=1)
+        x = _in_chunks(x, self.transformers[split:], size)
+        return x[:, shift:-shift]
+
+
+def _in_chunks(x: torch.Tensor, blocks, size: int) -> torch.Tensor:
+    """Run ``blocks`` on (B, N, W) as independent sequences of ``size`` tokens (N divisible by size)."""
+    batch, n, width = x.shape
+    x = x.reshape(batch * n // size, size, width)
+    for block in blocks:
+        x = block(x)
+    return x.reshape(batch, n, width)
+
+
+class _SwapLastAxes(nn.Module):
+    """(..., a, b) -> (..., b, a): a parameter-free slot in the encoder/decoder layer lists."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(-1, -2)
+
+
+def _stage_options(cfg: dict) -> dict:
+    """Keyword arguments of :class:`ResamplingStage` from a SAME encoder/decoder config."""
+    unsupported = [k for k in UNSUPPORTED_STAGE_OPTIONS if cfg.get(k)]
+    if unsupported:
+        raise ValueError(
+            f"SAME option(s) {unsupported} are not supported by this engine; released models use none."
+        )
+    window = cfg.get("sliding_window")
+    if window is not None and (len(window) != 2 or window[0] != window[1]):
+        raise ValueError(f"Only symmetric SAME sliding windows [w, w] are supported, got {window}.")
+    chunk_size = cfg.get("chunk_size", 128)
+    if window is None and any(chunk_size % s for s in cfg.get("strides", [2, 4, 8, 8])):
+        raise ValueError(f"SAME chunk_size {chunk_size} must be a multiple of every stride.")
+    return dict(
+        dim_heads=cfg.get("dim_heads", 128),
+        differential=cfg.get("differential", True),
+        dyt=cfg.get("dyt", True),
+        ff_mult=cfg.get("ff_mult", 3),
+        chunk_size=chunk_size,
+        chunk_midpoint_shift=cfg.get("chunk_midpoint_shift", False),
+        sliding_window=window,
+        conv_mapping=cfg.get("conv_mapping", False),
+        mapping_bias=cfg.get("mapping_bias", True),
+        mask_noise=cfg.get("mask_noise", 0.0),
+        variable_stride=cfg.get("variable_stride", False),
+    )
+
+
+def _channel_dims(cfg: dict, io_key: str) -> list[int]:
+    return [cfg.get(io_key, 2)] + [m * cfg.get("channels", 128) for m in cfg.get("c_mults", [1, 2, 4, 8])]
+
+
+class SameEncoder(nn.Module):
+    """Patches (B, C, L) -> latents (B, latent_dim, L / prod(strides)). Layers: stages, swap, Linear, swap."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        dims, options = _channel_dims(cfg, "in_channels"), _stage_options(cfg)
+        strides, depths = cfg.get("strides", [2, 4, 8, 8]), cfg.get("transformer_depths", [3, 3, 3, 3])
+        stages = [
+            ResamplingStage(dims[i], dims[i + 1], strides[i], decoder=False, depth=depths[i], **options)
+            for i in range(len(dims) - 1)
+        ]
+        linear = nn.Linear(dims[-1], cfg.get("latent_dim", 32))
+        self.layers = nn.ModuleList([*stages, _SwapLastAxes(), linear, _SwapLastAxes()])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class SameDecoder(nn.Module):
+    """Latents (B, latent_dim, T) -> patches (B, C, T * prod(strides)). Layers: swap, Linear, swap, stages."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        dims, options = _channel_dims(cfg, "out_channels"), _stage_options(cfg)
+        depth = len(dims) - 1
+        strides, depths = cfg.get("strides", [2, 4, 8, 8]), cfg.get("transformer_depths", [3, 3, 3, 3])
+        sinusoidal = cfg.get("sinusoidal_blocks", [0] * depth)
+        linear = nn.Linear(cfg.get("latent_dim", 32), dims[-1])
+        stages = [
+            ResamplingStage(
+                dims[i], dims[i - 1], strides[i - 1], decoder=True, depth=depths[i - 1],
+                sinusoidal_blocks=sinusoidal[i - 1], **options,
+            )
+            for i in range(depth, 0, -1)
+        ]
+        self.layers = nn.ModuleList([_SwapLastAxes(), linear, _SwapLastAxes(), *stages])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class SoftNormBottleneck(nn.Module):
+    """Per-channel affine + division by a scalar running std; decoding adds a little noise."""
+
+    def __init__(self, dim: int = 32, noise_augment_dim: int = 0, noise_regularize: bool = False,
+                 auto_scale: bool = False, freeze: bool = False):
+        super().__init__()
+        if noise_augment_dim:
+            raise ValueError("SoftNorm noise_augment_dim > 0 is not supported; released models use 0.")
+        self.noise_regularize = noise_regularize
+        self.scaling_factor = nn.Parameter(torch.empty(1, dim, 1))
+        self.bias = nn.Parameter(torch.empty(1, dim, 1))
+        self.noise_scaling_factor = nn.Parameter(torch.empty(1, noise_augment_dim, 1))
+        self.running_std = nn.Parameter(torch.empty(1)) if auto_scale else None
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.scaling_factor + self.bias
+        return x if self.running_std is None else x / self.running_std
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Undo the scaling; with ``noise_regularize`` add N(0, (1e-3 * std)^2) from the global RNG."""
+        if self.running_std is not None:
+            x = x * self.running_std
+        if self.noise_regularize:
+            scaling = self.running_std if self.running_std is not None else x.std(dim=-1, keepdim=True)
+            x = x + torch.randn_like(x) * scaling * 1e-3
+        return x
+
+
+class PatchedPretransform(nn.Module):
+    """(B, C, N) audio <-> (B, C * p, N / p) patches: [c * p + h, l] = sample l * p + h of channel c."""
+
+    def __init__(self, channels: int, patch_size: int, oversampling: int = 1, postfilter_channels: int = 0):
+        super().__init__()
+        if oversampling != 1 or postfilter_channels:
+            raise ValueError(
+                "Patched pretransform oversampling / postfilter are not supported; released models use none."
+            )
+        self.channels, self.patch_size = channels, patch_size
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        audio = _pad_end(audio, self.patch_size, dim=-1)
+        b, c, n = audio.shape
+        p = self.patch_size
+        return audio.reshape(b, c, n // p, p).permute(0, 1, 3, 2).reshape(b, c * p, n // p)
+
+    def decode(self, patches: torch.Tensor) -> torch.Tensor:
+        b, _, n = patches.shape
+        p = self.patch_size
+        return patches.reshape(b, -1, p, n).permute(0, 1, 3, 2).reshape(b, -1, n * p)
+
+
+def _check_chunking(chunk_size, overlap) -> None:
+    ok = isinstance(chunk_size, int) and isinstance(overlap, int) and 0 <= overlap < chunk_size
+    if not ok:
+        raise ValueError(
+            f"chunk_size and overlap are whole numbers of latent frames with 0 <= overlap < chunk_size, "
+            f"got chunk_size={chunk_size!r}, overlap={overlap!r}."
+        )
+
+
+def _overlapping_chunks(x, run, *, chunk: int, overlap: int, in_per_latent: int, out_per_latent: int):
+    """Apply ``run`` to windows of ``chunk`` latents along the last axis of ``x`` and stitch the results.
+
+    Windows start every ``chunk - overlap`` latents; the last one is anchored to the end. Each window
+    gives up ``overlap // 2`` latents on the sides facing a neighbour, later windows overwrite earlier
+    ones. ``in_per_latent`` / ``out_per_latent``: samples per latent of the input / output axis.
+    """
+    total_in = x.shape[-1]
+    window, hop = chunk * in_per_latent, (chunk - overlap) * in_per_latent
+    starts = list(range(0, total_in - window + 1, hop))
+    if starts[-1] != total_in - window:
+        starts.append(total_in - window)
+    total_out = (total_in // in_per_latent) * out_per_latent
+    chunk_out, half = chunk * out_per_latent, (overlap // 2) * out_per_latent
+    out = None
+    for i, start in enumerate(starts):
+        y = run(x[..., start : start + window])
+        if out is None:
+            out = x.new_zeros(*y.shape[:-1], total_out)
+        last = i == len(starts) - 1
+        pos = total_out - chunk_out if last else (start // in_per_latent) * out_per_latent
+        left, right = (0 if i == 0 else half), (chunk_out if last else chunk_out - half)
+        out[..., pos + left : pos + right] = y[..., left:right]
+    return out
+
+
+class SameAutoencoder(nn.Module):
+    """SAME autoencoder: state-dict keys as the checkpoint's ``pretransform.model.*`` (prefix stripped)."""
+
+    def __init__(self, ae_config: dict):
+        super().__init__()
+        enc_cfg, dec_cfg = ae_config["encoder"]["config"], ae_config["decoder"]["config"]
+        self.encoder = SameEncoder(enc_cfg)
+        self.decoder = SameDecoder(dec_cfg)
+        self.bottleneck = SoftNormBottleneck(**ae_config["bottleneck"]["config"])
+        self.pretransform = PatchedPretransform(**ae_config["pretransform"]["config"])
+        self.latent_dim = int(ae_config["latent_dim"])
+        self.downsampling_ratio = int(ae_config["downsampling_ratio"])
+        self.io_channels = int(ae_config.get("io_channels") or 2)
+        self.in_channels = int(ae_config.get("in_channels") or self.io_channels)
+        self.soft_clip = bool(ae_config["decoder"].get("soft_clip", False))
+        # generate() lengths are multiples of this many samples (upstream reads chunk_size, default 32)
+        self.latent_align = self.downsampling_ratio * (enc_cfg.get("chunk_size", 32) // enc_cfg["strides"][0])
+
+    @classmethod
+    def from_config(cls, ae_config: dict) -> SameAutoencoder:
+        """From ``model.pretransform.config`` of a full config or ``model`` of an AE-only config."""
+        kinds = {part: (ae_config.get(part) or {}).get("type") for part in SAME_PART_TYPES}
+        if kinds != SAME_PART_TYPES:
+            raise ValueError(
+                f"This engine builds SAME autoencoders (same encoder/decoder, softnorm bottleneck, patched "
+                f"pretransform); the config has {kinds}."
+            )
+        return cls(ae_config)
+
+    # ------------------------------------------------------------------ one pass
+
+    def encode_once(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, C, N) audio at the model rate -> (B, latent_dim, T) in one pass."""
+        return self.bottleneck.encode(self.encoder(self.pretransform.encode(audio)))
+
+    def decode_once(self, latents: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim, T) -> (B, C, samples) in one pass (draws decoder noise from the global RNG)."""
+        audio = self.pretransform.decode(self.decoder(self.bottleneck.decode(latents)))
+        return torch.tanh(audio) if self.soft_clip else audio
+
+    # ------------------------------------------------------------------ public
+
+    def encode(self, audio: torch.Tensor, chunked: bool = False, chunk_size: int = 128, overlap: int = 32):
+        """(B, C, N) audio -> (B, latent_dim, T); ``chunked``: overlapping windows of chunk_size latents."""
+        _check_chunking(chunk_size, overlap)
+        if not chunked or audio.shape[-1] < chunk_size * self.downsampling_ratio:
+            return self.encode_once(audio)
+        return _overlapping_chunks(
+            audio, self.encode_once, chunk=chunk_size, overlap=overlap,
+            in_per_latent=self.downsampling_ratio, out_per_latent=1,
+        )
+
+    def decode(self, latents: torch.Tensor, chunked: bool = False, chunk_size: int = 128, overlap: int = 32):
+        """(B, latent_dim, T) -> (B, C, samples); ``chunked``: windows in order, each with its own noise."""
+        _check_chunking(chunk_size, overlap)
+        if not chunked or latents.shape[-1] < chunk_size:
+            return self.decode_once(latents)
+        return _overlapping_chunks(
+            latents, self.decode_once, chunk=chunk_size, overlap=overlap,
+            in_per_latent=1, out_per_latent=self.downsampling_ratio,
+        )

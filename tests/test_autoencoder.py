@@ -1,0 +1,203 @@
+"""SAME-S / SAME-L against the upstream fixtures, strict loading, input checks and Hub loading."""
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hub_fixtures import ACCEPTED_TOKEN
+from parity import MODELS, case_names, input_audio, load_case
+from safetensors.torch import load_file, save_file
+
+from stable_audio_3.autoencoder_model import AutoencoderModel
+from stable_audio_3.hub import resolve_model_files
+from stable_audio_3.layers import attend
+from stable_audio_3.loading import CheckpointMismatchError
+
+
+@functools.cache
+def local_model(name: str, dtype=torch.float32) -> AutoencoderModel:
+    return AutoencoderModel.from_pretrained(MODELS / name, device="cpu", dtype=dtype)
+
+
+def clip_of(case) -> torch.Tensor:
+    return input_audio(Path(case.meta["args"]["audio"]).stem)
+
+
+# ------------------------------------------------------------------ parity
+
+
+@pytest.mark.parametrize("name", case_names("ae_"))
+def test_matches_upstream(name):
+    case = load_case(name)
+    args, kind = case.meta["args"], case.meta["kind"]
+    model = local_model(case.meta["model"])
+    chunking = {k: args[k] for k in ("chunked", "chunk_size", "overlap") if k in args}
+    if kind == "autoencoder.encode":
+        actual = {"output.latents": model.encode(clip_of(case), args["sr"], **chunking)}
+    elif kind == "autoencoder.decode":
+        torch.manual_seed(args["rng_seed_before_call"])
+        actual = {"output.audio": model.decode(case.tensors["input.latents"], **chunking)}
+    else:
+        assert kind == "autoencoder.roundtrip"
+        latents = model.encode(clip_of(case), args["sr"])
+        torch.manual_seed(args["rng_seed_before_decode"])
+        actual = {"output.audio": model.decode(latents)}
+    outputs = sorted(k for k in case.tensors if k.startswith("output."))
+    assert outputs == sorted(actual)
+    for key in outputs:
+        assert actual[key].dtype == torch.float32
+        case.assert_output(key, actual[key])
+
+
+def test_band_attention_over_long_sequences_equals_dense_band_masked_attention():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 700, 16) for _ in range(3))
+    pos = torch.arange(700)
+    dense = F.scaled_dot_product_attention(q, k, v, attn_mask=(pos[None, :] - pos[:, None]).abs() <= 17)
+    torch.testing.assert_close(attend(q, k, v, window=17), dense, rtol=0, atol=1e-6)
+
+
+def test_batches_and_input_formats_give_the_same_latents():
+    model = local_model("same-s")
+    clip = input_audio("clip_a")
+    alone = model.encode(clip, 44100)
+    batch = model.encode(torch.stack([clip, 0.5 * clip]), 44100)
+    torch.testing.assert_close(batch[:1], alone, rtol=0, atol=1e-5)
+    torch.testing.assert_close(batch[1:], model.encode(0.5 * clip, 44100), rtol=0, atol=1e-5)
+    # numpy (samples, channels) and int16 are read like (channels, samples) floats
+    as_numpy = model.encode(clip.T.numpy(), 44100)
+    assert torch.equal(as_numpy, alone)
+    ints = (clip.clamp(-1, 1) * 32767).round().to(torch.int16)
+    torch.testing.assert_close(model.encode(ints.T.numpy(), 44100), model.encode(ints / 32767, 44100))
+    # mono is duplicated to stereo
+    mono = clip[:1]
+    assert torch.equal(model.encode(mono[0], 44100), model.encode(mono.repeat(2, 1), 44100))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", ["same-s", "same-l"])
+def test_half_precision_is_finite_and_close_to_float32(name, dtype):
+    reference, model = local_model(name), local_model(name, dtype)
+    assert model.dtype == dtype
+    clip = input_audio("clip_a")
+    latents, expected = model.encode(clip, 44100), reference.encode(clip, 44100)
+    assert latents.dtype == torch.float32 and torch.isfinite(latents).all()
+    assert (latents - expected).abs().max() < 0.05 * expected.abs().max()
+    torch.manual_seed(0)
+    audio = model.decode(expected)
+    torch.manual_seed(0)
+    audio_ref = reference.decode(expected)
+    assert audio.dtype == torch.float32 and torch.isfinite(audio).all()
+    if name == "same-l":  # SAME-S also adds new-token noise, which torch draws differently in half precision
+        assert (audio - audio_ref).abs().max() < 0.05 * audio_ref.abs().max()
+
+
+# ------------------------------------------------------------------ strict loading
+
+
+def _folder_with_weights(tmp_path, change) -> Path:
+    folder = tmp_path / "same-s"
+    folder.mkdir()
+    shutil.copy(MODELS / "same-s" / "model_config.json", folder)
+    tensors = load_file(str(MODELS / "same-s" / "model.safetensors"))
+    change(tensors)
+    save_file(tensors, str(folder / "model.safetensors"))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "key, change",
+    [
+        ("decoder.layers.3.mapping.weight_g", lambda t: t.pop("decoder.layers.3.mapping.weight_g")),
+        ("encoder.layers.0.surplus", lambda t: t.update({"encoder.layers.0.surplus": torch.zeros(1)})),
+        ("bottleneck.bias", lambda t: t.update({"bottleneck.bias": torch.zeros(1, 33, 1)})),
+    ],
+    ids=["missing", "unexpected", "shape"],
+)
+def test_strict_loading_names_the_key_and_the_file(tmp_path, key, change):
+    folder = _folder_with_weights(tmp_path, change)
+    with pytest.raises(CheckpointMismatchError) as info:
+        AutoencoderModel.from_pretrained(folder, device="cpu")
+    assert key in str(info.value) and str(folder / "model.safetensors") in str(info.value)
+
+
+def test_a_config_that_is_not_an_autoencoder_is_refused(tmp_path):
+    folder = tmp_path / "dit"
+    folder.mkdir()
+    (folder / "model_config.json").write_text(json.dumps({"sample_rate": 44100, "model": {"diffusion": {}}}))
+    save_file({"x": torch.zeros(1)}, str(folder / "model.safetensors"))
+    with pytest.raises(ValueError, match="not an autoencoder config"):
+        AutoencoderModel.from_pretrained(folder, device="cpu")
+
+
+# ------------------------------------------------------------------ bad input
+
+NAN_AUDIO = torch.zeros(2, 1000).index_fill_(1, torch.tensor([5]), float("nan"))
+
+
+@pytest.mark.parametrize(
+    "audio, sr, kwargs, match",
+    [
+        (torch.zeros(1, 1, 2, 100), 44100, {}, "dimensions"),
+        (torch.zeros(3, 1000), 44100, {}, "3 channels"),
+        (torch.zeros(2, 0), 44100, {}, "empty"),
+        (NAN_AUDIO, 44100, {}, "NaN"),
+        (torch.full((2, 100), float("inf")), 44100, {}, "NaN or infinite"),
+        (torch.zeros(2, 100), 0, {}, "sr must be"),
+        (torch.zeros(2, 100), 44100.5, {}, "sr must be"),
+        ("clip.wav", 44100, {}, "file path"),
+        ([], 44100, {}, "empty"),
+        (np.zeros((2, 100), dtype=np.complex64), 44100, {}, "not supported"),
+        (torch.zeros(2, 100), 44100, {"chunked": True, "chunk_size": 4, "overlap": 4}, "overlap"),
+    ],
+    ids=[
+        "rank", "channels", "empty", "nan", "inf", "sr-zero", "sr-float", "path", "empty-list", "dtype",
+        "chunks",
+    ],
+)
+def test_bad_audio_gets_one_actionable_sentence(audio, sr, kwargs, match):
+    with pytest.raises(ValueError, match=match) as info:
+        local_model("same-s").encode(audio, sr, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and message.endswith(".")
+
+
+@pytest.mark.parametrize(
+    "latents, match",
+    [
+        (torch.zeros(1, 7, 4), "shape"),
+        (torch.zeros(1, 32, 0), "shape"),
+        (torch.zeros(1, 1, 32, 4), "shape"),
+        (torch.full((1, 32, 4), float("nan")), "NaN"),
+        (torch.zeros(1, 32, 4, dtype=torch.long), "float"),
+    ],
+    ids=["channels", "empty", "rank", "nan", "ints"],
+)
+def test_bad_latents_get_one_actionable_sentence(latents, match):
+    with pytest.raises(ValueError, match=match) as info:
+        local_model("same-s").decode(latents)
+    assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------ Hub
+
+
+def test_same_s_from_the_hub_equals_the_local_folder(hub):
+    model = AutoencoderModel.from_pretrained("same-s", device="cpu")
+    assert hub.count(contains="SAME-S") > 0
+    clip = input_audio("clip_a")
+    assert torch.equal(model.encode(clip, 44100), local_model("same-s").encode(clip, 44100))
+
+
+def test_same_s_prefers_a_cached_full_checkpoint(hub):
+    resolve_model_files("small-music", token=ACCEPTED_TOKEN)
+    model = AutoencoderModel.from_pretrained("same-s", device="cpu")
+    assert hub.count(contains="SAME-S") == 0
+    assert "small-music" in str(model.weights_path)
+    clip = input_audio("clip_a")
+    assert torch.equal(model.encode(clip, 44100), local_model("same-s").encode(clip, 44100))
