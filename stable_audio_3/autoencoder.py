@@ -350,8 +350,8 @@ class SameAutoencoder(nn.Module):
         self.io_channels = int(ae_config.get("io_channels") or 2)
         self.in_channels = int(ae_config.get("in_channels") or self.io_channels)
         self.soft_clip = bool(ae_config["decoder"].get("soft_clip", False))
-        # generate() lengths are multiples of this many samples (upstream reads chunk_size, default 32)
-        self.latent_align = self.downsampling_ratio * (enc_cfg.get("chunk_size", 32) // enc_cfg["strides"][0])
+        # generate() lengths are multiples of this many latent frames (upstream reads chunk_size, default 32)
+        self.latent_align = enc_cfg.get("chunk_size", 32) // enc_cfg["strides"][0]
 
     @classmethod
     def from_config(cls, ae_config: dict) -> SameAutoencoder:

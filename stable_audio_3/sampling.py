@@ -161,8 +161,12 @@ def build_schedule(
 
 
 def start_from_init(init: torch.Tensor, noise: torch.Tensor, sigma_max: float) -> torch.Tensor:
-    """Audio-to-audio start: ``init * (1 - sigma_max) + noise * sigma_max``."""
-    return init * (1 - sigma_max) + noise * sigma_max
+    """Audio-to-audio start: ``init * (1 - sigma_max) + noise * sigma_max``, contiguous.
+
+    Encoded latents are a transposed view, and ``randn_like`` fills in memory order: a sampler state
+    in that layout would draw upstream's numbers in a different order.
+    """
+    return (init * (1 - sigma_max) + noise * sigma_max).contiguous()
 
 
 def _rows(schedule: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
