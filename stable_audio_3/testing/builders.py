@@ -1,0 +1,68 @@
+"""Random-weight models with the released structure, written in the Hugging Face repo layout.
+
+``write_model_repo(folder, "small-music")`` writes ``model_config.json``, ``model.safetensors`` and
+(for text-to-audio models) the bundled ``t5gemma-b-b-ul2/`` text encoder, exactly as the official
+repos lay them out, so every loading path (local folder, loopback Hub) can run for real. ``size``
+is ``"tiny"`` (seconds to build, for tests and the demo) or ``"released"`` (real widths, for
+benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from .configs import AUTOENCODERS, model_config
+from .text_encoder import write_text_encoder
+
+TEXT_ENCODER_SUBFOLDER = "t5gemma-b-b-ul2"
+
+
+def randomize_(module: nn.Module, seed: int) -> nn.Module:
+    """Give every floating-point parameter random values that keep activations at a sane scale.
+
+    Matrices get N(0, 1/fan_in); vectors keep their initial mean (ones for norm gains, zeros for
+    biases) plus small noise, so a random model still produces finite, non-silent output.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in module.parameters():
+            if not param.is_floating_point() or param.numel() == 0:
+                continue
+            noise = torch.randn(param.shape, generator=g, dtype=torch.float32)
+            if param.ndim >= 2:
+                fan_in = max(1, param[0].numel())
+                param.copy_(noise / fan_in**0.5)
+            else:
+                param.copy_(param.float().mean() + 0.02 * noise)
+    return module
+
+
+def _build(config: dict, text_encoder_dir: Path | None) -> nn.Module:
+    if "diffusion" in config["model"]:
+        from ..model import DiffusionModel
+
+        return DiffusionModel(config, text_encoder_dir)
+    from ..autoencoder import SameAutoencoder
+
+    return SameAutoencoder.from_config(config["model"])
+
+
+def write_model_repo(folder, name: str, size: str = "tiny", seed: int = 0) -> Path:
+    """Write a random-weight ``name`` model (e.g. ``small-music``, ``same-s``) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = model_config(name, size)
+    text_dir = None
+    if name not in AUTOENCODERS:
+        text_dir = write_text_encoder(folder / TEXT_ENCODER_SUBFOLDER, size=size, seed=seed)
+    with torch.device("cpu"):
+        model = randomize_(_build(config, text_dir), seed)
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "model_config.json").write_text(json.dumps(config, indent=2))
+    return folder
