@@ -13,7 +13,7 @@ from torch import nn
 from .autoencoder import SameAutoencoder
 from .conditioning import Conditioners
 from .dit import DiffusionTransformer
-from .loading import load_checkpoint_strict
+from .loading import load_state_dict_strict, read_safetensors
 from .sampling import shift_from_options
 
 
@@ -42,11 +42,23 @@ class DiffusionModel(nn.Module):
         self.sampling_shift = shift_from_options(cfg["diffusion"].get("sampling_distribution_shift_options"))
 
     @classmethod
-    def load(cls, config: dict, weights_path, text_encoder_dir, *, device, dtype) -> DiffusionModel:
-        """Build on the meta device and fill from ``weights_path`` in one pass, strictly."""
+    def load(
+        cls, config: dict, weights_path, text_encoder_dir, *, device, dtype, autoencoder_dtype=None
+    ) -> DiffusionModel:
+        """Build on the meta device and fill from ``weights_path`` in one pass, strictly.
+
+        Weights take ``dtype``, the SAME autoencoder ``autoencoder_dtype`` (default: ``dtype``).
+        Rotary frequency tables stay float32 where the target is bfloat16: with 8 mantissa bits the
+        angles of later positions would be wrong (float16 tables are kept, as upstream's half mode).
+        """
         with torch.device("meta"):
             model = cls(config, text_encoder_dir)
-        load_checkpoint_strict(model, weights_path, device=device, dtype=dtype)
+        state = read_safetensors(weights_path)
+        for key, tensor in state.items():
+            target = autoencoder_dtype if key.startswith("pretransform.") and autoencoder_dtype else dtype
+            if tensor.is_floating_point() and not (key.endswith("inv_freq") and target == torch.bfloat16):
+                state[key] = tensor.to(target)
+        load_state_dict_strict(model, state, source=weights_path, device=device)
         model.conditioner.to_device(device)
         return model.eval().requires_grad_(False)
 
@@ -56,11 +68,11 @@ class DiffusionModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        return self.model.model.dtype
 
     @property
     def autoencoder_dtype(self) -> torch.dtype:
-        return next(self.autoencoder.parameters()).dtype
+        return self.autoencoder.bottleneck.scaling_factor.dtype
 
     @property
     def downsampling_ratio(self) -> int:

@@ -17,6 +17,7 @@ from .lora import LoraStack
 from .model import DiffusionModel
 
 ATTENTION_PADDING = ("exclude", "upstream_fallback")
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 class StableAudioModel:
@@ -49,19 +50,30 @@ class StableAudioModel:
         revision: str | None = None,
         cache_dir=None,
         attention_padding: str = "exclude",
+        dtype: torch.dtype | None = None,
+        autoencoder_dtype: torch.dtype | None = None,
     ) -> StableAudioModel:
         """Load a model by name (``small-music``, ``medium-base``, ...), Hub repo id or local folder.
 
-        ``model_half`` defaults to upstream's choice: float16 on CUDA, float32 elsewhere.
-        ``attention_padding="exclude"`` keeps padded latents out of attention on every device (what
-        upstream does on CUDA with flash-attn); ``"upstream_fallback"`` reproduces upstream's
-        CPU/MPS path exactly (padded keys stay in the softmax).
+        ``model_half`` defaults to upstream's choice: float16 on CUDA, float32 elsewhere. ``dtype``
+        (float32, float16 or bfloat16) overrides it, and ``autoencoder_dtype`` sets the SAME
+        autoencoder's apart from the DiT's (e.g. float32 on MPS). The T5Gemma text encoder always
+        runs in its own bfloat16, as upstream. ``attention_padding="exclude"`` keeps padded latents
+        out of attention on every device (what upstream does on CUDA with flash-attn);
+        ``"upstream_fallback"`` reproduces upstream's CPU/MPS path exactly (padded keys stay in the
+        softmax).
         """
         if attention_padding not in ATTENTION_PADDING:
-            raise ValueError(f"attention_padding must be one of {ATTENTION_PADDING}, got {attention_padding!r}.")
+            raise ValueError(
+                f"attention_padding must be one of {ATTENTION_PADDING}, got {attention_padding!r}."
+            )
+        for name, value in (("dtype", dtype), ("autoencoder_dtype", autoencoder_dtype)):
+            if value is not None and value not in DTYPES:
+                raise ValueError(f"{name} must be one of {DTYPES}, got {value!r}.")
         device = torch.device(device) if device is not None else default_device()
-        if model_half is None:
-            model_half = device.type == "cuda"
+        if dtype is None:
+            half = device.type == "cuda" if model_half is None else model_half
+            dtype = torch.float16 if half else torch.float32
         files = resolve_model_files(name_or_path, token=token, revision=revision, cache_dir=cache_dir)
         config = json.loads(Path(files.config_path).read_text())
         if "diffusion" not in config.get("model", {}):
@@ -71,11 +83,14 @@ class StableAudioModel:
             )
         if config["model"]["diffusion"]["config"].get("embed_dim", 0) >= 1536 and device.type == "cpu":
             warnings.warn(
-                "The medium models are designed for a GPU; on the CPU a generation takes minutes.", stacklevel=2
+                "The medium models are designed for a GPU; on the CPU a generation takes minutes.",
+                stacklevel=2,
             )
-        dtype = torch.float16 if model_half else torch.float32
-        model = DiffusionModel.load(config, files.weights_path, files.text_encoder_dir, device=device, dtype=dtype)
-        out = cls(model, config, device, model_half, source=files)
+        model = DiffusionModel.load(
+            config, files.weights_path, files.text_encoder_dir, device=device, dtype=dtype,
+            autoencoder_dtype=autoencoder_dtype,
+        )
+        out = cls(model, config, device, dtype != torch.float32, source=files)
         out.attention_padding = attention_padding
         return out
 

@@ -150,3 +150,18 @@ def test_bad_arguments_raise_one_actionable_sentence(kwargs, message):
 def test_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="small-music"):
         StableAudioModel.from_pretrained("large-music")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precisions_load_and_generate_finite_audio(dtype):
+    model = StableAudioModel.from_pretrained(
+        str(MODELS / "small-music"), device="cpu", dtype=dtype, autoencoder_dtype=torch.float32
+    )
+    assert model.dtype == dtype and model.model.autoencoder_dtype == torch.float32
+    rope = model.model.model.model.transformer.rotary_pos_emb.inv_freq
+    assert rope.dtype == (torch.float32 if dtype == torch.bfloat16 else dtype)
+    audio = model.generate("warm analog synth", duration=0.5, steps=2, seed=1, disable_tqdm=True)
+    reference = fixture_model("small-music").generate("warm analog synth", duration=0.5, steps=2, seed=1,
+                                                      disable_tqdm=True)
+    assert audio.dtype == torch.float32 and torch.isfinite(audio).all()
+    assert audio.abs().max() > 1e-3 and (audio - reference).abs().mean() < reference.abs().mean()
