@@ -17,8 +17,16 @@ from enum import Enum
 
 from huggingface_hub import HfApi
 from huggingface_hub import errors as hf_errors
+from huggingface_hub import utils as hf_utils
 
 from stable_audio_3.hub import is_offline, model_page, translate_error
+
+
+# No network (refused connection, DNS failure, timeout) surfaces as the HTTP client's transport error,
+# which is not an OSError in the httpx-based huggingface_hub releases.
+_TRANSPORT_ERRORS = tuple(
+    error for error in [getattr(getattr(hf_utils, "httpx", None), "TransportError", None)] if error is not None
+)
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ class AccessChecker:
             return _offline(repo_id, cached_locally)
         try:
             HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).auth_check(repo_id, token=token or False)
-        except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled) as exc:
+        except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled, *_TRANSPORT_ERRORS) as exc:
             error = translate_error(exc, repo_id)
             if error.reason == "server_error" and not isinstance(exc, hf_errors.HfHubHTTPError):
                 return _offline(repo_id, cached_locally)

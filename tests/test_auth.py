@@ -69,3 +69,11 @@ def test_offline_says_whether_a_cached_copy_is_used(hub, monkeypatch):
     result = AccessChecker().check(REPO, None)
     assert result.status is Access.OFFLINE and "not in the local cache" in result.message
     assert hub.count(contains="/auth-check") == 0
+
+
+def test_no_network_is_reported_as_offline_not_as_a_crash(hub, monkeypatch):
+    """A refused connection (no Hub at the endpoint) gives the offline sentence, not an exception."""
+    hub.stop()
+    result = AccessChecker().check(REPO, ACCEPTED_TOKEN)
+    assert result.status is Access.OFFLINE and "not in the local cache" in result.message
+    assert ACCEPTED_TOKEN not in result.message
