@@ -1,1 +1,24 @@
-"""sa3lab: notebook helpers and widget forms for running Stable Audio 3."""
+"""sa3lab: notebook helpers and widget forms for running Stable Audio 3.
+
+``sa3lab.start_here()``, ``generation_form()``, ``comparison_form()`` and ``autoencoder_form()`` build
+the notebooks' forms; ``sa3lab.Lab`` is the plain-Python run path they share. All are imported on
+first use, so ``import sa3lab`` loads neither torch nor ipywidgets.
+"""
+
+_LAZY = {
+    "start_here": "sa3lab.forms",
+    "generation_form": "sa3lab.forms",
+    "comparison_form": "sa3lab.forms",
+    "autoencoder_form": "sa3lab.forms",
+    "Lab": "sa3lab.lab",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import io
 import math
+import os
 from pathlib import Path
 
 import matplotlib
@@ -29,9 +30,12 @@ def audio_player(audio: torch.Tensor, sample_rate: int, saved_path: str | None =
     """
     seconds = audio.shape[-1] / sample_rate
     if seconds > EMBED_LIMIT_S and saved_path:
+        # JupyterLab and Notebook 7 serve a path relative to the notebook's folder (the kernel's cwd)
+        src = Path(os.path.relpath(saved_path)) if Path(saved_path).resolve().is_relative_to(Path.cwd()) else None
+        player = f'<audio controls src="{html.escape(src.as_posix())}"></audio>' if src else ""
         return HTML(
-            f'<audio controls src="{html.escape(Path(saved_path).as_posix())}"></audio>'
-            f"<div>{seconds:.0f} s clip: played from {html.escape(saved_path)} (not embedded).</div>"
+            f"{player}<div>{seconds:.0f} s clip: not embedded in the notebook; the full file is "
+            f"{html.escape(saved_path)}.</div>"
         )
     data = audio.detach().to("cpu", torch.float32).clamp(-1, 1).numpy()
     return Audio(data=data, rate=sample_rate, normalize=False)

@@ -84,6 +84,7 @@ class FormShell:
         """Button path: run in a background thread so the kernel stays responsive."""
         if self._thread is not None and self._thread.is_alive():
             return
+        self.run_button.disabled = True  # at once, so a second click cannot queue another run
         self._thread = threading.Thread(target=self.run, daemon=True)
         self._thread.start()
 
@@ -102,7 +103,9 @@ class FormShell:
             result = self._execute(request, self.progress)
             view = self._render(result)
         except StopRequested:
-            self._show("Stopped before the end; nothing was generated. Press the button again to start over.", "info")
+            self._show(
+                "Stopped before the end; nothing was generated. Press the button again to start over.", "info"
+            )
             return None
         except ValueError as exc:
             self._show(str(exc), "error")
@@ -140,7 +143,8 @@ class FormShell:
         self._show(text, "error")
         details = html.escape(self._redact("".join(traceback.format_exception(exc))))
         self.message.value += (
-            f"<details><summary>Technical details</summary><pre style='font-size:11px'>{details}</pre></details>"
+            "<details><summary>Technical details</summary>"
+            f"<pre style='font-size:11px'>{details}</pre></details>"
         )
 
 

@@ -22,23 +22,32 @@ from .text_encoder import write_text_encoder
 TEXT_ENCODER_SUBFOLDER = "t5gemma-b-b-ul2"
 
 
+ONES = ("gamma", "alpha", "weight_g", "running_std", "scaling_factor")  # gains: 1 + small noise
+ZEROS = ("beta", "bias")  # offsets: small noise around 0
+
+
 def randomize_(module: nn.Module, seed: int) -> nn.Module:
     """Give every floating-point parameter random values that keep activations at a sane scale.
 
-    Matrices get N(0, 1/fan_in); vectors keep their initial mean (ones for norm gains, zeros for
-    biases) plus small noise, so a random model still produces finite, non-silent output.
+    Gains are about 1 and offsets about 0 (by parameter name), matrices N(0, 1/fan_in), anything
+    else (memory tokens, padding embedding, modulation vectors) N(0, 0.02^2); the values the
+    modules were built with are ignored, so modules may be built with ``torch.empty``.
     """
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for param in module.parameters():
+        for name, param in module.named_parameters():
             if not param.is_floating_point() or param.numel() == 0:
                 continue
             noise = torch.randn(param.shape, generator=g, dtype=torch.float32)
-            if param.ndim >= 2:
-                fan_in = max(1, param[0].numel())
-                param.copy_(noise / fan_in**0.5)
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf in ONES:
+                param.copy_(1 + 0.02 * noise)
+            elif leaf in ZEROS:
+                param.copy_(0.02 * noise)
+            elif (param.ndim >= 2 and leaf == "weight") or leaf == "weight_v":
+                param.copy_(noise / max(1, param[0].numel()) ** 0.5)
             else:
-                param.copy_(param.float().mean() + 0.02 * noise)
+                param.copy_(0.02 * noise)
     return module
 
 

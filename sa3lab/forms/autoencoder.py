@@ -1,0 +1,133 @@
+"""The SAME round-trip form: encode audio to latents and decode it back, then listen, look and measure."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from .. import quality
+from ..roundtrip import AUTOENCODER_KEYS, RoundTripRequest, RoundTripResult
+from . import parts
+from .session import Session, shared_session
+from .shell import FormShell
+
+
+def _db(value: float) -> str:
+    return "identical (∞ dB)" if math.isinf(value) and value > 0 else f"{value:.2f} dB"
+
+
+class AutoencoderForm:
+    """Widgets -> :class:`RoundTripRequest` -> ``Lab.roundtrip`` -> before/after view with metrics."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        audio: str = "",
+        duration: float = 5.0,
+        seed: int = -1,
+        output_dir: str = "outputs",
+        *,
+        session: Session | None = None,
+    ):
+        self.session = session or shared_session()
+        self.output_dir = output_dir
+        self.picker = parts.ModelPicker(AUTOENCODER_KEYS, model)
+        self.audio = parts.AudioSource("Audio file", audio, "empty: a built-in test chord")
+        self.duration = widgets.FloatText(
+            value=duration, description="Duration (s)", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.chunked = widgets.Checkbox(
+            value=False, description="Chunked encode / decode (less memory)", layout={"width": "auto"}
+        )
+        self.seed = parts.SeedField(seed)
+        help_text = widgets.HTML(
+            "<small>Duration: the length of the test chord; a file is cut to its first seconds. "
+            "SAME-S pairs with the small models, SAME-L with medium.</small>"
+        )
+        inputs = widgets.VBox(
+            [self.picker.widget, self.audio.widget, self.duration, self.chunked, self.seed.widget, help_text]
+        )
+        self._count = 0
+        self.shell = FormShell(
+            inputs,
+            self.read,
+            self.execute,
+            self.render,
+            run_label="Round trip",
+            secrets=self.session.secrets,
+        )
+        self.widget = self.shell.widget
+
+    def read(self) -> RoundTripRequest:
+        request = RoundTripRequest(
+            model=self.picker.value,
+            audio=self.audio.path.value.strip(),
+            duration=float(self.duration.value),
+            chunked=bool(self.chunked.value),
+            seed=self.seed.value,
+            output_dir=self.output_dir,
+        )
+        request.check()
+        return request
+
+    def execute(self, request: RoundTripRequest, progress) -> RoundTripResult:
+        return self.session.lab.roundtrip(request, pasted_token=self.session.token, progress=progress)
+
+    def render(self, result: RoundTripResult) -> widgets.Widget:
+        self._count += 1
+        run = result.run
+        header = f"<b>#{self._count}</b> {html.escape(run.model_key)} · {html.escape(result.source)}"
+        levels = quality.assess(result.before, result.sample_rate)
+        before = parts.clip_view(result.before, result.sample_rate, "Before (input)", quality=levels)
+        after = parts.clip_view(
+            result.after,
+            result.sample_rate,
+            "After (decoded)",
+            run.paths[0] if run.paths else None,
+            run.quality[0],
+        )
+        channels, samples = result.before.shape
+        frames = result.latent_shape[-1]
+        rows = {
+            "latent shape": " × ".join(str(n) for n in result.latent_shape),
+            "latent frame rate": f"{result.latent_rate_hz:.2f} frames/s",
+            "compression": f"{channels * samples / max(1, math.prod(result.latent_shape[1:])):.1f}× "
+            f"({samples} samples × {channels} ch -> {frames} frames)",
+            "SNR": _db(result.snr_db),
+            "multi-resolution STFT distance": f"{result.stft_distance:.3f} (0 = identical)",
+            "chunked": run.settings.get("chunked"),
+            **parts.run_rows(run),
+        }
+        return parts.result_box(
+            [
+                widgets.HTML(header),
+                widgets.HBox([before, after], layout={"flex_flow": "row wrap"}),
+                parts.table(rows),
+            ]
+        )
+
+    def run(self):
+        """One round trip with the current values, exactly as the button does it."""
+        return self.shell.run()
+
+    def display(self) -> None:
+        display(self.widget)
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+
+def autoencoder_form(
+    model: str | None = "same-s",
+    audio: str = "",
+    duration: float = 5.0,
+    seed: int = -1,
+    output_dir: str = "outputs",
+    *,
+    session: Session | None = None,
+) -> AutoencoderForm:
+    """Notebook 03's form: ``model`` is same-s, same-l, demo or a local folder."""
+    return AutoencoderForm(model, audio, duration, seed, output_dir, session=session)

@@ -1,0 +1,156 @@
+"""The comparison grid: one prompt through a base checkpoint and its post-trained sibling, per seed."""
+
+from __future__ import annotations
+
+import html
+import warnings
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from .. import catalog
+from ..lab import comparison_models
+from ..requests import GenerationRequest
+from . import parts
+from .session import Session, shared_session
+from .shell import FormShell
+
+BASE_KEYS = ("small-music-base", "small-sfx-base", "medium-base", "demo")
+
+
+def _settings(key: str) -> str:
+    d = catalog.get(key).defaults
+    return f"{d['steps']} steps, CFG {d['cfg_scale']:g}"
+
+
+class ComparisonForm:
+    """Rows are seeds, columns are models (each at its own default steps and CFG)."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        prompt: str = "",
+        duration: float = 10.0,
+        seed: int = 42,
+        output_dir: str = "outputs",
+        *,
+        session: Session | None = None,
+    ):
+        self.session = session or shared_session()
+        self.output_dir = output_dir
+        self.picker = parts.ModelPicker(BASE_KEYS, model, allow_local=False)
+        self.prompt = widgets.Textarea(
+            value=prompt, description="Prompt", style=parts.STYLE, layout={**parts.WIDE, "height": "64px"}
+        )
+        self.negative = parts.text_field("", "Negative prompt", "used where CFG > 1 (the base model)")
+        self.duration = widgets.FloatText(
+            value=duration, description="Duration (s)", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.seeds = parts.text_field(str(seed), "Seeds", "42, 7, 123 (one row each; -1 = random)")
+        self.plan = widgets.HTML()
+        self.picker.observe(self._update_plan)
+        self._update_plan()
+        self._notes: list[str] = []
+        inputs = widgets.VBox(
+            [self.picker.widget, self.prompt, self.negative, self.duration, self.seeds, self.plan]
+        )
+        self.shell = FormShell(
+            inputs, self.read, self.execute, self.render, run_label="Compare", secrets=self.session.secrets
+        )
+        self.widget = self.shell.widget
+
+    def _update_plan(self) -> None:
+        keys = comparison_models(self.picker.value)
+        columns = " and ".join(f"<b>{k}</b> ({_settings(k)})" for k in keys)
+        gated = [k for k in keys if catalog.get(k).gated]
+        note = f" {', '.join(gated)} is gated: log in first (notebook 00)." if gated else ""
+        self.plan.value = (
+            f"<small>Runs {columns} with the same prompt and seed, one row per seed.{note}</small>"
+        )
+
+    def read(self) -> tuple[GenerationRequest, list[int]]:
+        request = GenerationRequest(
+            model=self.picker.value,
+            prompt=self.prompt.value.strip(),
+            duration=float(self.duration.value),
+            negative_prompt=self.negative.value.strip(),
+            output_dir=self.output_dir,
+        )
+        seeds = parts.parse_seeds(self.seeds.value)
+        request.check()
+        return request, seeds
+
+    def execute(self, job, progress):
+        request, seeds = job
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows = self.session.lab.compare(
+                request, seeds, pasted_token=self.session.token, progress=progress
+            )
+        self._notes = list(
+            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+        )
+        return rows
+
+    def render(self, rows) -> widgets.Widget:
+        first = rows[0]
+        columns = len(first)
+        heads = [
+            widgets.HTML(
+                f"<b>{html.escape(r.model_key)}</b> · {r.settings['steps']} steps, "
+                f"CFG {r.settings['cfg_scale']:g}"
+            )
+            for r in first
+        ]
+        cells = []
+        for row in rows:
+            for r in row:
+                total = r.timings.get("total", 0.0)
+                cells.append(
+                    parts.clip_view(
+                        r.audio[0],
+                        r.sample_rate,
+                        f"seed {r.seed} · {total:.1f} s",
+                        r.paths[0] if r.paths else None,
+                        r.quality[0],
+                    )
+                )
+        grid = widgets.GridBox(
+            heads + cells, layout={"grid_template_columns": f"repeat({columns}, minmax(300px, 1fr))"}
+        )
+        prompt = html.escape(first[0].settings.get("prompt", ""))
+        return parts.result_box(
+            [widgets.HTML(f"<b>Comparison</b> · “{prompt}”" + parts.notes_html(self._notes)), grid]
+        )
+
+    def run(self):
+        """One comparison with the current values, exactly as the button does it."""
+        return self.shell.run()
+
+    def display(self) -> None:
+        display(self.widget)
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+
+def comparison_form(
+    model: str | None = None,
+    prompt: str = "",
+    duration: float = 10.0,
+    seed: int = 42,
+    output_dir: str = "outputs",
+    *,
+    session: Session | None = None,
+) -> ComparisonForm:
+    """Notebook 02's grid. ``model`` is a base checkpoint (its post-trained sibling is added) or ``demo``."""
+    notice = ""
+    if model in catalog.ENTRIES and catalog.get(model).collection == "standard":
+        model = comparison_models(model)[0]  # a post-trained key: start from its base
+    elif model is not None and model not in BASE_KEYS:
+        notice = f"The grid compares catalog models only; {model} is not one of {', '.join(BASE_KEYS)}."
+        model = None
+    form = ComparisonForm(model, prompt, duration, seed, output_dir, session=session)
+    if notice:
+        form.shell.message.value = parts.message(notice, "info")
+    return form

@@ -1,0 +1,274 @@
+"""The generation form: text-to-audio, audio-to-audio and inpainting / continuation, with optional LoRAs."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from pathlib import Path
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from ..requests import MODES, GenerationRequest
+from . import parts
+from .session import Session, shared_session
+from .shell import FormShell
+
+COLLECTIONS = {
+    "standard": ("small-music", "small-sfx", "medium", "demo"),
+    "base": ("small-music-base", "small-sfx-base", "medium-base", "demo"),
+    "all": (
+        "demo",
+        "small-music",
+        "small-sfx",
+        "medium",
+        "small-music-base",
+        "small-sfx-base",
+        "medium-base",
+    ),
+}
+MODE_TITLES = ("Text to audio", "Audio to audio", "Inpaint / continue")
+A2A_HELP = (
+    "<small>The noise level works like a filter: about 0.1 keeps the clip close, 0.5 goes halfway, 0.9 keeps "
+    "only its outline. The clip is cut or padded to the duration.</small>"
+)
+INPAINT_HELP = (
+    "<small>The regions are regenerated and the rest is kept. To continue a clip, set the duration longer "
+    "than the clip and a region from its end to the new duration, e.g. 8-12.</small>"
+)
+CFG_HINT = (
+    "A negative prompt has no effect with CFG 1 (the post-trained models' default): raise CFG to use it "
+    "(base models: 7)."
+)
+
+
+class GenerationForm:
+    """Widgets -> :class:`GenerationRequest` -> ``Lab.generate`` -> a result view, newest first.
+
+    ``simple=True`` shows only model, prompt, duration and seed (the start-here quick test).
+    """
+
+    def __init__(
+        self,
+        collection: str = "standard",
+        model: str | None = None,
+        prompt: str = "",
+        duration: float = 10.0,
+        seed: int = -1,
+        output_dir: str = "outputs",
+        *,
+        session: Session | None = None,
+        simple: bool = False,
+    ):
+        if collection not in COLLECTIONS:
+            raise ValueError(f"collection must be one of {', '.join(COLLECTIONS)}; got {collection!r}.")
+        self.session = session or shared_session()
+        self.output_dir, self.simple = output_dir, simple
+        self.picker = parts.ModelPicker(COLLECTIONS[collection], model)
+        self.prompt = widgets.Textarea(
+            value=prompt,
+            description="Prompt",
+            placeholder="describe the audio",
+            style=parts.STYLE,
+            layout={**parts.WIDE, "height": "64px"},
+        )
+        self.negative = parts.text_field("", "Negative prompt", "what to avoid (needs CFG > 1)")
+        self.duration = widgets.FloatText(
+            value=duration, description="Duration (s)", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.steps = widgets.IntText(description="Steps", style=parts.STYLE, layout={"width": "260px"})
+        self.cfg = widgets.FloatText(description="CFG scale", style=parts.STYLE, layout={"width": "260px"})
+        self.seed = parts.SeedField(seed)
+        self.batch = widgets.IntText(
+            value=1, description="Batch size", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.hint = widgets.HTML()
+
+        self.a2a_audio = parts.AudioSource("Audio to transform")
+        self.noise = widgets.FloatSlider(
+            value=0.7,
+            min=0.01,
+            max=1.0,
+            step=0.01,
+            description="Noise level",
+            style=parts.STYLE,
+            layout={"width": "480px"},
+        )
+        self.inpaint_audio = parts.AudioSource("Audio to edit")
+        self.regions = parts.text_field("", "Regions (s)", "2-4, 6-7.5")
+        self.tabs = widgets.Tab(
+            children=[
+                widgets.HTML("<small>Generate from the prompt alone.</small>"),
+                widgets.VBox([self.a2a_audio.widget, self.noise, widgets.HTML(A2A_HELP)]),
+                widgets.VBox([self.inpaint_audio.widget, self.regions, widgets.HTML(INPAINT_HELP)]),
+            ],
+            titles=MODE_TITLES,
+        )
+        self.lora_files = widgets.Textarea(
+            description="LoRA files",
+            placeholder="one .safetensors path per line",
+            style=parts.STYLE,
+            layout={**parts.WIDE, "height": "52px"},
+        )
+        self.lora_upload = widgets.FileUpload(accept=".safetensors", multiple=True, description="Upload LoRA")
+        self.lora_strengths = parts.text_field("", "Strengths", "one per file, or one for all (default 1)")
+        self.lora_upload.observe(self._lora_uploaded, "value")
+        self.lora = widgets.Accordion(
+            children=[widgets.VBox([widgets.HBox([self.lora_files, self.lora_upload]), self.lora_strengths])],
+            titles=("LoRA adapters (optional, any mode)",),
+        )
+        self.lora.selected_index = None
+
+        self.picker.observe(self._model_changed)
+        self.negative.observe(self._update_hint, "value")
+        self.cfg.observe(self._update_hint, "value")
+        self._model_changed()
+        self._notes: list[str] = []
+        self._count = 0
+        self.shell = FormShell(
+            self._inputs(),
+            self.read,
+            self.execute,
+            self.render,
+            run_label="Generate",
+            secrets=self.session.secrets,
+        )
+        self.widget = self.shell.widget
+
+    def _inputs(self) -> widgets.Widget:
+        if self.simple:
+            return widgets.VBox([self.picker.widget, self.prompt, self.duration, self.seed.widget])
+        settings = widgets.HBox(
+            [
+                widgets.VBox([self.duration, self.steps, self.cfg]),
+                widgets.VBox([self.seed.widget, self.batch]),
+            ]
+        )
+        return widgets.VBox(
+            [self.picker.widget, self.prompt, self.negative, settings, self.hint, self.tabs, self.lora]
+        )
+
+    # ------------------------------------------------------------------ reactions
+
+    def _model_changed(self) -> None:
+        defaults = self.picker.defaults()
+        self.steps.value, self.cfg.value = defaults["steps"], defaults["cfg_scale"]
+        self._update_hint()
+
+    def _update_hint(self, change=None) -> None:
+        useless = bool(self.negative.value.strip()) and self.cfg.value == 1
+        self.hint.value = parts.message(CFG_HINT, "warning") if useless else ""
+
+    def _lora_uploaded(self, change) -> None:
+        if not change["new"]:
+            return
+        saved = [str(parts.save_upload(item)) for item in change["new"]]
+        self.lora_files.value = "\n".join([*self._lora_lines(), *saved])
+        self.lora_upload.value = ()
+
+    def _lora_lines(self) -> list[str]:
+        return [line.strip() for line in self.lora_files.value.splitlines() if line.strip()]
+
+    # ------------------------------------------------------------------ shell callbacks
+
+    @property
+    def mode(self) -> str:
+        return "text-to-audio" if self.simple else MODES[self.tabs.selected_index or 0]
+
+    def read(self) -> GenerationRequest:
+        """The request the widgets describe, checked (ValueError with one sentence otherwise)."""
+        mode, source, regions = self.mode, None, []
+        if mode == "audio-to-audio":
+            source = self.a2a_audio.read("audio to transform")
+        elif mode == "inpaint":
+            source = self.inpaint_audio.read("audio to edit")
+            regions = parts.parse_regions(self.regions.value)
+        files, strengths = [], []
+        if not self.simple:
+            files = self._lora_lines()
+            for file in files:
+                if not Path(file).expanduser().is_file():
+                    raise ValueError(f"The LoRA file {file} was not found; check the path or upload it.")
+            strengths = parts.parse_numbers(self.lora_strengths.value, "LoRA strengths")
+            if len(strengths) == 1 and len(files) > 1:
+                strengths = strengths * len(files)
+        request = GenerationRequest(
+            model=self.picker.value,
+            prompt=self.prompt.value.strip(),
+            duration=float(self.duration.value),
+            negative_prompt="" if self.simple else self.negative.value.strip(),
+            steps=int(self.steps.value),
+            cfg_scale=float(self.cfg.value),
+            seed=self.seed.value,
+            batch_size=1 if self.simple else int(self.batch.value),
+            mode=mode,
+            source_audio=source,
+            init_noise_level=float(self.noise.value),
+            regions=regions,
+            lora_files=files,
+            lora_strengths=strengths,
+            output_dir=self.output_dir,
+        )
+        request.check()
+        return request
+
+    def execute(self, request: GenerationRequest, progress):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = self.session.lab.generate(request, pasted_token=self.session.token, progress=progress)
+        self._notes = list(
+            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+        )
+        return result
+
+    def render(self, result) -> widgets.Widget:
+        self._count += 1
+        settings = result.settings
+        mode = html.escape(settings.get("mode", ""))
+        header = (
+            f"<b>#{self._count}</b> {html.escape(result.model_key)} · {mode} · "
+            f"seed {result.seed} · “{html.escape(settings.get('prompt', ''))}”"
+        )
+        clips = [
+            parts.clip_view(
+                audio,
+                result.sample_rate,
+                f"item {i + 1}" if len(result.audio) > 1 else "",
+                result.paths[i] if i < len(result.paths) else None,
+                result.quality[i],
+            )
+            for i, audio in enumerate(result.audio)
+        ]
+        return parts.result_box(
+            [
+                widgets.HTML(header + parts.notes_html(self._notes)),
+                widgets.HBox(clips, layout={"flex_flow": "row wrap"}),
+                parts.table(parts.run_rows(result)),
+            ]
+        )
+
+    # ------------------------------------------------------------------ public
+
+    def run(self):
+        """One run with the current values, exactly as the button does it (headless / papermill)."""
+        return self.shell.run()
+
+    def display(self) -> None:
+        display(self.widget)
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+
+def generation_form(
+    collection: str = "standard",
+    model: str | None = None,
+    prompt: str = "",
+    duration: float = 10.0,
+    seed: int = -1,
+    output_dir: str = "outputs",
+    *,
+    session: Session | None = None,
+) -> GenerationForm:
+    """The form of notebooks 01 (``collection="standard"``) and 02 (``"base"``)."""
+    return GenerationForm(collection, model, prompt, duration, seed, output_dir, session=session)

@@ -1,0 +1,219 @@
+"""Is this machine ready? Plain-word facts, what will and will not work, and per-model access.
+
+Plain Python (no widgets): the start-here form renders these; a script can print them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import huggingface_hub
+
+from stable_audio_3.hub import is_offline
+
+from . import catalog, device
+from .auth import Access, AccessChecker, TokenChoice
+from .runs import package_versions
+
+TOKEN_SOURCES = {
+    "pasted": "a token pasted in this notebook (kept in memory for this session only)",
+    "stored login": "the stored Hugging Face login on this machine",
+    "HF_TOKEN": "the HF_TOKEN environment variable",
+    "Colab secret": "the HF_TOKEN Colab secret",
+    "Kaggle secret": "the HF_TOKEN Kaggle secret",
+}
+
+
+@dataclass
+class SetupReport:
+    facts: list[tuple[str, str]]  # (what, plain value)
+    works: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+
+
+def _device_fact(machine: device.Machine) -> str:
+    if machine.cuda:
+        major, minor = machine.cuda_capability or (0, 0)
+        gib = machine.cuda_total_gib
+        return f"NVIDIA GPU {machine.cuda_name}, {gib:.1f} GiB (compute capability {major}.{minor})"
+    if machine.mps:
+        return "Apple GPU (MPS)"
+    return "CPU only: no CUDA or Apple GPU was found"
+
+
+def _need_gib(entry: catalog.Entry, policy: device.Policy) -> float:
+    """Rough memory a model needs on the chosen device (the catalog figure is for float32)."""
+    return entry.memory_gib / 2 if policy.dit_dtype.itemsize == 2 else entry.memory_gib
+
+
+def setup_report(
+    machine: device.Machine,
+    model: str,
+    token: TokenChoice,
+    free: dict[str, float] | None = None,
+    versions: dict[str, str] | None = None,
+) -> SetupReport:
+    """Facts about this machine and, in plain words, what will and will not work on it."""
+    free = device.free_memory_gib() if free is None else free
+    versions = package_versions() if versions is None else versions
+    entry = catalog.ENTRIES.get(model)
+    policy = device.choose(machine, gpu_first=bool(entry and entry.gpu_first))
+    offline = is_offline()
+    facts = [("Device", _device_fact(machine))]
+    if "gpu_free_gib" in free:
+        facts.append(("GPU memory free", f"{free['gpu_free_gib']:.1f} of {machine.cuda_total_gib:.1f} GiB"))
+    facts += [
+        ("RAM free", f"{free['cpu_free_gib']:.1f} GiB"),
+        ("Precision", policy.reason),
+        ("Versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
+        ("Login", f"logged in through {TOKEN_SOURCES[token.source]}" if token.token else "not logged in"),
+        (
+            "Network",
+            "offline (HF_HUB_OFFLINE is set)"
+            if offline
+            else f"online, Hub at {os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'}",
+        ),
+    ]
+    report = SetupReport(facts)
+    report.works.append("The demo model runs offline, with no account and no download (its output is noise).")
+    if offline:
+        report.limits.append(
+            "Offline: only models already in the Hugging Face cache, local folders and the demo model work; "
+            "unset HF_HUB_OFFLINE to download."
+        )
+    else:
+        report.works.append("Base checkpoints and the SAME autoencoders download without an account.")
+    if token.token:
+        report.works.append(
+            "Post-trained models (small-music, small-sfx, medium) use your token; the table below shows "
+            "whether its account has accepted each model's terms."
+        )
+    else:
+        report.limits.append(
+            "Post-trained models (small-music, small-sfx, medium) are gated: log in below and accept "
+            "their terms on each model page first."
+        )
+    if policy.device == "cpu":
+        report.works.append("Small models and SAME-S run on this CPU in float32 (slower than on a GPU).")
+        report.limits.append(
+            "medium, medium-base and SAME-L are designed for a GPU: on this CPU they take minutes per clip."
+        )
+    else:
+        report.works.append(f"Models run on the GPU ({policy.reason}).")
+    report.limits += policy.warnings
+    if entry is not None and entry.memory_gib:
+        available = free.get("gpu_free_gib", free["cpu_free_gib"])
+        where = "GPU memory" if "gpu_free_gib" in free else "RAM"
+        need = _need_gib(entry, policy)
+        if available < need:
+            report.limits.append(
+                f"{entry.key} needs about {need:g} GiB of {where} but {available:.1f} GiB is free: choose a "
+                "smaller model, close other notebooks or restart the kernel."
+            )
+        else:
+            report.works.append(
+                f"{entry.key} fits: it needs about {need:g} GiB of {where} and {available:.1f} GiB is free."
+            )
+    return report
+
+
+@dataclass
+class CoverageRow:
+    key: str
+    repo_id: str
+    page: str
+    collection: str
+    gated: bool
+    status: str  # plain label: "ok", "needs login (401)", ...
+    detail: str  # one actionable sentence, or ""
+    size: str
+    device_advice: str  # "GPU recommended", "CPU or GPU" or "-"
+    runnable: bool
+    why: str  # why it cannot run here, or ""
+
+
+STATUS_LABELS = {
+    Access.OK: "ok",
+    Access.NEEDS_LOGIN: "needs login (401)",
+    Access.NEEDS_TERMS: "needs terms accepted (403)",
+    Access.NOT_FOUND: "not found",
+    Access.SERVER_ERROR: "Hub error",
+}
+
+
+def _cached(repo_id: str) -> bool:
+    try:
+        return isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "model.safetensors"), str)
+    except Exception:  # noqa: BLE001 - an unreadable cache counts as no cache
+        return False
+
+
+def _size(entry: catalog.Entry) -> str:
+    if not entry.params:
+        return "tiny (built locally)" if entry.key == "demo" else "-"
+    text = f"{entry.params / 1e9:.2f} B params"
+    if entry.kind == "generation":
+        text += f" + {catalog.T5GEMMA_ENCODER_PARAMS / 1e9:.2f} B text encoder"
+    text += f"; ~{entry.memory_gib:g} GiB in float32"
+    return text
+
+
+def _status(entry: catalog.Entry, checker: AccessChecker, token: str | None, hub_down: bool):
+    """(label, actionable sentence or "", usable) of one entry."""
+    if entry.repo_id is None:
+        return "built locally", "", True
+    cached = _cached(entry.repo_id)
+    if not hub_down:
+        try:
+            access = checker.check(entry.repo_id, token, cached_locally=cached)
+        except Exception:  # noqa: BLE001 - a transport error (refused, DNS, timeout): the Hub is unreachable
+            access = None
+        if access is not None and access.status is not Access.OFFLINE:
+            return STATUS_LABELS[access.status], access.message, access.ok
+        if access is not None and is_offline():
+            return ("offline: using cached copy" if cached else "offline: not cached"), access.message, cached
+    if cached:
+        return UNREACHABLE + "using cached copy", "", True
+    return (
+        UNREACHABLE + "not cached",
+        (
+            f"The Hub cannot be reached and {entry.repo_id} is not in the local cache; "
+            "check the network and refresh."
+        ),
+        False,
+    )
+
+
+UNREACHABLE = "Hub unreachable: "
+
+
+def coverage(checker: AccessChecker, token: str | None) -> list[CoverageRow]:
+    """Every catalog entry with whether ``token`` can download it and whether it can run here.
+
+    After the first connection failure the other repos are not asked (no waiting for each timeout).
+    """
+    rows, hub_down = [], False
+    for entry in catalog.ENTRIES.values():
+        status, detail, usable = _status(entry, checker, token, hub_down)
+        hub_down = hub_down or status.startswith(UNREACHABLE)
+        if not entry.runnable:
+            why = entry.not_runnable_reason
+        else:
+            why = "" if usable else "no access yet"
+        rows.append(
+            CoverageRow(
+                entry.key,
+                entry.repo_id or "-",
+                entry.page,
+                entry.collection,
+                entry.gated,
+                status,
+                detail,
+                _size(entry),
+                ("GPU recommended" if entry.gpu_first else "CPU or GPU") if entry.runnable else "-",
+                entry.runnable and usable,
+                why,
+            )
+        )
+    return rows

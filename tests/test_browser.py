@@ -1,0 +1,131 @@
+"""Real-browser checks: JupyterLab on 127.0.0.1 driven by Debian's chromium through Python playwright.
+
+The committed notebook is parameterised for the offline ``demo`` model (papermill --prepare-only),
+opened in JupyterLab, run cell by cell; then the form's Generate button is clicked like a person
+would. Screenshots go to test-artifacts/.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import papermill
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A JupyterLab server on loopback with a random token; yields (base url, token, root dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    token, port = secrets.token_hex(16), free_port()
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail("JupyterLab did not start within 90 s")
+    yield url, token, root
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield b
+        b.close()
+
+
+def open_notebook(browser, lab_server, name: str, **parameters):
+    url, token, root = lab_server
+    target = root / name
+    papermill.execute_notebook(str(ROOT / "notebooks" / name), str(target), parameters=parameters,
+                               prepare_only=True, progress_bar=False)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{url}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook")
+    page.wait_for_selector("#jp-main-statusbar >> text=Idle")
+    cells = json.loads(target.read_text())["cells"]
+    page.click(".jp-Notebook .jp-Cell >> nth=0")
+    for _ in cells:
+        page.keyboard.press("Shift+Enter")
+    return page
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_generate_in_jupyterlab_shows_player_spectrogram_and_keeps_results(browser, lab_server):
+    output_dir = str(lab_server[2] / "outputs")
+    page = open_notebook(browser, lab_server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0,
+                         OUTPUT_DIR=output_dir)
+    try:
+        generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
+        generate.wait_for()
+        assert "VBox(children" not in page.inner_text(".jp-Notebook")  # widgets rendered, not their repr
+        generate.click()
+        page.wait_for_selector(".jp-OutputArea audio")
+        page.wait_for_selector(".jp-OutputArea img")
+        page.wait_for_function("() => ![...document.querySelectorAll('.widget-button')]"
+                               ".some(b => b.textContent.includes('Generate') && b.disabled)")
+        shot(page, "01_generate_demo.png")
+        assert page.locator(".jp-OutputArea audio").count() == 1
+
+        prompt = page.locator(".jp-OutputArea textarea").first
+        prompt.fill("")
+        generate.click()
+        page.wait_for_selector(".sa3lab-error")
+        assert "prompt" in page.inner_text(".sa3lab-error").lower()
+        assert page.locator(".jp-OutputArea audio").count() == 1  # the earlier result stays
+        shot(page, "01_empty_prompt.png")
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)

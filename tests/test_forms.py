@@ -1,0 +1,480 @@
+"""The notebooks' forms, driven through their widgets: real runs with the tiny demo model, no engine mocks.
+
+Gated-model behaviour runs against the loopback Hub (``hub`` fixture) with the fixture models.
+"""
+
+import datetime
+import html
+import json
+import math
+import re
+import subprocess
+import sys
+import threading
+
+import ipywidgets as widgets
+import pytest
+import soundfile as sf
+import torch
+from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+from parity import MODELS
+
+from sa3lab import autoencoder_form, comparison_form, generation_form, start_here
+from sa3lab.audio_input import reference_chord
+from sa3lab.auth import TokenChoice
+from sa3lab.cache import ModelCache
+from sa3lab.device import Machine
+from sa3lab.forms.parts import LOCAL
+from sa3lab.forms.session import Session
+from sa3lab.lab import Lab
+from sa3lab.metrics import multi_resolution_stft_distance, snr_db
+from sa3lab.setup_check import coverage, setup_report
+
+FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
+LORA = MODELS / "lora" / "lora_a.safetensors"
+NO_TOKEN = TokenChoice(None, "none")
+_LAB = {}
+
+
+def shared_lab() -> Lab:
+    """One lab for the whole module so the demo models load once."""
+    if "lab" not in _LAB:
+        _LAB["lab"] = Lab(cache=ModelCache(max_models=3))
+    return _LAB["lab"]
+
+
+@pytest.fixture(autouse=True)
+def no_real_login(monkeypatch, tmp_path):
+    """No stored login or HF_TOKEN of this machine leaks into the tests."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
+
+@pytest.fixture
+def session():
+    return Session(lab=shared_lab())
+
+
+@pytest.fixture
+def out(tmp_path):
+    return str(tmp_path / "outputs")
+
+
+@pytest.fixture
+def chord_file(tmp_path):
+    path = tmp_path / "chord.wav"
+    sf.write(path, reference_chord(1.0).T.numpy(), 44100)
+    return str(path)
+
+
+def demo_form(session, out, **kw):
+    form = generation_form(
+        model="demo", prompt="rain on a tin roof", duration=1.0, seed=3, output_dir=out, session=session, **kw
+    )
+    form.steps.value = 2
+    return form
+
+
+def message_text(form) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", form.shell.message.value))
+
+
+def saved_state() -> str:
+    """Everything "Save Notebook Widget State" would write into the .ipynb."""
+    return json.dumps(widgets.Widget.get_manager_state(drop_defaults=False), default=str)
+
+
+def upload_item(name: str, data: bytes) -> dict:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return {"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
+
+
+# ------------------------------------------------------------------ package and reading widgets
+
+
+def test_import_sa3lab_stays_light():
+    code = "import sys, sa3lab; print('torch' in sys.modules, 'ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_widgets_read_into_a_generation_request(session, out, chord_file):
+    form = generation_form(
+        "standard",
+        model="small-sfx",
+        prompt="  door slam ",
+        duration=4.0,
+        seed=7,
+        output_dir=out,
+        session=session,
+    )
+    assert [v for _, v in form.picker.dropdown.options][:4] == ["small-music", "small-sfx", "medium", "demo"]
+    form.negative.value, form.batch.value, form.tabs.selected_index = "music", 2, 2
+    form.inpaint_audio.path.value, form.regions.value = chord_file, "0.5-1, 2 - 3.5"
+    form.lora_files.value, form.lora_strengths.value = f"{LORA}\n{LORA}\n", "0.5"
+    request = form.read()
+    assert (request.model, request.prompt, request.duration, request.seed) == (
+        "small-sfx",
+        "door slam",
+        4.0,
+        7,
+    )
+    assert (request.mode, request.source_audio, request.regions) == (
+        "inpaint",
+        chord_file,
+        [(0.5, 1.0), (2.0, 3.5)],
+    )
+    assert (request.steps, request.cfg_scale, request.batch_size, request.negative_prompt) == (
+        8,
+        1.0,
+        2,
+        "music",
+    )
+    assert request.lora_files == [str(LORA)] * 2 and request.lora_strengths == [0.5, 0.5]
+    assert request.output_dir == out
+    form.tabs.selected_index, form.a2a_audio.path.value, form.noise.value = 1, chord_file, 0.3
+    request = form.read()
+    assert (request.mode, request.init_noise_level) == ("audio-to-audio", 0.3)
+
+
+def test_a_local_folder_is_a_model_and_base_folders_get_base_defaults(session, out):
+    form = generation_form("standard", model=str(MODELS / "small-music-base"), prompt="x", session=session)
+    assert form.picker.dropdown.value == LOCAL and form.picker.path.layout.display is None
+    assert (form.steps.value, form.cfg.value) == (50, 7.0)
+    assert form.read().model == str(MODELS / "small-music-base")
+    form.picker.dropdown.value = "small-music"
+    assert form.picker.path.layout.display == "none"
+
+
+def test_changing_the_model_sets_its_defaults_and_the_negative_prompt_hint_follows_cfg(session):
+    form = generation_form("base", model="small-music-base", prompt="x", session=session)
+    assert (form.steps.value, form.cfg.value) == (50, 7.0)
+    form.negative.value = "vocals"
+    assert form.hint.value == ""
+    form.picker.dropdown.value = "demo"
+    assert (form.steps.value, form.cfg.value) == (8, 1.0)
+    assert "no effect with CFG 1" in form.hint.value
+    form.cfg.value = 4.0
+    assert form.hint.value == ""
+
+
+def test_new_seed_button_draws_a_fixed_seed(session):
+    form = generation_form(model="demo", prompt="x", seed=-1, session=session)
+    form.seed.button.click()
+    assert 0 <= form.seed.value <= 99998
+
+
+def test_an_upload_becomes_a_path_and_leaves_no_bytes_in_widget_state(session, out):
+    form = demo_form(session, out)
+    data = (b"RIFF" + b"\0" * 40) * 100
+    form.a2a_audio.upload.value = (upload_item("../my clip.wav", data),)
+    path = form.a2a_audio.path.value
+    assert path.endswith("my_clip.wav") and open(path, "rb").read() == data
+    assert form.a2a_audio.upload.value == ()
+    form.lora_upload.value = (upload_item("style.safetensors", b"abc"), upload_item("b.safetensors", b"d"))
+    names = [line.rsplit("-", 1)[1] for line in form.lora_files.value.splitlines()]
+    assert names == ["style.safetensors", "b.safetensors"]
+    assert form.lora_upload.value == ()
+
+
+# ------------------------------------------------------------------ bad input: one sentence, nothing lost
+
+
+BROKEN = "<broken file>"
+
+
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"prompt.value": "  "}, "Enter a prompt"),
+        ({"duration.value": 500.0}, "at most 10 s for demo"),
+        ({"batch.value": 0}, "Batch size must be between 1 and 16"),
+        ({"seed.box.value": -5}, "Seed must be -1"),
+        ({"tabs.selected_index": 1, "a2a_audio.path.value": ""}, "Choose the audio to transform"),
+        ({"tabs.selected_index": 1, "a2a_audio.path.value": BROKEN}, "Could not read"),
+        ({"tabs.selected_index": 2, "inpaint_audio.path.value": "/no/a.wav"}, "was not found"),
+        ({"tabs.selected_index": 2, "regions.value": "0.5-4"}, "must lie inside 0-1 s"),
+        ({"tabs.selected_index": 2, "regions.value": "two to four"}, "Write regions as start-end"),
+        ({"lora_files.value": "/no/lora.safetensors"}, "LoRA file /no/lora.safetensors was not found"),
+        (
+            {"picker.dropdown.value": LOCAL, "picker.path.value": "/no/dir"},
+            "The folder /no/dir does not exist",
+        ),
+    ],
+)
+def test_bad_input_shows_one_actionable_sentence(session, out, tmp_path, chord_file, changes, words):
+    form = demo_form(session, out)
+    form.inpaint_audio.path.value, form.regions.value = chord_file, "0.2-0.5"
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"this is not audio")
+    for path, value in changes.items():
+        owner, name = path.rsplit(".", 1)
+        target = form
+        for part in owner.split("."):
+            target = getattr(target, part)
+        setattr(target, name, str(broken) if value == BROKEN else value)
+    assert form.run() is None
+    text = message_text(form)
+    assert words in text and text.strip().count(". ") <= 1, text
+    assert form.shell.results.children == ()
+    assert not form.shell.run_button.disabled and form.shell.stop_button.disabled
+
+
+def test_the_autoencoder_form_rejects_bad_input_in_one_sentence(session, out, tmp_path):
+    form = autoencoder_form(model="same-s", duration=200.0, output_dir=out, session=session)
+    form.run()
+    assert "at most 120 s for same-s" in message_text(form)
+    form.duration.value = 1.0
+    form.picker.dropdown.value = LOCAL
+    form.picker.path.value = str(tmp_path)
+    garbage = tmp_path / "x.flac"
+    garbage.write_bytes(b"nope")
+    form.audio.path.value = str(garbage)
+    form.run()
+    assert "Could not read" in message_text(form)
+
+
+def test_comparison_input_errors_and_plan(session, out):
+    form = comparison_form(
+        model="small-sfx", prompt="x", duration=1.0, seed=4, output_dir=out, session=session
+    )
+    assert form.picker.value == "small-sfx-base" and form.seeds.value == "4"
+    assert (
+        "small-sfx-base" in form.plan.value and "small-sfx" in form.plan.value and "gated" in form.plan.value
+    )
+    form.seeds.value = "1, x"
+    form.run()
+    assert "could not read 'x'" in message_text(form)
+    form.seeds.value = ", ".join(str(i) for i in range(9))
+    form.run()
+    assert "at most 8 seeds" in message_text(form)
+    local = comparison_form(model="/some/folder", prompt="x", session=session)
+    assert "catalog models only" in local.shell.message.value
+
+
+# ------------------------------------------------------------------ tokens and gated models
+
+
+def test_gated_model_without_token_or_terms_says_what_to_do_and_never_shows_the_token(hub, out):
+    session = Session(lab=Lab())
+    form = generation_form(model="small-music", prompt="x", duration=1.0, output_dir=out, session=session)
+    form.run()
+    assert "is gated: log in" in message_text(form)
+    session.set_token(NOT_ACCEPTED_TOKEN)
+    form.run()
+    text = message_text(form)
+    assert "has not accepted its terms" in text
+    assert "https://huggingface.co/stabilityai/stable-audio-3-small-music" in text
+    assert NOT_ACCEPTED_TOKEN not in saved_state() and NOT_ACCEPTED_TOKEN not in text
+    assert hub.count(contains="/resolve/") == 0  # nothing was downloaded before the access check
+
+
+def test_comparison_checks_the_gated_sibling_before_running_anything(hub, out):
+    session = Session(lab=Lab())
+    form = comparison_form(
+        model="small-music-base", prompt="x", duration=1.0, output_dir=out, session=session
+    )
+    form.run()
+    assert "stable-audio-3-small-music is gated" in message_text(form)
+    assert hub.count(contains="/resolve/") == 0
+
+
+def test_start_here_moves_a_pasted_token_into_memory_and_shows_access_per_model(hub, out):
+    session = Session(lab=Lab())
+    start = start_here(model="demo", prompt="x", duration=1.0, output_dir=out, session=session)
+    table = start.coverage_table.value
+    assert "needs login (401)" in table and "built locally" in table and "MLX, ONNX and TensorRT" in table
+    assert "not logged in" in start.check.value and "Device" in start.check.value
+    start.token_field.value = FAKE_TOKEN
+    assert start.token_field.value == "" and session.token == FAKE_TOKEN
+    assert "pasted in this notebook" in start.login_state.value
+    start.token_field.value = ACCEPTED_TOKEN
+    start.use_button.click()
+    assert session.token == ACCEPTED_TOKEN
+    small_music_row = start.coverage_table.value.split("<tr>")[2]
+    assert "stable-audio-3-small-music<" in small_music_row and ">ok<" in small_music_row
+    for secret in (FAKE_TOKEN, ACCEPTED_TOKEN):
+        assert secret not in saved_state() and secret not in repr(session)
+    start.forget_button.click()
+    assert session.token is None and "Not logged in" in start.login_state.value
+
+
+def test_setup_report_in_plain_words():
+    small = setup_report(Machine(), "medium", NO_TOKEN, free={"cpu_free_gib": 4.0}, versions={"torch": "2.5"})
+    assert any("medium needs about 18 GiB of RAM but 4.0 GiB is free" in t for t in small.limits)
+    assert any("gated: log in" in t for t in small.limits)
+    assert dict(small.facts)["Device"].startswith("CPU only")
+    t4 = Machine(cuda=True, cuda_capability=(7, 5), cuda_name="Tesla T4", cuda_total_gib=15.0)
+    report = setup_report(
+        t4, "small-music", NO_TOKEN, free={"cpu_free_gib": 12.0, "gpu_free_gib": 14.0}, versions={}
+    )
+    facts = dict(report.facts)
+    assert "float16" in facts["Precision"] and "14.0 of 15.0 GiB" in facts["GPU memory free"]
+    assert any("small-music fits: it needs about 2.5 GiB of GPU memory" in t for t in report.works)
+
+
+def test_coverage_with_a_token_that_has_not_accepted_the_terms(hub):
+    rows = {r.key: r for r in coverage(Lab().checker, NOT_ACCEPTED_TOKEN)}
+    gated = rows["small-music"]
+    assert gated.status == "needs terms accepted (403)" and not gated.runnable
+    assert "https://huggingface.co/stabilityai/stable-audio-3-small-music" in gated.detail
+    assert rows["same-s"].status == "ok" and rows["same-s"].runnable
+    assert rows["small-sfx"].status == "not found"  # the loopback Hub does not serve it
+    assert all(NOT_ACCEPTED_TOKEN not in r.detail for r in rows.values())
+
+
+def test_coverage_offline_and_unreachable(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = {r.key: r for r in coverage(Lab().checker, None)}
+    assert rows["same-s"].status == "offline: not cached" and not rows["same-s"].runnable
+    assert rows["demo"].runnable and not rows["optimized"].runnable
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    rows = coverage(Lab().checker, None)
+    assert all(r.status.startswith("Hub unreachable") for r in rows if r.repo_id != "-")
+
+
+def test_round_trip_metrics():
+    clip = reference_chord(0.5)
+    assert snr_db(clip, clip) == float("inf") and multi_resolution_stft_distance(clip, clip) == 0
+    assert abs(snr_db(clip, 0.5 * clip) - 20 * math.log10(2)) < 1e-4
+    noisy = clip + 0.1 * torch.randn_like(clip)
+    assert multi_resolution_stft_distance(clip, noisy) > multi_resolution_stft_distance(clip, 0.9 * clip) > 0
+
+
+# ------------------------------------------------------------------ real runs with the demo model
+
+
+def test_demo_run_from_the_button_shows_player_spectrogram_levels_timings_and_file(session, out):
+    form = demo_form(session, out)
+    seen_disabled = []
+    form.shell.run_button.observe(lambda c: seen_disabled.append(c["new"]), "disabled")
+    form.shell.run_button.click()
+    assert form.shell.run_button.disabled
+    form.shell.wait(120)
+    assert seen_disabled[0] is True and seen_disabled[-1] is False
+    assert form.shell.message.value == "" and form.shell.status.value == "done"
+    result = form.shell.last_result
+    assert result.audio.shape == (1, 2, 44100) and result.seed == 3
+    view = form.shell.results.children[0]
+    html_text = " ".join(w.value for w in _leaves(view) if isinstance(w, widgets.HTML))
+    assert "<audio" in html_text and "peak" in html_text and re.search(r"sampling \d+\.\d\d s", html_text)
+    assert result.paths[0] in html_text
+    assert any(isinstance(w, widgets.Image) and bytes(w.value[:4]) == b"\x89PNG" for w in _leaves(view))
+    meta = json.loads(open(result.paths[0].replace(".wav", ".json")).read())
+    assert meta["seed"] == 3 and meta["settings"]["steps"] == 2
+
+
+def test_results_stay_after_a_bad_run_and_the_next_run_works(session, out):
+    form = demo_form(session, out)
+    assert form.run() is not None
+    form.prompt.value = ""
+    assert form.run() is None and "Enter a prompt" in message_text(form)
+    assert len(form.shell.results.children) == 1
+    form.prompt.value, form.seed.box.value = "wind", 5
+    assert form.run().seed == 5 and form.shell.message.value == ""
+    headers = [c.children[0].value for c in form.shell.results.children]
+    assert headers[0].startswith("<b>#2</b>") and "wind" in headers[0] and headers[1].startswith("<b>#1</b>")
+
+
+def test_stop_takes_effect_between_steps(session, out):
+    form = demo_form(session, out)
+    form.run()  # warm: the model is loaded
+    form.steps.value = 6
+    steps_seen = []
+
+    def on_step(change):
+        steps_seen.append(change["new"])
+        if change["new"] == 2:
+            form.shell.stop_button.click()
+
+    form.shell.bar.observe(on_step, "value")
+    form.shell.run_button.click()
+    form.shell.wait(120)
+    assert "Stopped" in message_text(form) and max(steps_seen) == 2
+    assert len(form.shell.results.children) == 1 and not form.shell.run_button.disabled
+
+
+def test_audio_to_audio_inpainting_batch_and_lora_through_the_form(session, out, chord_file):
+    form = demo_form(session, out)
+    form.tabs.selected_index, form.a2a_audio.path.value, form.noise.value = 1, chord_file, 0.5
+    form.batch.value = 2
+    result = form.run()
+    assert result is not None and result.audio.shape[0] == 2 and len(result.paths) == 2
+    assert len(form.shell.results.children[0].children[1].children) == 2  # one clip view per batch item
+    form.batch.value = 1
+    form.tabs.selected_index, form.inpaint_audio.path.value = 2, chord_file
+    form.duration.value, form.regions.value = 2.0, "0.2-0.4, 1-2"  # a gap and a continuation past the clip
+    form.lora_files.value, form.lora_strengths.value = str(LORA), "0.5"
+    result = form.run()
+    assert result is not None and result.settings["mode"] == "inpaint" and result.audio.shape[-1] == 88200, (
+        message_text(form)
+    )
+
+
+def test_start_here_quick_test_runs_the_demo(session, out):
+    start = start_here(model="demo", prompt="hum", duration=1.0, seed=2, output_dir=out, session=session)
+    start.test.steps.value = 2
+    assert "demo" in start.test.picker.dropdown.value and start.test.lora not in _leaves(start.widget)
+    result = start.run()
+    assert result is not None and result.model_key == "demo" and len(start.test.shell.results.children) == 1
+
+
+def test_demo_comparison_grid_rows_per_seed(session, out):
+    form = comparison_form(model="demo", prompt="hum", duration=1.0, seed=1, output_dir=out, session=session)
+    form.seeds.value = "1, 2"
+    rows = form.run()
+    assert [[r.seed for r in row] for row in rows] == [[1], [2]]
+    grid = form.shell.results.children[0].children[1]
+    assert isinstance(grid, widgets.GridBox) and len(grid.children) == 1 + 2  # header + one cell per seed
+
+
+def test_gated_pair_comparison_with_an_accepted_token(hub, out):
+    session = Session(lab=Lab())  # one-model cache: the comparison still loads each model once
+    session.set_token(ACCEPTED_TOKEN)
+    form = comparison_form(
+        model="small-music-base", prompt="hum", duration=1.0, seed=1, output_dir=out, session=session
+    )
+    rows = form.run()
+    assert rows is not None, message_text(form)
+    assert [r.model_key for r in rows[0]] == ["small-music-base", "small-music"]
+    assert [(r.settings["steps"], r.settings["cfg_scale"]) for r in rows[0]] == [(50, 7.0), (8, 1.0)]
+    assert rows[0][0].seed == rows[0][1].seed == 1
+    grid = form.shell.results.children[0].children[1]
+    assert len(grid.children) == 2 + 2
+    files = " ".join(open(p).read() for r in rows[0] for p in [x.replace(".wav", ".json") for x in r.paths])
+    assert ACCEPTED_TOKEN not in files and ACCEPTED_TOKEN not in saved_state()
+
+
+def test_autoencoder_round_trip_of_the_test_chord_and_of_an_upload(session, out, chord_file):
+    form = autoencoder_form(model="demo", duration=1.0, seed=0, output_dir=out, session=session)
+    result = form.run()
+    assert result is not None, message_text(form)
+    assert result.source == "test chord (1 s)" and result.before.shape == result.after.shape == (2, 44100)
+    assert result.latent_shape[:2] == (1, 32) and abs(result.latent_rate_hz - 44100 / 4096) < 1e-6
+    assert result.snr_db == result.snr_db and result.stft_distance > 0  # finite numbers from a random model
+    assert set(result.run.timings) >= {"load", "encoding", "decoding", "total"}
+    text = " ".join(w.value for w in _leaves(form.shell.results.children[0]) if isinstance(w, widgets.HTML))
+    assert "Before (input)" in text and "After (decoded)" in text and "SNR" in text and "frames/s" in text
+    form.audio.upload.value = (upload_item("chord.wav", open(chord_file, "rb").read()),)
+    form.chunked.value = True
+    result = form.run()
+    assert result is not None and result.source.endswith("chord.wav") and result.run.settings["chunked"]
+    assert len(form.shell.results.children) == 2
+
+
+def _leaves(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _leaves(child)
+
+
+def test_the_button_ignores_a_second_click_while_running(session, out):
+    form = demo_form(session, out)
+    gate = threading.Event()
+    form.shell.bar.observe(lambda c: gate.wait(10) if c["new"] == 1 else None, "value")
+    form.shell.run_button.click()
+    form.shell.run_button.click()  # ignored: the first run is still going
+    gate.set()
+    form.shell.wait(120)
+    assert len(form.shell.results.children) == 1

@@ -1,0 +1,66 @@
+"""Every committed notebook runs headless (papermill) with RUN=True, through the same path as its button."""
+
+import json
+from pathlib import Path
+
+import papermill
+import pytest
+import soundfile as sf
+
+from stable_audio_3.hub import resolve_model_files
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def run_notebook(name: str, tmp_path: Path, **parameters) -> dict:
+    out = tmp_path / f"out-{name}"
+    parameters = {"PROMPT": "warm analog synth arpeggio", "DURATION": 1.0, "SEED": 7,
+                  "OUTPUT_DIR": str(tmp_path / "outputs"), "RUN": True, **parameters}
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / name), str(out), parameters=parameters, cwd=str(tmp_path),
+        kernel_name="python3", progress_bar=False, execution_timeout=600,
+    )
+    return json.loads(out.read_text())
+
+
+def saved_runs(tmp_path: Path) -> list[tuple[Path, dict]]:
+    """(wav path, sidecar metadata) of every saved result."""
+    return [(p.with_suffix(".wav"), json.loads(p.read_text())) for p in sorted((tmp_path / "outputs").glob("*.json"))]
+
+
+def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
+    assert len(NOTEBOOKS) == 4
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+        source = "".join(tagged[0]["source"])
+        for name in ("MODEL", "PROMPT", "DURATION", "SEED", "OUTPUT_DIR", "RUN"):
+            assert f"{name} =" in source, (path.name, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
+def test_notebook_runs_headless_with_the_demo_model(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the demo needs no network and no account
+    run_notebook(name, tmp_path, MODEL="demo")
+    runs = saved_runs(tmp_path)
+    assert runs, "the notebook saved no result"
+    for wav, _ in runs:
+        data, rate = sf.read(str(wav))
+        assert rate == 44100 and len(data) > 0
+
+
+@pytest.mark.slow
+def test_notebook_works_offline_from_a_prefilled_cache(hub, tmp_path, monkeypatch):
+    """A workshop machine: the cache was filled once, then the network is gone."""
+    resolve_model_files("small-music-base")  # fills HF_HOME from the loopback Hub
+    hub.stop()
+    monkeypatch.delenv("HF_ENDPOINT")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    run_notebook("02_base_checkpoints.ipynb", tmp_path, MODEL="small-music-base", DURATION=1.0)
+    ((_, meta),) = saved_runs(tmp_path)
+    assert meta["model_key"] == "small-music-base" and meta["seed"] == 7
