@@ -59,10 +59,11 @@ def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: st
 
 def measure(folder: Path, duration: float, chunked: bool, steps: int, device: str | None) -> dict:
     """Run :func:`run_one` in a fresh interpreter so load time and peak RSS are not shared."""
+    args = (str(folder), duration, chunked, steps, device)
     code = (
-        "import json, sys; sys.path.insert(0, %r); from bench_generate import run_one; from pathlib import Path; "
-        "print(json.dumps(run_one(Path(%r), %r, %r, %r, %r)))"
-        % (str(Path(__file__).parent), str(folder), duration, chunked, steps, device)
+        f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "from bench_generate import run_one; from pathlib import Path; "
+        f"print(json.dumps(run_one(Path({args[0]!r}), *{args[1:]!r})))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -70,7 +71,9 @@ def measure(folder: Path, duration: float, chunked: bool, steps: int, device: st
 
 def summarise(runs: list[dict]) -> dict:
     keys = [k for k in runs[0] if k != "device"]
-    return {k: {"min": min(r[k] for r in runs), "median": statistics.median(r[k] for r in runs)} for k in keys}
+    return {
+        k: {"min": min(r[k] for r in runs), "median": statistics.median(r[k] for r in runs)} for k in keys
+    }
 
 
 def main() -> None:
@@ -91,11 +94,19 @@ def main() -> None:
             runs = [measure(folder, duration, chunked, args.steps, args.device) for _ in range(args.repeats)]
             summary = summarise(runs)
             report["results"].append(
-                {"duration": duration, "chunked_decode": chunked, "device": runs[0]["device"], "stages": summary}
+                {
+                    "duration": duration,
+                    "chunked_decode": chunked,
+                    "device": runs[0]["device"],
+                    "stages": summary,
+                }
             )
             for stage, fig in summary.items():
                 label = "chunked" if chunked else "plain"
-                print(f"{duration:>8g} {label:>8} {stage:>16} {fig['min']:>8.2f} {fig['median']:>9.2f}", flush=True)
+                print(
+                    f"{duration:>8g} {label:>8} {stage:>16} {fig['min']:>8.2f} {fig['median']:>9.2f}",
+                    flush=True,
+                )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"bench_generate_{args.model}.json"
     out.write_text(json.dumps(report, indent=2))

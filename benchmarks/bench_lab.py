@@ -32,8 +32,9 @@ def cache_figures(repeats: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             lab = Lab()
-            request = GenerationRequest(model="demo", prompt="a test tone", duration=1.0, steps=2, seed=1,
-                                        output_dir=tmp)
+            request = GenerationRequest(
+                model="demo", prompt="a test tone", duration=1.0, steps=2, seed=1, output_dir=tmp
+            )
             out["load_miss_s"].append(lab.generate(request).load_elapsed_s)
             hit = lab.generate(request)
             assert hit.cache_hit

@@ -21,11 +21,12 @@ from huggingface_hub import utils as hf_utils
 
 from stable_audio_3.hub import is_offline, model_page, translate_error
 
-
 # No network (refused connection, DNS failure, timeout) surfaces as the HTTP client's transport error,
 # which is not an OSError in the httpx-based huggingface_hub releases.
 _TRANSPORT_ERRORS = tuple(
-    error for error in [getattr(getattr(hf_utils, "httpx", None), "TransportError", None)] if error is not None
+    error
+    for error in [getattr(getattr(hf_utils, "httpx", None), "TransportError", None)]
+    if error is not None
 )
 
 
@@ -147,7 +148,8 @@ def _offline(repo_id: str, cached_locally: bool) -> AccessResult:
     if cached_locally:
         return AccessResult(repo_id, Access.OFFLINE, "Offline, using the cached copy.")
     return AccessResult(
-        repo_id, Access.OFFLINE,
-        f"Offline and {repo_id} is not in the local cache: connect to download it (see {model_page(repo_id)}), "
-        "or copy a pre-filled cache folder to this machine.",
+        repo_id,
+        Access.OFFLINE,
+        f"Offline and {repo_id} is not in the local cache: connect to download it "
+        f"(see {model_page(repo_id)}), or copy a pre-filled cache folder to this machine.",
     )

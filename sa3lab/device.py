@@ -48,9 +48,16 @@ def choose(machine: Machine, *, gpu_first: bool = False, device: str | None = No
     if target.startswith("cuda"):
         cap = machine.cuda_capability or (0, 0)
         if cap >= (8, 0):
-            return Policy(target, torch.bfloat16, torch.bfloat16, f"{machine.cuda_name}: bfloat16 (compute {cap[0]}.{cap[1]})")
+            return Policy(
+                target,
+                torch.bfloat16,
+                torch.bfloat16,
+                f"{machine.cuda_name}: bfloat16 (compute {cap[0]}.{cap[1]})",
+            )
         return Policy(
-            target, torch.float16, torch.float16,
+            target,
+            torch.float16,
+            torch.float16,
             f"{machine.cuda_name}: float16 (compute {cap[0]}.{cap[1]} has no native bfloat16)",
         )
     if target == "mps":

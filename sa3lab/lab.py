@@ -71,12 +71,17 @@ class Lab:
         return self.cache.get(
             key,
             lambda: StableAudioModel.from_pretrained(
-                source, device=policy.device, dtype=policy.dit_dtype,
-                autoencoder_dtype=policy.autoencoder_dtype, token=token,
+                source,
+                device=policy.device,
+                dtype=policy.dit_dtype,
+                autoencoder_dtype=policy.autoencoder_dtype,
+                token=token,
             ),
         )
 
-    def generate(self, request: GenerationRequest, pasted_token: str | None = None, progress=None) -> RunResult:
+    def generate(
+        self, request: GenerationRequest, pasted_token: str | None = None, progress=None
+    ) -> RunResult:
         """Check, load (or reuse), generate, assess and save one request."""
         request.check()
         entry = request.entry()
@@ -97,16 +102,24 @@ class Lab:
         steps = request.steps or defaults["steps"]
         cfg = request.cfg_scale if request.cfg_scale is not None else defaults["cfg_scale"]
         kwargs = dict(
-            prompt=request.prompt, negative_prompt=request.negative_prompt or None, duration=request.duration,
-            steps=steps, cfg_scale=cfg, batch_size=request.batch_size, seed=request.seed,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            duration=request.duration,
+            steps=steps,
+            cfg_scale=cfg,
+            batch_size=request.batch_size,
+            seed=request.seed,
         )
         if request.mode == "audio-to-audio":
-            kwargs.update(init_audio=read_audio(request.source_audio), init_noise_level=request.init_noise_level)
+            kwargs.update(
+                init_audio=read_audio(request.source_audio), init_noise_level=request.init_noise_level
+            )
         elif request.mode == "inpaint":
-            starts, ends = zip(*request.regions)
+            starts, ends = zip(*request.regions, strict=True)
             kwargs.update(
                 inpaint_audio=read_audio(request.source_audio),
-                inpaint_mask_start_seconds=list(starts), inpaint_mask_end_seconds=list(ends),
+                inpaint_mask_start_seconds=list(starts),
+                inpaint_mask_end_seconds=list(ends),
             )
         if request.lora_files:
             model.unload_lora()
@@ -122,13 +135,26 @@ class Lab:
         timings.update(model.last_timings)
         timings["total"] = time.perf_counter() - start
         result = RunResult(
-            audio=audio, sample_rate=model.sample_rate, seed=model.last_seed,
-            model_key=request.model, repo_id=model.source.repo_id if model.source else None,
-            revision=model.source.revision if model.source else None, device=str(model.device),
-            dtype=str(model.dtype).removeprefix("torch."), timings=timings, cache_hit=cache_hit,
+            audio=audio,
+            sample_rate=model.sample_rate,
+            seed=model.last_seed,
+            model_key=request.model,
+            repo_id=model.source.repo_id if model.source else None,
+            revision=model.source.revision if model.source else None,
+            device=str(model.device),
+            dtype=str(model.dtype).removeprefix("torch."),
+            timings=timings,
+            cache_hit=cache_hit,
             load_elapsed_s=load_s,
-            settings={"prompt": request.prompt, "negative_prompt": request.negative_prompt, "duration": request.duration,
-                      "steps": steps, "cfg_scale": cfg, "mode": request.mode, "batch_size": request.batch_size},
+            settings={
+                "prompt": request.prompt,
+                "negative_prompt": request.negative_prompt,
+                "duration": request.duration,
+                "steps": steps,
+                "cfg_scale": cfg,
+                "mode": request.mode,
+                "batch_size": request.batch_size,
+            },
             quality=[quality.assess(a, model.sample_rate, request.duration) for a in audio],
         )
         save_result(result, request.output_dir)
@@ -217,13 +243,26 @@ class Lab:
         snr, distance = metrics.snr_db(before, after), metrics.multi_resolution_stft_distance(before, after)
         repo_id, revision = _hub_origin(ae.weights_path)
         run = RunResult(
-            audio=after.unsqueeze(0), sample_rate=sr, seed=seed, model_key=request.model,
-            repo_id=repo_id, revision=revision, device=str(ae.device),
+            audio=after.unsqueeze(0),
+            sample_rate=sr,
+            seed=seed,
+            model_key=request.model,
+            repo_id=repo_id,
+            revision=revision,
+            device=str(ae.device),
             dtype=str(ae.dtype).removeprefix("torch."),
-            timings=timings, cache_hit=cache_hit, load_elapsed_s=load_s,
-            settings={"source": label, "duration": request.duration, "chunked": request.chunked,
-                      "latent_shape": list(latents.shape), "latent_rate_hz": latent_rate, "snr_db": snr,
-                      "multi_resolution_stft_distance": distance},
+            timings=timings,
+            cache_hit=cache_hit,
+            load_elapsed_s=load_s,
+            settings={
+                "source": label,
+                "duration": request.duration,
+                "chunked": request.chunked,
+                "latent_shape": list(latents.shape),
+                "latent_rate_hz": latent_rate,
+                "snr_db": snr,
+                "multi_resolution_stft_distance": distance,
+            },
             quality=[quality.assess(after, sr, before.shape[-1] / sr)],
         )
         save_result(run, request.output_dir)

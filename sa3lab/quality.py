@@ -20,7 +20,9 @@ def spectral_flatness(audio: torch.Tensor, n_fft: int = 2048) -> float:
     mono = audio.float().mean(dim=0)
     if mono.numel() < n_fft:
         return 0.0
-    spec = torch.stft(mono, n_fft, hop_length=n_fft // 2, window=torch.hann_window(n_fft), return_complex=True)
+    spec = torch.stft(
+        mono, n_fft, hop_length=n_fft // 2, window=torch.hann_window(n_fft), return_complex=True
+    )
     power = spec.abs().pow(2)[1:] + 1e-12  # drop DC
     loud = power.mean(dim=0) > 1e-8  # ignore silent frames
     if not loud.any():
@@ -40,7 +42,9 @@ def assess(audio: torch.Tensor, sample_rate: int, requested_s: float | None = No
     if max(peak) <= 0 or _dbfs(max(peak)) < SILENT_PEAK_DBFS:
         flags["silent"] = f"Peak level is below {SILENT_PEAK_DBFS:.0f} dBFS: the result is (nearly) silent."
     if clipped > CLIPPED_SHARE:
-        flags["clipped"] = f"{clipped:.1%} of samples are at full scale: the result is clipped and will distort."
+        flags["clipped"] = (
+            f"{clipped:.1%} of samples are at full scale: the result is clipped and will distort."
+        )
     if flatness > NOISE_FLATNESS and "silent" not in flags:
         flags["noise_like"] = (
             f"The spectrum is flat like white noise (flatness {flatness:.2f}); with real weights this "

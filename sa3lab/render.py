@@ -31,7 +31,11 @@ def audio_player(audio: torch.Tensor, sample_rate: int, saved_path: str | None =
     seconds = audio.shape[-1] / sample_rate
     if seconds > EMBED_LIMIT_S and saved_path:
         # JupyterLab and Notebook 7 serve a path relative to the notebook's folder (the kernel's cwd)
-        src = Path(os.path.relpath(saved_path)) if Path(saved_path).resolve().is_relative_to(Path.cwd()) else None
+        src = (
+            Path(os.path.relpath(saved_path))
+            if Path(saved_path).resolve().is_relative_to(Path.cwd())
+            else None
+        )
         player = f'<audio controls src="{html.escape(src.as_posix())}"></audio>' if src else ""
         return HTML(
             f"{player}<div>{seconds:.0f} s clip: not embedded in the notebook; the full file is "
@@ -95,6 +99,9 @@ def _fmt(value) -> str:
 
 def metadata_table(rows: dict, flags: dict | None = None) -> HTML:
     """A compact two-column table, with any quality flags spelled out above it."""
-    body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in rows.items())
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
+        for k, v in rows.items()
+    )
     warn = "".join(f"<div class='sa3lab-flag'>&#9888; {html.escape(t)}</div>" for t in (flags or {}).values())
     return HTML(f"{warn}<table class='sa3lab-table'>{body}</table>")

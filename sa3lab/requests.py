@@ -48,8 +48,10 @@ class GenerationRequest:
         limit = entry.max_duration_s if entry is not None else None
         if not self.duration > 0 or (limit is not None and self.duration > limit):
             raise ValueError(
-                f"Duration must be more than 0 and at most {limit:g} s for {self.model}; got {self.duration:g} s."
-                if limit is not None else f"Duration must be more than 0 seconds; got {self.duration:g}."
+                f"Duration must be more than 0 and at most {limit:g} s for {self.model}; "
+                f"got {self.duration:g} s."
+                if limit is not None
+                else f"Duration must be more than 0 seconds; got {self.duration:g}."
             )
         if self.steps is not None and self.steps < 1:
             raise ValueError(f"Steps must be at least 1; got {self.steps}.")
@@ -61,7 +63,9 @@ class GenerationRequest:
             raise ValueError(f"Mode must be one of {', '.join(MODES)}; got {self.mode!r}.")
         if self.mode != "text-to-audio":
             if not self.source_audio or not Path(self.source_audio).expanduser().is_file():
-                raise ValueError(f"Choose an existing audio file for {self.mode}; {self.source_audio!r} was not found.")
+                raise ValueError(
+                    f"Choose an existing audio file for {self.mode}; {self.source_audio!r} was not found."
+                )
         if self.mode == "audio-to-audio" and not 0 < self.init_noise_level <= 1:
             raise ValueError(f"The noise level must be above 0 and at most 1; got {self.init_noise_level:g}.")
         if self.mode == "inpaint":
@@ -70,7 +74,8 @@ class GenerationRequest:
             for start, end in self.regions:
                 if not 0 <= start < end <= self.duration:
                     raise ValueError(
-                        f"The region {start:g}-{end:g} s must lie inside 0-{self.duration:g} s with start < end."
+                        f"The region {start:g}-{end:g} s must lie inside 0-{self.duration:g} s "
+                        "with start < end."
                     )
         if len(self.lora_strengths) not in (0, len(self.lora_files)):
             raise ValueError("Give one LoRA strength per LoRA file (or none for strength 1).")

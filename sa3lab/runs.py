@@ -89,7 +89,9 @@ def save_result(result: RunResult, output_dir) -> list[str]:
         stem = _free_stem(folder, f"{stamp}-{model}-{result.seed}{suffix}")
         wav = folder / f"{stem}.wav"
         data = item.detach().to("cpu", torch.float32).T.numpy()
-        _atomic_write(wav, lambda tmp, d=data: sf.write(tmp, d, result.sample_rate, subtype="FLOAT", format="WAV"))
+        _atomic_write(
+            wav, lambda tmp, d=data: sf.write(tmp, d, result.sample_rate, subtype="FLOAT", format="WAV")
+        )
         paths.append(str(wav))
     result.paths = paths
     meta = json.dumps(result.metadata(), indent=2, default=str)

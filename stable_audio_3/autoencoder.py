@@ -236,8 +236,13 @@ class SameDecoder(nn.Module):
         linear = nn.Linear(cfg.get("latent_dim", 32), dims[-1])
         stages = [
             ResamplingStage(
-                dims[i], dims[i - 1], strides[i - 1], decoder=True, depth=depths[i - 1],
-                sinusoidal_blocks=sinusoidal[i - 1], **options,
+                dims[i],
+                dims[i - 1],
+                strides[i - 1],
+                decoder=True,
+                depth=depths[i - 1],
+                sinusoidal_blocks=sinusoidal[i - 1],
+                **options,
             )
             for i in range(depth, 0, -1)
         ]
@@ -252,8 +257,14 @@ class SameDecoder(nn.Module):
 class SoftNormBottleneck(nn.Module):
     """Per-channel affine + division by a scalar running std; decoding adds a little noise."""
 
-    def __init__(self, dim: int = 32, noise_augment_dim: int = 0, noise_regularize: bool = False,
-                 auto_scale: bool = False, freeze: bool = False):
+    def __init__(
+        self,
+        dim: int = 32,
+        noise_augment_dim: int = 0,
+        noise_regularize: bool = False,
+        auto_scale: bool = False,
+        freeze: bool = False,
+    ):
         super().__init__()
         if noise_augment_dim:
             raise ValueError("SoftNorm noise_augment_dim > 0 is not supported; released models use 0.")
@@ -383,8 +394,12 @@ class SameAutoencoder(nn.Module):
         if not chunked or audio.shape[-1] < chunk_size * self.downsampling_ratio:
             return self.encode_once(audio)
         return _overlapping_chunks(
-            audio, self.encode_once, chunk=chunk_size, overlap=overlap,
-            in_per_latent=self.downsampling_ratio, out_per_latent=1,
+            audio,
+            self.encode_once,
+            chunk=chunk_size,
+            overlap=overlap,
+            in_per_latent=self.downsampling_ratio,
+            out_per_latent=1,
         )
 
     def decode(self, latents: torch.Tensor, chunked: bool = False, chunk_size: int = 128, overlap: int = 32):
@@ -393,6 +408,10 @@ class SameAutoencoder(nn.Module):
         if not chunked or latents.shape[-1] < chunk_size:
             return self.decode_once(latents)
         return _overlapping_chunks(
-            latents, self.decode_once, chunk=chunk_size, overlap=overlap,
-            in_per_latent=1, out_per_latent=self.downsampling_ratio,
+            latents,
+            self.decode_once,
+            chunk=chunk_size,
+            overlap=overlap,
+            in_per_latent=1,
+            out_per_latent=self.downsampling_ratio,
         )

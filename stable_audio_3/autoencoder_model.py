@@ -186,7 +186,10 @@ class AutoencoderModel:
         latent frames (``overlap`` frames shared) to save memory.
         """
         batch = prepare_batch(
-            audio, sr, sample_rate=self.sample_rate, channels=self.autoencoder.in_channels,
+            audio,
+            sr,
+            sample_rate=self.sample_rate,
+            channels=self.autoencoder.in_channels,
             multiple=self.downsampling_ratio,
         )
         batch = batch.to(self.device, self.dtype)

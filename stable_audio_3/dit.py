@@ -65,7 +65,12 @@ _SIZE_CONFIG = {
 _NORM_KWARGS = {"eps": 1e-5, "force_fp32": False}  # force_fp32: RMSNorm already runs in float32
 _ATTN_KWARGS = {"qk_norm": "none", "qk_norm_eps": 1e-6, "differential": False, "feat_scale": False}
 _FF_KWARGS = {
-    "mult": 4, "no_bias": False, "glu": True, "use_conv": False, "conv_kernel_size": 3, "sinusoidal": False
+    "mult": 4,
+    "no_bias": False,
+    "glu": True,
+    "use_conv": False,
+    "conv_kernel_size": 3,
+    "sinusoidal": False,
 }
 
 
@@ -88,14 +93,22 @@ def _block_kwargs(cfg: dict) -> dict:
     norm = _read("norm_kwargs", cfg["norm_kwargs"], _NORM_KWARGS)
     attn = _read("attn_kwargs", cfg["attn_kwargs"], _ATTN_KWARGS)
     ff = _read("ff_kwargs", cfg["ff_kwargs"], _FF_KWARGS)
-    required = (("attn_kwargs", attn, "feat_scale", False), ("ff_kwargs", ff, "no_bias", False),
-                ("ff_kwargs", ff, "glu", True), ("ff_kwargs", ff, "use_conv", False))
+    required = (
+        ("attn_kwargs", attn, "feat_scale", False),
+        ("ff_kwargs", ff, "no_bias", False),
+        ("ff_kwargs", ff, "glu", True),
+        ("ff_kwargs", ff, "use_conv", False),
+    )
     for section, values, key, need in required:
         if values[key] != need:
             raise _unsupported(f"{section}.{key}", values[key], need)
     return dict(
-        norm_type=cfg["norm_type"], norm_eps=norm["eps"], qk_norm=attn["qk_norm"],
-        qk_norm_eps=attn["qk_norm_eps"], differential=attn["differential"], ff_mult=ff["mult"],
+        norm_type=cfg["norm_type"],
+        norm_eps=norm["eps"],
+        qk_norm=attn["qk_norm"],
+        qk_norm_eps=attn["qk_norm_eps"],
+        differential=attn["differential"],
+        ff_mult=ff["mult"],
         sinusoidal=ff["sinusoidal"],
     )
 
@@ -119,7 +132,11 @@ class DiTTrunk(nn.Module):
         self.global_cond_embedder = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6 * dim))
         self.layers = nn.ModuleList(
             TransformerBlock(
-                dim, HEAD_DIM, cross_attend=True, global_cond_dim=dim, local_add_cond_dim=local_cond_dim,
+                dim,
+                HEAD_DIM,
+                cross_attend=True,
+                global_cond_dim=dim,
+                local_add_cond_dim=local_cond_dim,
                 **block_kwargs,
             )
             for _ in range(depth)
@@ -138,8 +155,13 @@ class DiTTrunk(nn.Module):
             key_mask = F.pad(padding_mask, (m, 0), value=True)
         for layer in self.layers:
             x = layer(
-                x, context=context, global_cond=global_cond, local_cond=local_cond, angles=angles,
-                key_mask=key_mask, padding=padding,
+                x,
+                context=context,
+                global_cond=global_cond,
+                local_cond=local_cond,
+                angles=angles,
+                key_mask=key_mask,
+                padding=padding,
             )
         return self.project_out(x[:, m:])
 
@@ -279,8 +301,13 @@ class DiffusionTransformer(nn.Module):
         """Conditional and unconditional velocities from one evaluation on the doubled batch."""
         mask = None if padding_mask is None else padding_mask.repeat(2, 1)
         both = self._evaluate(
-            x.repeat(2, 1, 1), t.repeat(2), torch.cat([cross, uncond]), global_.repeat(2, 1),
-            local.repeat(2, 1, 1), mask, padding,
+            x.repeat(2, 1, 1),
+            t.repeat(2),
+            torch.cat([cross, uncond]),
+            global_.repeat(2, 1),
+            local.repeat(2, 1, 1),
+            mask,
+            padding,
         )
         return both.chunk(2)
 
@@ -291,8 +318,12 @@ class DiffusionTransformer(nn.Module):
         global_ = self.to_global_embed(global_) + self.to_timestep_embed(features)
         x = self.preprocess_conv(x) + x
         out = self.transformer(
-            x.transpose(1, 2), context=context, global_cond=global_, local_cond=local.transpose(1, 2),
-            padding_mask=padding_mask, padding=padding,
+            x.transpose(1, 2),
+            context=context,
+            global_cond=global_,
+            local_cond=local.transpose(1, 2),
+            padding_mask=padding_mask,
+            padding=padding,
         ).transpose(1, 2)
         return self.postprocess_conv(out) + out
 

@@ -30,7 +30,10 @@ CONFIG, WEIGHTS, TEXT_ENCODER = "model_config.json", "model.safetensors", "t5gem
 
 
 class HubAccessError(ValueError):
-    """A model's files could not be had; ``reason`` is needs_login, needs_terms, not_found, offline or server_error."""
+    """A model's files could not be had.
+
+    ``reason`` is needs_login, needs_terms, not_found, offline or server_error.
+    """
 
     def __init__(self, message: str, reason: str, repo_id: str | None = None):
         super().__init__(message)
@@ -76,42 +79,56 @@ def translate_error(exc: Exception, repo_id: str) -> HubAccessError:
         if status == 403:
             return HubAccessError(
                 f"{repo_id} is gated and this token's account has not accepted its terms: open {page}, "
-                "accept them with the account that owns the token, then run again.", "needs_terms", repo_id,
+                "accept them with the account that owns the token, then run again.",
+                "needs_terms",
+                repo_id,
             )
         return HubAccessError(
             f"{repo_id} is gated: log in (huggingface_hub.notebook_login() or `hf auth login`) or paste a "
-            f"token, after accepting the terms at {page}.", "needs_login", repo_id,
+            f"token, after accepting the terms at {page}.",
+            "needs_login",
+            repo_id,
         )
     if isinstance(exc, (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError)):
         return HubAccessError(
             f"{repo_id} was not found on the Hub (check the name and revision); known models: "
-            f"{', '.join([*DIFFUSION_MODELS, *AUTOENCODER_MODELS])}.", "not_found", repo_id,
+            f"{', '.join([*DIFFUSION_MODELS, *AUTOENCODER_MODELS])}.",
+            "not_found",
+            repo_id,
         )
     if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
         return HubAccessError(
             f"{repo_id} has no such file; it is not a Stable Audio 3 repo with {CONFIG} and {WEIGHTS}.",
-            "not_found", repo_id,
+            "not_found",
+            repo_id,
         )
     if is_offline() or isinstance(exc, hf_errors.OfflineModeIsEnabled):
         return HubAccessError(
             f"{repo_id} is not in the local cache and HF_HUB_OFFLINE is set; unset it to download, or "
-            "pre-download the model on a machine with network and share the cache folder.", "offline", repo_id,
+            "pre-download the model on a machine with network and share the cache folder.",
+            "offline",
+            repo_id,
         )
     if isinstance(exc, hf_errors.LocalEntryNotFoundError):
         # huggingface_hub reports a failed metadata request (no network, or a server error) this way
         return HubAccessError(
             f"The Hub could not be reached or answered with an error for {repo_id}, and it is not in the "
-            "local cache; check the network and try again in a minute.", "server_error", repo_id,
+            "local cache; check the network and try again in a minute.",
+            "server_error",
+            repo_id,
         )
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", "?")
         return HubAccessError(
             f"The Hub answered with an error (HTTP {status}) for {repo_id}; try again in a minute.",
-            "server_error", repo_id,
+            "server_error",
+            repo_id,
         )
     return HubAccessError(
         f"Downloading {repo_id} failed ({type(exc).__name__}: the connection broke or timed out); "
-        "check the network and run again — finished files are kept in the cache.", "server_error", repo_id,
+        "check the network and run again — finished files are kept in the cache.",
+        "server_error",
+        repo_id,
     )
 
 
@@ -119,8 +136,13 @@ def download(repo_id: str, filename: str, *, token=None, revision=None, cache_di
     """One file of a repo through huggingface_hub's cache."""
     try:
         path = huggingface_hub.hf_hub_download(
-            repo_id, filename, revision=revision, token=token, cache_dir=cache_dir or default_cache_dir(),
-            endpoint=_endpoint(), local_files_only=is_offline(),
+            repo_id,
+            filename,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir or default_cache_dir(),
+            endpoint=_endpoint(),
+            local_files_only=is_offline(),
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence below
         raise translate_error(exc, repo_id) from None
@@ -131,8 +153,13 @@ def download_folder(repo_id: str, subfolder: str, *, token=None, revision=None, 
     """A subfolder of a repo (e.g. the bundled text encoder) through huggingface_hub's cache."""
     try:
         root = huggingface_hub.snapshot_download(
-            repo_id, revision=revision, token=token, cache_dir=cache_dir or default_cache_dir(),
-            allow_patterns=[f"{subfolder}/*"], endpoint=_endpoint(), local_files_only=is_offline(),
+            repo_id,
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir or default_cache_dir(),
+            allow_patterns=[f"{subfolder}/*"],
+            endpoint=_endpoint(),
+            local_files_only=is_offline(),
         )
     except Exception as exc:  # noqa: BLE001
         raise translate_error(exc, repo_id) from None
@@ -189,8 +216,11 @@ def resolve_model_files(name_or_path, token=None, revision=None, cache_dir=None)
     config_path = download(repo_id, CONFIG, token=token, revision=revision, cache_dir=cache_dir)
     weights_path = download(repo_id, WEIGHTS, token=token, revision=revision, cache_dir=cache_dir)
     return ModelFiles(
-        config_path, weights_path, _hub_text_encoder(config_path, token, cache_dir, repo_id, revision),
-        repo_id, _commit_of(config_path),
+        config_path,
+        weights_path,
+        _hub_text_encoder(config_path, token, cache_dir, repo_id, revision),
+        repo_id,
+        _commit_of(config_path),
     )
 
 
@@ -226,7 +256,9 @@ def _cached_host_checkpoint(name: str, cache_dir) -> tuple[Path, Path] | None:
     return None
 
 
-def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir=None) -> tuple[Path, Path, str]:
+def resolve_autoencoder_files(
+    name_or_path, token=None, revision=None, cache_dir=None
+) -> tuple[Path, Path, str]:
     """(config path, weights path, key prefix) of a SAME autoencoder.
 
     ``same-s`` / ``same-l`` first use a full SA3 checkpoint already in the cache (small-music, then
@@ -236,8 +268,10 @@ def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir
     path = Path(str(name_or_path)).expanduser()
     if path.is_dir():
         config_path, weights_path = _local_folder(path)
-    elif name_or_path in AUTOENCODER_HOSTS and revision is None and (
-        cached := _cached_host_checkpoint(name_or_path, cache_dir)
+    elif (
+        name_or_path in AUTOENCODER_HOSTS
+        and revision is None
+        and (cached := _cached_host_checkpoint(name_or_path, cache_dir))
     ):
         config_path, weights_path = cached
     else:

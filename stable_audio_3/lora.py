@@ -20,7 +20,16 @@ from safetensors import safe_open
 from torch import nn
 from torch.nn.utils import parametrize
 
-ADAPTER_TYPES = ("lora", "dora-rows", "dora-cols", "bora", "lora-xs", "dora-rows-xs", "dora-cols-xs", "bora-xs")
+ADAPTER_TYPES = (
+    "lora",
+    "dora-rows",
+    "dora-cols",
+    "bora",
+    "lora-xs",
+    "dora-rows-xs",
+    "dora-cols-xs",
+    "bora-xs",
+)
 _PARAMS = ("lora_A", "lora_B", "M_xs", "magnitude", "magnitude_r", "magnitude_c")
 _KEY = re.compile(r"^(?P<module>.+)\.parametrizations\.weight\.\d+\.(?P<param>[A-Za-z_]+)$")
 
@@ -94,7 +103,9 @@ def read_lora_file(path) -> LoraFile:
         raise _bad_file(path, f"adapter_type {adapter_type!r} is not one of {', '.join(ADAPTER_TYPES)}")
     xs = adapter_type.endswith("-xs")
     first = next(iter(layers.values()))
-    inferred = first["M_xs"].shape[0] if xs and "M_xs" in first else first.get("lora_A", torch.zeros(1, 1)).shape[0]
+    inferred = (
+        first["M_xs"].shape[0] if xs and "M_xs" in first else first.get("lora_A", torch.zeros(1, 1)).shape[0]
+    )
     rank = int(config.get("rank") or inferred)
     alpha = float(config.get("alpha") or rank)
     for module, params in layers.items():
@@ -117,7 +128,9 @@ def _svd_bases(weight2d: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.T
 class LoraAdapter(nn.Module):
     """One file's adapter on one weight: ``forward(W)`` returns the adapted weight."""
 
-    def __init__(self, params: dict[str, torch.Tensor], adapter_type: str, scaling: float, base: torch.Tensor):
+    def __init__(
+        self, params: dict[str, torch.Tensor], adapter_type: str, scaling: float, base: torch.Tensor
+    ):
         super().__init__()
         self.adapter_type = adapter_type
         self.scaling = scaling
@@ -208,7 +221,7 @@ class LoraStack:
             paths = [paths]
         parsed = [read_lora_file(p) for p in paths]
         plans = [_check_fits(lora, self.roots) for lora in parsed]
-        for lora, targets in zip(parsed, plans):
+        for lora, targets in zip(parsed, plans, strict=True):
             adapters = []
             for path, module in targets.items():
                 adapter = LoraAdapter(
@@ -224,7 +237,9 @@ class LoraStack:
     def set_strength(self, strength: float, lora_index: int | None = None) -> None:
         """Set the strength of one file's adapters (by load index) or of all of them."""
         if lora_index is not None and not 0 <= lora_index < len(self.files):
-            raise ValueError(f"lora_index {lora_index} is out of range: {len(self.files)} LoRA file(s) are loaded.")
+            raise ValueError(
+                f"lora_index {lora_index} is out of range: {len(self.files)} LoRA file(s) are loaded."
+            )
         for i, adapters in enumerate(self._adapters):
             if lora_index is None or i == lora_index:
                 for adapter in adapters:

@@ -32,7 +32,8 @@ class DiffusionModel(nn.Module):
         self.model = _Holder(DiffusionTransformer.from_config(cfg["diffusion"]))
         diffusion = cfg["diffusion"]
         self.conditioner = Conditioners.from_config(
-            cfg["conditioning"], text_encoder_dir,
+            cfg["conditioning"],
+            text_encoder_dir,
             cross_attention_cond_ids=diffusion.get("cross_attention_cond_ids", ()),
             global_cond_ids=diffusion.get("global_cond_ids", ()),
         )

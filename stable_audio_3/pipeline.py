@@ -87,7 +87,11 @@ class StableAudioModel:
                 stacklevel=2,
             )
         model = DiffusionModel.load(
-            config, files.weights_path, files.text_encoder_dir, device=device, dtype=dtype,
+            config,
+            files.weights_path,
+            files.text_encoder_dir,
+            device=device,
+            dtype=dtype,
             autoencoder_dtype=autoencoder_dtype,
         )
         out = cls(model, config, device, dtype != torch.float32, source=files)
@@ -177,7 +181,11 @@ class StableAudioModel:
         """
         timings: dict[str, float] = {}
         prompts = self._check_prompts(prompt, batch_size, "prompt")
-        negatives = None if negative_prompt is None else self._check_prompts(negative_prompt, batch_size, "negative_prompt")
+        negatives = (
+            None
+            if negative_prompt is None
+            else self._check_prompts(negative_prompt, batch_size, "negative_prompt")
+        )
         if negatives is not None and cfg_scale == 1.0:
             warnings.warn(
                 "negative_prompt has no effect with cfg_scale=1.0; raise cfg_scale (e.g. 7 for base models).",
@@ -215,40 +223,66 @@ class StableAudioModel:
 
         t0 = time.perf_counter()
         cond = model.conditioner.condition(prompts, plan.durations, device=device)
-        negative = None if negatives is None else model.conditioner.condition(negatives, plan.durations, device=device)
+        negative = (
+            None
+            if negatives is None
+            else model.conditioner.condition(negatives, plan.durations, device=device)
+        )
         timings["text_encoding"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         init_latents = self._encode_input(init_audio, plan.audio_samples) if init_audio is not None else None
-        inpaint_latents = self._encode_input(inpaint_audio, plan.audio_samples) if inpaint_audio is not None else None
+        inpaint_latents = (
+            self._encode_input(inpaint_audio, plan.audio_samples) if inpaint_audio is not None else None
+        )
         latent_len = plan.latent_length
         if mask is not None:
             mask = editing.latent_mask(mask.to(device), latent_len)
         mask, masked = editing.local_conditioning(
-            mask, inpaint_latents, batch_size=batch_size, channels=model.latent_channels,
-            latent_length=latent_len, device=device,
+            mask,
+            inpaint_latents,
+            batch_size=batch_size,
+            channels=model.latent_channels,
+            latent_length=latent_len,
+            device=device,
         )
         local = torch.cat([mask, masked], dim=1)
         timings["encoding"] = time.perf_counter() - t0
 
-        x = noise if init_latents is None else sampling.start_from_init(
-            init_latents.expand(batch_size, -1, -1).to(noise.dtype), noise, sigma_max
+        x = (
+            noise
+            if init_latents is None
+            else sampling.start_from_init(
+                init_latents.expand(batch_size, -1, -1).to(noise.dtype), noise, sigma_max
+            )
         )
         shift = dist_shift if dist_shift is not None else model.sampling_shift
         schedule = sampling.build_schedule(steps, sigma_max, shift, plan.effective_lengths, device=device)
 
         def model_fn(x_t, t):
             return model.model.model(
-                x_t.to(model.dtype), t, cond.cross_attn, cond.global_cond, local.to(model.dtype),
-                padding_mask=plan.padding_mask, cfg_scale=cfg_scale,
+                x_t.to(model.dtype),
+                t,
+                cond.cross_attn,
+                cond.global_cond,
+                local.to(model.dtype),
+                padding_mask=plan.padding_mask,
+                cfg_scale=cfg_scale,
                 negative_cross_attn_cond=None if negative is None else negative.cross_attn,
                 negative_cross_attn_mask=None if negative is None else negative.cross_attn_mask,
-                apg_scale=apg_scale, attention_padding=self.attention_padding, **dit_kwargs,
+                apg_scale=apg_scale,
+                attention_padding=self.attention_padding,
+                **dit_kwargs,
             )
 
         t0 = time.perf_counter()
         latents = sampling.sample(
-            sampler_name, model_fn, x, schedule, callback=callback, disable_tqdm=disable_tqdm,
+            sampler_name,
+            model_fn,
+            x,
+            schedule,
+            callback=callback,
+            disable_tqdm=disable_tqdm,
             rk4_upstream_compat=rk4_upstream_compat,
         )
         timings["sampling"] = time.perf_counter() - t0

@@ -1,8 +1,8 @@
 """Token sources and cached access checks, against the loopback Hub."""
 
 import pytest
-
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+
 from sa3lab.auth import Access, AccessChecker, resolve_token
 
 REPO = "stabilityai/stable-audio-3-small-music"

@@ -156,7 +156,16 @@ NAN_AUDIO = torch.zeros(2, 1000).index_fill_(1, torch.tensor([5]), float("nan"))
         (torch.zeros(2, 100), 44100, {"chunked": True, "chunk_size": 4, "overlap": 4}, "overlap"),
     ],
     ids=[
-        "rank", "channels", "empty", "nan", "inf", "sr-zero", "sr-float", "path", "empty-list", "dtype",
+        "rank",
+        "channels",
+        "empty",
+        "nan",
+        "inf",
+        "sr-zero",
+        "sr-float",
+        "path",
+        "empty-list",
+        "dtype",
         "chunks",
     ],
 )

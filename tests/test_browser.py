@@ -25,7 +25,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install chromium)"
+    ),
 ]
 
 
@@ -45,10 +47,22 @@ def lab_server(tmp_path_factory):
     token, port = secrets.token_hex(16), free_port()
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", "--port-retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--allow-root",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--port-retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
@@ -73,9 +87,17 @@ def browser():
 
     with sync_playwright() as p:
         b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
         )
         yield b
         b.close()
@@ -84,8 +106,13 @@ def browser():
 def open_notebook(browser, lab_server, name: str, **parameters):
     url, token, root = lab_server
     target = root / name
-    papermill.execute_notebook(str(ROOT / "notebooks" / name), str(target), parameters=parameters,
-                               prepare_only=True, progress_bar=False)
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / name),
+        str(target),
+        parameters=parameters,
+        prepare_only=True,
+        progress_bar=False,
+    )
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
     page.goto(f"{url}/lab/tree/{name}?token={token}")
@@ -105,8 +132,9 @@ def shot(page, name: str) -> None:
 
 def test_generate_in_jupyterlab_shows_player_spectrogram_and_keeps_results(browser, lab_server):
     output_dir = str(lab_server[2] / "outputs")
-    page = open_notebook(browser, lab_server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0,
-                         OUTPUT_DIR=output_dir)
+    page = open_notebook(
+        browser, lab_server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0, OUTPUT_DIR=output_dir
+    )
     try:
         generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
         generate.wait_for()
@@ -114,8 +142,10 @@ def test_generate_in_jupyterlab_shows_player_spectrogram_and_keeps_results(brows
         generate.click()
         page.wait_for_selector(".jp-OutputArea audio")
         page.wait_for_selector(".jp-OutputArea img")
-        page.wait_for_function("() => ![...document.querySelectorAll('.widget-button')]"
-                               ".some(b => b.textContent.includes('Generate') && b.disabled)")
+        page.wait_for_function(
+            "() => ![...document.querySelectorAll('.widget-button')]"
+            ".some(b => b.textContent.includes('Generate') && b.disabled)"
+        )
         shot(page, "01_generate_demo.png")
         assert page.locator(".jp-OutputArea audio").count() == 1
 

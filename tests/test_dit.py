@@ -90,8 +90,12 @@ def test_guided_forward_matches_upstream(model, output):
             negative_cross_attn_mask=case.tensors["input.negative_cross_attn_mask"],
         )
     v = dit(
-        *args, padding_mask=padding_mask, cfg_scale=4.0, apg_scale=apg_scale,
-        attention_padding="upstream_fallback", **neg,
+        *args,
+        padding_mask=padding_mask,
+        cfg_scale=4.0,
+        apg_scale=apg_scale,
+        attention_padding="upstream_fallback",
+        **neg,
     )
     assert v.dtype == torch.float32
     case.assert_output(output, v)
@@ -135,7 +139,8 @@ def test_padding_modes_agree_without_padding(model):
     torch.testing.assert_close(
         dit(*args, padding_mask=all_valid, attention_padding="exclude"),
         dit(*args, padding_mask=all_valid, attention_padding="upstream_fallback"),
-        rtol=0, atol=case.atol("output.v"),
+        rtol=0,
+        atol=case.atol("output.v"),
     )
     masked = dit(*args, padding_mask=all_valid, attention_padding="exclude")
     torch.testing.assert_close(masked, exclude, rtol=0, atol=case.atol("output.v"))

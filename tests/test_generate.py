@@ -11,18 +11,24 @@ import json
 import pytest
 import soundfile as sf
 import torch
-
 from parity import FIXTURES, MODELS, case_names, load_case
+
 from stable_audio_3 import StableAudioModel
 
-GENERATE_CASES = [n for n in case_names() if json.loads((FIXTURES / "cases" / f"{n}.json").read_text())["kind"] == "generate"]
+GENERATE_CASES = [
+    n
+    for n in case_names()
+    if json.loads((FIXTURES / "cases" / f"{n}.json").read_text())["kind"] == "generate"
+]
 LORA_STRENGTH = {"lora_strength_0": 0.0, "lora_strength_0p5": 0.5, "lora_strength_1": 1.0}
 AUDIO_ARGS = ("init_audio", "inpaint_audio")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fixture_model(name: str) -> StableAudioModel:
-    return StableAudioModel.from_pretrained(str(MODELS / name), device="cpu", attention_padding="upstream_fallback")
+    return StableAudioModel.from_pretrained(
+        str(MODELS / name), device="cpu", attention_padding="upstream_fallback"
+    )
 
 
 def read_clip(relative: str):
@@ -65,12 +71,20 @@ def test_first_sampler_step_sees_the_recorded_inputs():
     case = load_case("t2a_1s")
     model = fixture_model("small-music")
     seen = []
-    model.generate(**generate_kwargs(case), return_latents=True, disable_tqdm=True,
-                   callback=lambda info: seen.append((info["x"].clone(), info["t"].clone())))
+    model.generate(
+        **generate_kwargs(case),
+        return_latents=True,
+        disable_tqdm=True,
+        callback=lambda info: seen.append((info["x"].clone(), info["t"].clone())),
+    )
     assert len(seen) == 8
     for i, (x, t) in enumerate(seen):
-        torch.testing.assert_close(t.float().reshape(-1), case.tensors[f"trace.step{i:02d}.t"], rtol=0, atol=1e-7)
-        torch.testing.assert_close(x, case.tensors[f"trace.step{i:02d}.x"], rtol=0, atol=case.atol("output.latents"))
+        torch.testing.assert_close(
+            t.float().reshape(-1), case.tensors[f"trace.step{i:02d}.t"], rtol=0, atol=1e-7
+        )
+        torch.testing.assert_close(
+            x, case.tensors[f"trace.step{i:02d}.x"], rtol=0, atol=case.atol("output.latents")
+        )
 
 
 def test_stacked_loras_change_the_output_and_unload_restores_it_exactly():
@@ -105,8 +119,14 @@ def test_random_seed_is_reported_and_reproduces():
 def test_batched_inpainting_works_where_upstream_fails():
     model = fixture_model("small-music")
     rate, clip = read_clip("inputs/clip_c.wav")
-    args = dict(duration=1.2, inpaint_audio=(rate, clip), inpaint_mask_start_seconds=0.4,
-                inpaint_mask_end_seconds=0.9, return_latents=True, disable_tqdm=True)
+    args = dict(
+        duration=1.2,
+        inpaint_audio=(rate, clip),
+        inpaint_mask_start_seconds=0.4,
+        inpaint_mask_end_seconds=0.9,
+        return_latents=True,
+        disable_tqdm=True,
+    )
     batch = model.generate(prompt=["lo-fi beat", "rain"], batch_size=2, seed=7, **args)
     assert batch.shape[0] == 2 and torch.isfinite(batch).all()
     assert not torch.equal(batch[0], batch[1])
@@ -115,8 +135,12 @@ def test_batched_inpainting_works_where_upstream_fails():
 def test_audio_tuple_order_from_torchaudio_load_is_accepted():
     model = fixture_model("small-music")
     rate, clip = read_clip("inputs/clip_a.wav")
-    args = dict(prompt="rain", duration=1.0, init_noise_level=0.7, seed=3, return_latents=True, disable_tqdm=True)
-    assert torch.equal(model.generate(init_audio=(rate, clip), **args), model.generate(init_audio=(clip, rate), **args))
+    args = dict(
+        prompt="rain", duration=1.0, init_noise_level=0.7, seed=3, return_latents=True, disable_tqdm=True
+    )
+    assert torch.equal(
+        model.generate(init_audio=(rate, clip), **args), model.generate(init_audio=(clip, rate), **args)
+    )
 
 
 def test_exclude_padding_is_the_default_and_differs_from_the_cpu_fallback():
@@ -141,7 +165,9 @@ def test_exclude_padding_is_the_default_and_differs_from_the_cpu_fallback():
 def test_bad_arguments_raise_one_actionable_sentence(kwargs, message):
     model = fixture_model("small-music")
     if message is None:  # an empty prompt is upstream's unconditional generation: allowed
-        assert model.generate(**kwargs, duration=0.5, seed=1, return_latents=True, disable_tqdm=True).ndim == 3
+        assert (
+            model.generate(**kwargs, duration=0.5, seed=1, return_latents=True, disable_tqdm=True).ndim == 3
+        )
         return
     with pytest.raises(ValueError, match=message):
         model.generate(**kwargs, disable_tqdm=True)
@@ -161,7 +187,8 @@ def test_half_precisions_load_and_generate_finite_audio(dtype):
     rope = model.model.model.model.transformer.rotary_pos_emb.inv_freq
     assert rope.dtype == (torch.float32 if dtype == torch.bfloat16 else dtype)
     audio = model.generate("warm analog synth", duration=0.5, steps=2, seed=1, disable_tqdm=True)
-    reference = fixture_model("small-music").generate("warm analog synth", duration=0.5, steps=2, seed=1,
-                                                      disable_tqdm=True)
+    reference = fixture_model("small-music").generate(
+        "warm analog synth", duration=0.5, steps=2, seed=1, disable_tqdm=True
+    )
     assert audio.dtype == torch.float32 and torch.isfinite(audio).all()
     assert audio.abs().max() > 1e-3 and (audio - reference).abs().mean() < reference.abs().mean()

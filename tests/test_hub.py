@@ -1,8 +1,8 @@
 """The real huggingface_hub download code against the loopback Hub: gating, faults, caching."""
 
 import pytest
-
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+
 from stable_audio_3.hub import HubAccessError, resolve_autoencoder_files, resolve_model_files
 
 GATED = "small-music"
@@ -50,7 +50,10 @@ def test_server_error_and_dropped_connection_give_a_clear_sentence_then_retry_wo
     assert info.value.reason == "server_error"
     hub._faults.clear()
     config, weights, prefix = resolve_autoencoder_files("same-s")
-    assert weights.stat().st_size == (hub.repos["stabilityai/SAME-S"].folder / "model.safetensors").stat().st_size
+    assert (
+        weights.stat().st_size
+        == (hub.repos["stabilityai/SAME-S"].folder / "model.safetensors").stat().st_size
+    )
     assert prefix == ""
 
 

@@ -13,8 +13,18 @@ SR = 44100
 
 def test_catalog_covers_the_collections_with_defaults_and_gating():
     keys = set(catalog.ENTRIES)
-    assert {"small-music", "small-sfx", "medium", "small-music-base", "small-sfx-base", "medium-base",
-            "same-s", "same-l", "demo", "optimized"} <= keys
+    assert {
+        "small-music",
+        "small-sfx",
+        "medium",
+        "small-music-base",
+        "small-sfx-base",
+        "medium-base",
+        "same-s",
+        "same-l",
+        "demo",
+        "optimized",
+    } <= keys
     assert all(catalog.get(k).gated for k in ("small-music", "small-sfx", "medium"))
     assert not any(catalog.get(k).gated for k in ("small-music-base", "same-s", "same-l", "demo"))
     assert catalog.get("medium-base").defaults["steps"] == 50 and catalog.get("medium").defaults["steps"] == 8
@@ -29,8 +39,18 @@ def test_catalog_covers_the_collections_with_defaults_and_gating():
 @pytest.mark.parametrize(
     "machine, device, dit, ae",
     [
-        (Machine(cuda=True, cuda_capability=(8, 0), cuda_name="A100"), "cuda", torch.bfloat16, torch.bfloat16),
-        (Machine(cuda=True, cuda_capability=(7, 5), cuda_name="Tesla T4"), "cuda", torch.float16, torch.float16),
+        (
+            Machine(cuda=True, cuda_capability=(8, 0), cuda_name="A100"),
+            "cuda",
+            torch.bfloat16,
+            torch.bfloat16,
+        ),
+        (
+            Machine(cuda=True, cuda_capability=(7, 5), cuda_name="Tesla T4"),
+            "cuda",
+            torch.float16,
+            torch.float16,
+        ),
         (Machine(mps=True), "mps", torch.float16, torch.float32),
         (Machine(), "cpu", torch.float32, torch.float32),
     ],

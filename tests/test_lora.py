@@ -32,7 +32,10 @@ def write_lora(path, layers: dict, adapter_type="lora", rank=2, alpha=4.0):
 
 def lora_params(out_dim, in_dim, rank=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {"lora_A": torch.randn(rank, in_dim, generator=g), "lora_B": torch.randn(out_dim, rank, generator=g)}
+    return {
+        "lora_A": torch.randn(rank, in_dim, generator=g),
+        "lora_B": torch.randn(out_dim, rank, generator=g),
+    }
 
 
 @pytest.fixture

@@ -15,18 +15,32 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 def run_notebook(name: str, tmp_path: Path, **parameters) -> dict:
     out = tmp_path / f"out-{name}"
-    parameters = {"PROMPT": "warm analog synth arpeggio", "DURATION": 1.0, "SEED": 7,
-                  "OUTPUT_DIR": str(tmp_path / "outputs"), "RUN": True, **parameters}
+    parameters = {
+        "PROMPT": "warm analog synth arpeggio",
+        "DURATION": 1.0,
+        "SEED": 7,
+        "OUTPUT_DIR": str(tmp_path / "outputs"),
+        "RUN": True,
+        **parameters,
+    }
     papermill.execute_notebook(
-        str(ROOT / "notebooks" / name), str(out), parameters=parameters, cwd=str(tmp_path),
-        kernel_name="python3", progress_bar=False, execution_timeout=600,
+        str(ROOT / "notebooks" / name),
+        str(out),
+        parameters=parameters,
+        cwd=str(tmp_path),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=600,
     )
     return json.loads(out.read_text())
 
 
 def saved_runs(tmp_path: Path) -> list[tuple[Path, dict]]:
     """(wav path, sidecar metadata) of every saved result."""
-    return [(p.with_suffix(".wav"), json.loads(p.read_text())) for p in sorted((tmp_path / "outputs").glob("*.json"))]
+    return [
+        (p.with_suffix(".wav"), json.loads(p.read_text()))
+        for p in sorted((tmp_path / "outputs").glob("*.json"))
+    ]
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():

@@ -1,8 +1,9 @@
 """The conda environment and the pip install declare the same runtime packages."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI names

@@ -17,8 +17,19 @@ SR = 44100
 def _result(batch=1, seconds=0.5):
     t = torch.arange(int(SR * seconds)) / SR
     audio = (0.3 * torch.sin(2 * math.pi * 440 * t)).expand(batch, 2, -1).clone()
-    return RunResult(audio, SR, 1234, "small-music", "stabilityai/stable-audio-3-small-music", "abc123",
-                     "cpu", "float32", {"sampling": 1.0}, False, 2.5)
+    return RunResult(
+        audio,
+        SR,
+        1234,
+        "small-music",
+        "stabilityai/stable-audio-3-small-music",
+        "abc123",
+        "cpu",
+        "float32",
+        {"sampling": 1.0},
+        False,
+        2.5,
+    )
 
 
 def test_save_writes_wav_and_sidecar_and_names_never_collide(tmp_path):

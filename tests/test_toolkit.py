@@ -4,9 +4,9 @@ import json
 
 import pytest
 import torch
+from parity import MODELS
 from safetensors import safe_open
 
-from parity import MODELS
 from stable_audio_3 import AutoencoderModel, StableAudioModel
 from stable_audio_3.testing.builders import write_model_repo
 
@@ -36,7 +36,9 @@ def test_tiny_repo_matches_the_fixture_layout_keys_and_shapes(tmp_path, name):
     if (theirs / "t5gemma-b-b-ul2").exists():
         te = "t5gemma-b-b-ul2"
         assert header(ours / te / "model.safetensors") == header(theirs / te / "model.safetensors")
-        assert sorted(p.name for p in (ours / te).iterdir()) == sorted(p.name for p in (theirs / te).iterdir())
+        assert sorted(p.name for p in (ours / te).iterdir()) == sorted(
+            p.name for p in (theirs / te).iterdir()
+        )
 
 
 def test_a_tiny_model_loads_and_makes_finite_sound(tmp_path):

@@ -258,9 +258,7 @@ def clip_view(
         children.append(widgets.HTML(f"<small>{_levels(quality)}</small>{flags}"))
     if saved:
         children.append(widgets.HTML(f"<small>Saved: <code>{html.escape(saved)}</code></small>"))
-    return widgets.VBox(
-        children, layout={"flex": "1 1 360px", "min_width": "300px", "margin": "0 8px 8px 0"}
-    )
+    return widgets.VBox(children, layout={"flex": "1 1 360px", "min_width": "300px", "margin": "0 8px 8px 0"})
 
 
 SETTING_FORMATS = {

@@ -41,14 +41,32 @@ class Sizes:
 
 
 RELEASED = Sizes(
-    ae_channels={"small": 128, "medium": 256}, ae_c_mult=6, ae_heads_dim=64, ae_depth_s=6, ae_depth_l=12, ae_sin_blocks_l=8,
-    latent_dim=256, dit_width={"small": 1024, "medium": 1536}, dit_depth={"small": 20, "medium": 24},
-    dit_heads={"small": 16, "medium": 24}, ff_mult=4, text_max_length=256,
+    ae_channels={"small": 128, "medium": 256},
+    ae_c_mult=6,
+    ae_heads_dim=64,
+    ae_depth_s=6,
+    ae_depth_l=12,
+    ae_sin_blocks_l=8,
+    latent_dim=256,
+    dit_width={"small": 1024, "medium": 1536},
+    dit_depth={"small": 20, "medium": 24},
+    dit_heads={"small": 16, "medium": 24},
+    ff_mult=4,
+    text_max_length=256,
 )
 TINY = Sizes(
-    ae_channels={"small": 32, "medium": 32}, ae_c_mult=2, ae_heads_dim=32, ae_depth_s=2, ae_depth_l=2, ae_sin_blocks_l=2,
-    latent_dim=32, dit_width={"small": 128, "medium": 128}, dit_depth={"small": 2, "medium": 2},
-    dit_heads={"small": 2, "medium": 2}, ff_mult=2, text_max_length=64,
+    ae_channels={"small": 32, "medium": 32},
+    ae_c_mult=2,
+    ae_heads_dim=32,
+    ae_depth_s=2,
+    ae_depth_l=2,
+    ae_sin_blocks_l=2,
+    latent_dim=32,
+    dit_width={"small": 128, "medium": 128},
+    dit_depth={"small": 2, "medium": 2},
+    dit_heads={"small": 2, "medium": 2},
+    ff_mult=2,
+    text_max_length=64,
 )
 SIZES = {"released": RELEASED, "tiny": TINY}
 
@@ -75,8 +93,12 @@ def _same_block_config(family: str, s: Sizes, role: str) -> dict:
         cfg["sinusoidal_blocks"] = [0 if family == "small" else s.ae_sin_blocks_l]
     if family == "small":
         cfg.update(
-            checkpointing=False, dyt=True, chunk_size=32, chunk_midpoint_shift=True,
-            conv_mapping=role == "decoder", mask_noise=0.01 if role == "decoder" else 0.0,
+            checkpointing=False,
+            dyt=True,
+            chunk_size=32,
+            chunk_midpoint_shift=True,
+            conv_mapping=role == "decoder",
+            mask_noise=0.01 if role == "decoder" else 0.0,
         )
     else:
         cfg.update(sliding_window=[1, 1], conv_bias=False)
@@ -94,8 +116,11 @@ def _autoencoder_model(family: str, s: Sizes, conv_bias_key: bool = True) -> dic
         "bottleneck": {
             "type": "softnorm",
             "config": {
-                "dim": s.latent_dim, "noise_augment_dim": 0, "noise_regularize": True,
-                "auto_scale": True, "freeze": True,
+                "dim": s.latent_dim,
+                "noise_augment_dim": 0,
+                "noise_regularize": True,
+                "auto_scale": True,
+                "freeze": True,
             },
         },
         "pretransform": {"type": "patched", "config": {"patch_size": 256, "channels": 2}},

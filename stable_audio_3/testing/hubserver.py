@@ -69,7 +69,9 @@ class HubServer:
 
     def __init__(self, repos: dict[str, RepoSpec], known_tokens: set[str] | None = None):
         self.repos = dict(repos)
-        self.known_tokens = set(known_tokens or ()) | {t for r in self.repos.values() for t in r.accepted_tokens}
+        self.known_tokens = set(known_tokens or ()) | {
+            t for r in self.repos.values() for t in r.accepted_tokens
+        }
         self.requests: list[LoggedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -161,16 +163,20 @@ class _Handler(BaseHTTPRequestHandler):
         token = self._token()
         if token is None or token not in self.hub.known_tokens:
             self._error(
-                401, "GatedRepo",
+                401,
+                "GatedRepo",
                 f"Access to model {repo_id} is restricted. You must have access to it and be authenticated "
-                "to access it. Please log in.", head,
+                "to access it. Please log in.",
+                head,
             )
             return None
         if token not in spec.accepted_tokens:
             self._error(
-                403, "GatedRepo",
+                403,
+                "GatedRepo",
                 f"Access to model {repo_id} is restricted and you are not in the authorized list. "
-                f"Visit https://huggingface.co/{repo_id} to ask for access.", head,
+                f"Visit https://huggingface.co/{repo_id} to ask for access.",
+                head,
             )
             return None
         return spec
@@ -190,7 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
         if m := _RESOLVE.match(path):
-            return self._resolve(m["repo"], m["rev"], m["file"], head, drop=fault is not None and fault.kind == "drop")
+            return self._resolve(
+                m["repo"], m["rev"], m["file"], head, drop=fault is not None and fault.kind == "drop"
+            )
         if m := _API.match(path):
             return self._api(m["repo"], m["rest"] or "", head)
         if path == "/api/whoami-v2":
@@ -213,7 +221,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(200, json.dumps(info).encode(), {"Content-Type": "application/json"}, head)
         if rest.startswith("/tree/"):
             entries = [
-                {"type": "file", "path": f, "size": (spec.folder / f).stat().st_size, "oid": _etag(spec.folder / f)}
+                {
+                    "type": "file",
+                    "path": f,
+                    "size": (spec.folder / f).stat().st_size,
+                    "oid": _etag(spec.folder / f),
+                }
                 for f in spec.files()
             ]
             return self._reply(200, json.dumps(entries).encode(), {"Content-Type": "application/json"}, head)
@@ -228,7 +241,11 @@ class _Handler(BaseHTTPRequestHandler):
         target = spec.folder / filename
         if filename not in spec.files():
             return self._error(
-                404, "EntryNotFound", f"{filename} does not exist on {repo_id}", head, {"X-Repo-Commit": spec.commit}
+                404,
+                "EntryNotFound",
+                f"{filename} does not exist on {repo_id}",
+                head,
+                {"X-Repo-Commit": spec.commit},
             )
         data = target.read_bytes()
         headers = {

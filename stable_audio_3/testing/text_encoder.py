@@ -89,7 +89,9 @@ def _write_tokenizer(folder: Path, vocab_size: int) -> None:
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
-    trainer = trainers.BpeTrainer(vocab_size=min(vocab_size, 288), special_tokens=SPECIALS, show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=min(vocab_size, 288), special_tokens=SPECIALS, show_progress=False
+    )
     tok.train_from_iterator([_CORPUS], trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<bos> $A", pair="$A $B:1", special_tokens=[("<bos>", 2)]
