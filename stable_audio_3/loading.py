@@ -7,30 +7,72 @@ dtype. Any mismatch between the file and the module is an error that names the k
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint does not fit the model built from its config."""
 
 
-def read_safetensors(path, *, prefix: str = "", device="cpu") -> dict[str, torch.Tensor]:
-    """Tensors of ``path`` whose key starts with ``prefix`` (stripped), loaded onto ``device``."""
+_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+def read_header(path) -> tuple[dict, int]:
+    """The safetensors JSON header of ``path`` (tensor entries only) and the offset where data starts."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def read_safetensors(path, *, prefix: str = "") -> dict[str, torch.Tensor]:
+    """CPU tensors of ``path`` whose key starts with ``prefix`` (stripped).
+
+    Each tensor is read with plain file reads into its own freshly allocated (64-byte aligned)
+    memory: no memory map stays resident beside the copy, so a model costs one copy of its weights,
+    and CPU matmul kernels see aligned data (on unaligned views they round differently).
+    """
+    header, start = read_header(path)
     out = {}
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        for key in f.keys():
-            if key.startswith(prefix):
-                out[key[len(prefix) :]] = f.get_tensor(key)
+    with open(path, "rb", buffering=0) as f:
+        for key, info in header.items():
+            if not key.startswith(prefix):
+                continue
+            if info["dtype"] not in _DTYPES:
+                raise CheckpointMismatchError(
+                    f"{path}: tensor '{key}' has unsupported dtype {info['dtype']}."
+                )
+            tensor = torch.empty(info["shape"], dtype=_DTYPES[info["dtype"]])
+            begin, end = info["data_offsets"]
+            if end > begin:
+                f.seek(start + begin)
+                view = memoryview(tensor.view(-1).view(torch.uint8).numpy())
+                if f.readinto(view) != end - begin:
+                    raise CheckpointMismatchError(
+                        f"{path} is truncated inside tensor '{key}'; download it again."
+                    )
+            out[key[len(prefix) :]] = tensor
     return out
 
 
 def has_prefix(path, prefix: str) -> bool:
     """Whether any tensor key in the safetensors file starts with ``prefix``."""
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        return any(k.startswith(prefix) for k in f.keys())
+    return any(k.startswith(prefix) for k in read_header(path)[0])
 
 
 def load_state_dict_strict(
@@ -72,9 +114,6 @@ def load_state_dict_strict(
             tensor = tensor.to(dtype)
         if device is not None:
             tensor = tensor.to(device)
-        if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
-            # safetensors hands out unaligned views; CPU matmul kernels round differently on them
-            tensor = tensor.clone()
         prepared[key] = tensor
     module.load_state_dict(prepared, strict=True, assign=True)
     return module
@@ -84,5 +123,5 @@ def load_checkpoint_strict(
     module: torch.nn.Module, path, *, prefix: str = "", device=None, dtype=None
 ) -> torch.nn.Module:
     """Read ``path`` (keys under ``prefix``) and load them strictly into ``module``."""
-    state_dict = read_safetensors(path, prefix=prefix, device="cpu")
+    state_dict = read_safetensors(path, prefix=prefix)
     return load_state_dict_strict(module, state_dict, source=path, device=device, dtype=dtype)
