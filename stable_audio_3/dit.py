@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import PADDING_MODES, RotaryEmbedding, TransformerBlock, expo_fourier_features
+from .layers import (
+    PADDING_MODES,
+    PreparedConditions,
+    RotaryEmbedding,
+    TransformerBlock,
+    expo_fourier_features,
+)
 from .lora import LoraAdapter
 
 HEAD_DIM = 64
@@ -142,7 +148,11 @@ class DiTTrunk(nn.Module):
             for _ in range(depth)
         )
 
-    def forward(self, x, *, context, global_cond, local_cond, padding_mask, padding: str) -> torch.Tensor:
+    def prepare(self, context: torch.Tensor, local_cond: torch.Tensor) -> list[PreparedConditions]:
+        """Per-block tensors of the (projected) context and the (B, T, L) local conditioning."""
+        return [layer.prepare(context, local_cond) for layer in self.layers]
+
+    def forward(self, x, *, prepared, global_cond, padding_mask, padding: str) -> torch.Tensor:
         """(B, T, C) latents → (B, T, C); memory tokens sit at RoPE positions 0..M-1, latents after."""
         x = self.project_in(x)
         b, m = x.shape[0], self.num_memory_tokens
@@ -153,12 +163,11 @@ class DiTTrunk(nn.Module):
         key_mask = None
         if padding_mask is not None:
             key_mask = F.pad(padding_mask, (m, 0), value=True)
-        for layer in self.layers:
+        for layer, conditions in zip(self.layers, prepared, strict=True):
             x = layer(
                 x,
-                context=context,
                 global_cond=global_cond,
-                local_cond=local_cond,
+                prepared=conditions,
                 angles=angles,
                 key_mask=key_mask,
                 padding=padding,
@@ -248,6 +257,7 @@ class DiffusionTransformer(nn.Module):
         cfg_norm_threshold: float = 0.0,
         lora_interval: tuple[float, float] = (0, 1),
         lora_layer_filter: str = "",
+        conditions_cache: dict | None = None,
         **unsupported,
     ) -> torch.Tensor:
         """Velocity (B, C, T) for latents ``x`` (B, C, T) at flow times ``t`` (B,).
@@ -259,12 +269,15 @@ class DiffusionTransformer(nn.Module):
         the positive global condition; the result is then float32. ``attention_padding`` is
         ``"exclude"`` (padded keys out of the softmax) or ``"upstream_fallback"`` (upstream's CPU path).
         ``lora_interval``/``lora_layer_filter`` switch attached LoRA adapters per call, as upstream.
+        ``conditions_cache``: a dict the caller keeps for one generation, in which the per-block work
+        that depends only on the conditions is done once (the conditions must not change meanwhile).
         """
         if unsupported:
             raise TypeError(
                 f"DiffusionTransformer.forward got unsupported argument(s) {sorted(unsupported)}; it takes "
                 "padding_mask, cfg_scale, negative_cross_attn_cond/mask, apg_scale, attention_padding, "
-                "cfg_interval, scale_phi, cfg_norm_threshold, lora_interval and lora_layer_filter."
+                "cfg_interval, scale_phi, cfg_norm_threshold, lora_interval, lora_layer_filter and "
+                "conditions_cache."
             )
         if attention_padding not in PADDING_MODES:
             raise ValueError(f"attention_padding must be one of {PADDING_MODES}, got {attention_padding!r}.")
@@ -274,9 +287,11 @@ class DiffusionTransformer(nn.Module):
         if padding_mask is not None:
             padding_mask = padding_mask.to(torch.bool)
         sigma0 = t[0]  # rectified flow: the noise level is the flow time; compared in float32 as upstream
-        self._switch_loras(sigma0, lora_interval, lora_layer_filter)
+        loras_on = self._switch_loras(sigma0, lora_interval, lora_layer_filter)
         if cfg_scale == 1.0 or not bool(cfg_interval[0] <= sigma0 <= cfg_interval[1]):
-            return self._evaluate(x, t, *conds, padding_mask, attention_padding)
+            return self._evaluate(
+                x, t, *conds, padding_mask, attention_padding, conditions_cache, ("plain", loras_on)
+            )
         if negative_cross_attn_cond is None:
             uncond = torch.zeros_like(conds[0])
         else:
@@ -284,7 +299,9 @@ class DiffusionTransformer(nn.Module):
             if negative_cross_attn_mask is not None:
                 keep = negative_cross_attn_mask.to(torch.bool)[..., None]
                 uncond = torch.where(keep, uncond, torch.zeros_like(uncond))
-        v_cond, v_uncond = self._evaluate_pair(x, t, *conds, uncond, padding_mask, attention_padding)
+        v_cond, v_uncond = self._evaluate_pair(
+            x, t, *conds, uncond, padding_mask, attention_padding, conditions_cache, ("guided", loras_on)
+        )
         sigma = t[:, None, None]
         denoised_cond = x - v_cond * sigma
         diff = denoised_cond - (x - v_uncond * sigma)
@@ -297,7 +314,7 @@ class DiffusionTransformer(nn.Module):
             v = scale_phi * (v * ratio) + (1 - scale_phi) * v
         return v
 
-    def _evaluate_pair(self, x, t, cross, global_, local, uncond, padding_mask, padding: str):
+    def _evaluate_pair(self, x, t, cross, global_, local, uncond, padding_mask, padding: str, store, key):
         """Conditional and unconditional velocities from one evaluation on the doubled batch."""
         mask = None if padding_mask is None else padding_mask.repeat(2, 1)
         both = self._evaluate(
@@ -308,27 +325,38 @@ class DiffusionTransformer(nn.Module):
             local.repeat(2, 1, 1),
             mask,
             padding,
+            store,
+            key,
         )
         return both.chunk(2)
 
-    def _evaluate(self, x, t, cross, global_, local, padding_mask, padding: str) -> torch.Tensor:
-        """One network evaluation (no guidance); output in the model dtype."""
-        context = self.to_cond_embed(cross)
+    def _evaluate(self, x, t, cross, global_, local, padding_mask, padding: str, store, key) -> torch.Tensor:
+        """One network evaluation (no guidance); output in the model dtype.
+
+        The per-block conditions are taken from ``store[key]`` if there, else computed (and stored).
+        The key names the branch and the LoRA state, as both change what the blocks derive.
+        """
+        prepared = None if store is None else store.get(key)
+        if prepared is None:
+            prepared = self.transformer.prepare(self.to_cond_embed(cross), local.transpose(1, 2))
+            if store is not None:
+                store[key] = prepared
         features = expo_fourier_features(t.to(x.dtype), self.timestep_features_dim)
         global_ = self.to_global_embed(global_) + self.to_timestep_embed(features)
         x = self.preprocess_conv(x) + x
         out = self.transformer(
             x.transpose(1, 2),
-            context=context,
+            prepared=prepared,
             global_cond=global_,
-            local_cond=local.transpose(1, 2),
             padding_mask=padding_mask,
             padding=padding,
         ).transpose(1, 2)
         return self.postprocess_conv(out) + out
 
-    def _switch_loras(self, sigma0: torch.Tensor, interval, layer_filter: str) -> None:
+    def _switch_loras(self, sigma0: torch.Tensor, interval, layer_filter: str) -> bool | None:
         """Enable LoRA adapters iff ``sigma0`` is in ``interval``, except on layers matching the filter.
+
+        Returns whether adapters are on (None when none are attached).
 
         The filter is a comma-separated list of name substrings (case-folded; ``[a-b]`` expands to
         every integer of the range), matched against module names relative to this DiT.
@@ -340,12 +368,13 @@ class DiffusionTransformer(nn.Module):
             if isinstance(adapter, LoraAdapter)
         ]
         if not adapters:
-            return
+            return None
         active = bool(interval[0] <= sigma0 <= interval[1])
         parts = [part.strip().lower() for part in layer_filter.split(",") if part.strip()]
         patterns = [pattern for part in parts for pattern in _expand_ranges(part)]
         for name, adapter in adapters:
             adapter.enabled = active and not any(pattern in name for pattern in patterns)
+        return active
 
 
 def _guidance(denoised_cond, diff, padding_mask, apg_scale: float, norm_threshold: float) -> torch.Tensor:

@@ -9,6 +9,7 @@ through ``scaled_dot_product_attention``, no flash-attn.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -216,21 +217,34 @@ class Attention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, -1, self.dim_heads).transpose(1, 2)
 
-    def _project(self, x: torch.Tensor, context: torch.Tensor | None):
-        """(q, k, v) with q and k of 2H heads (plain then diff) for differential attention."""
+    def _normed(self, norm, heads: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return heads if norm is None else norm(heads).to(dtype)
+
+    def context_kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-attention keys (2H heads when differential, k-normed) and values of ``context``.
+
+        They depend only on the context, so a caller running many steps on one context may compute
+        them once and pass them to :meth:`forward` as ``kv``.
+        """
+        parts = self.to_kv(context).chunk(3 if self.differential else 2, dim=-1)
+        v = self._heads(parts[-1])
+        k = torch.cat([self._heads(t) for t in parts[:-1]], dim=1)
+        return self._normed(self.k_norm, k, v.dtype), v
+
+    def _project(self, x: torch.Tensor, context: torch.Tensor | None, kv):
+        """(q, k, v), q and k normed, with q and k of 2H heads (plain then diff) when differential."""
         if self.cross:
             qs = self.to_q(x).chunk(2 if self.differential else 1, dim=-1)
-            kv = self.to_kv(context).chunk(3 if self.differential else 2, dim=-1)
-            ks, v = kv[:-1], kv[-1]
+            k, v = kv if kv is not None else self.context_kv(context)
         else:
             parts = self.to_qkv(x).chunk(5 if self.differential else 3, dim=-1)
             if self.differential:
-                qs, ks, v = (parts[0], parts[3]), (parts[1], parts[4]), parts[2]
+                qs, ks, v = (parts[0], parts[3]), (parts[1], parts[4]), self._heads(parts[2])
             else:
-                qs, ks, v = parts[:1], parts[1:2], parts[2]
-        q = torch.cat([self._heads(t) for t in qs], dim=1)
-        k = torch.cat([self._heads(t) for t in ks], dim=1)
-        return q, k, self._heads(v)
+                qs, ks, v = parts[:1], parts[1:2], self._heads(parts[2])
+            k = self._normed(self.k_norm, torch.cat([self._heads(t) for t in ks], dim=1), v.dtype)
+        q = self._normed(self.q_norm, torch.cat([self._heads(t) for t in qs], dim=1), v.dtype)
+        return q, k, v
 
     def forward(
         self,
@@ -240,10 +254,10 @@ class Attention(nn.Module):
         key_mask: torch.Tensor | None = None,
         padding: str = "exclude",
         window: int | None = None,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        q, k, v = self._project(x, context)
-        if self.q_norm is not None:
-            q, k = self.q_norm(q).to(v.dtype), self.k_norm(k).to(v.dtype)
+        """Attend from ``x`` to itself, or to ``context`` (or its precomputed ``kv``) when cross."""
+        q, k, v = self._project(x, context, kv)
         if angles is not None:
             q, k = apply_rope(q, angles).to(v.dtype), apply_rope(k, angles).to(v.dtype)
         if self.differential:
@@ -257,6 +271,18 @@ class Attention(nn.Module):
 
 
 # --------------------------------------------------------------------------- transformer block
+
+
+@dataclass(frozen=True)
+class PreparedConditions:
+    """A block's tensors that depend only on the conditions, not on the latents or the time step.
+
+    Sampling runs every block many times on the same conditions: computing these once per
+    generation gives the same numbers with less work.
+    """
+
+    cross_kv: tuple[torch.Tensor, torch.Tensor] | None
+    local: torch.Tensor | None
 
 
 class TransformerBlock(nn.Module):
@@ -304,6 +330,15 @@ class TransformerBlock(nn.Module):
             )
         self.rope = RotaryEmbedding(rope_dim) if add_rope else None
 
+    def prepare(self, context: torch.Tensor | None, local_cond: torch.Tensor | None) -> PreparedConditions:
+        """What this block derives from the conditions alone (cross-attention keys/values, local term)."""
+        kv = local = None
+        if context is not None and hasattr(self, "cross_attn"):
+            kv = self.cross_attn.context_kv(context)
+        if local_cond is not None and hasattr(self, "to_local_embed"):
+            local = self.to_local_embed(local_cond)
+        return PreparedConditions(kv, local)
+
     def forward(
         self,
         x: torch.Tensor,
@@ -311,11 +346,15 @@ class TransformerBlock(nn.Module):
         context: torch.Tensor | None = None,
         global_cond: torch.Tensor | None = None,
         local_cond: torch.Tensor | None = None,
+        prepared: PreparedConditions | None = None,
         angles: torch.Tensor | None = None,
         key_mask: torch.Tensor | None = None,
         padding: str = "exclude",
         window: int | None = None,
     ) -> torch.Tensor:
+        """One block; ``prepared`` (from :meth:`prepare`) replaces ``context`` and ``local_cond``."""
+        if prepared is None:
+            prepared = self.prepare(context, local_cond)
         if angles is None and self.rope is not None:
             angles = self.rope.angles(x.shape[1], x.device)
         attn_kw = dict(angles=angles, key_mask=key_mask, padding=padding, window=window)
@@ -326,11 +365,10 @@ class TransformerBlock(nn.Module):
             x = x + h * torch.sigmoid(1 - gate_sa)
         else:
             x = x + self.self_attn(self.pre_norm(x), **attn_kw)
-        if context is not None and hasattr(self, "cross_attn"):
-            x = x + self.cross_attn(self.cross_attend_norm(x), context=context)
-        if local_cond is not None and hasattr(self, "to_local_embed"):
-            local = self.to_local_embed(local_cond)
-            x = x + F.pad(local, (0, 0, x.shape[1] - local.shape[1], 0))
+        if prepared.cross_kv is not None:
+            x = x + self.cross_attn(self.cross_attend_norm(x), kv=prepared.cross_kv)
+        if prepared.local is not None:
+            x = x + F.pad(prepared.local, (0, 0, x.shape[1] - prepared.local.shape[1], 0))
         if global_cond is not None:
             h = self.ff(self.ff_norm(x) * (1 + scale_ff) + shift_ff)
             return x + h * torch.sigmoid(1 - gate_ff)

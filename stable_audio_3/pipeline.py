@@ -259,6 +259,8 @@ class StableAudioModel:
         shift = dist_shift if dist_shift is not None else model.sampling_shift
         schedule = sampling.build_schedule(steps, sigma_max, shift, plan.effective_lengths, device=device)
 
+        conditions_cache: dict = {}  # per-block work on the fixed conditions, done once per generation
+
         def model_fn(x_t, t):
             return model.model.model(
                 x_t.to(model.dtype),
@@ -272,6 +274,7 @@ class StableAudioModel:
                 negative_cross_attn_mask=None if negative is None else negative.cross_attn_mask,
                 apg_scale=apg_scale,
                 attention_padding=self.attention_padding,
+                conditions_cache=conditions_cache,
                 **dit_kwargs,
             )
 

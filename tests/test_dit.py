@@ -209,3 +209,21 @@ def test_unsupported_configs_are_refused(key, value):
     diffusion["config"][key] = value
     with pytest.raises(ValueError, match=key):
         DiffusionTransformer.from_config(diffusion)
+
+
+@pytest.mark.parametrize("cfg_scale", [1.0, 3.0])
+def test_conditions_cache_gives_the_same_velocity_and_is_reused(model, cfg_scale):
+    """The per-generation cache of condition-only work changes nothing but the amount of work."""
+    _, dit, case = model
+    (x, t, *conds), padding_mask = inputs(case)
+    kwargs = dict(padding_mask=padding_mask, cfg_scale=cfg_scale)
+    cache: dict = {}
+    assert torch.equal(dit(x, t, *conds, conditions_cache=cache, **kwargs), dit(x, t, *conds, **kwargs))
+    assert len(cache) == 1
+    calls = []
+    hook = dit.to_cond_embed.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        later = dit(x, t * 0.5, *conds, conditions_cache=cache, **kwargs)
+    finally:
+        hook.remove()
+    assert not calls and torch.equal(later, dit(x, t * 0.5, *conds, **kwargs))
