@@ -6,20 +6,19 @@ import html
 import math
 
 import ipywidgets as widgets
-from IPython.display import display
 
 from .. import quality
 from ..roundtrip import AUTOENCODER_KEYS, RoundTripRequest, RoundTripResult
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell
+from .shell import FormShell, NotebookForm
 
 
 def _db(value: float) -> str:
     return "identical (∞ dB)" if math.isinf(value) and value > 0 else f"{value:.2f} dB"
 
 
-class AutoencoderForm:
+class AutoencoderForm(NotebookForm):
     """Widgets -> :class:`RoundTripRequest` -> ``Lab.roundtrip`` -> before/after view with metrics."""
 
     def __init__(
@@ -108,16 +107,6 @@ class AutoencoderForm:
                 parts.table(rows),
             ]
         )
-
-    def run(self):
-        """One round trip with the current values, exactly as the button does it."""
-        return self.shell.run()
-
-    def display(self) -> None:
-        display(self.widget)
-
-    def _ipython_display_(self) -> None:
-        self.display()
 
 
 def autoencoder_form(

@@ -6,14 +6,13 @@ import html
 import warnings
 
 import ipywidgets as widgets
-from IPython.display import display
 
 from .. import catalog
 from ..lab import comparison_models
 from ..requests import GenerationRequest
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell
+from .shell import FormShell, NotebookForm
 
 BASE_KEYS = ("small-music-base", "small-sfx-base", "medium-base", "demo")
 
@@ -23,7 +22,7 @@ def _settings(key: str) -> str:
     return f"{d['steps']} steps, CFG {d['cfg_scale']:g}"
 
 
-class ComparisonForm:
+class ComparisonForm(NotebookForm):
     """Rows are seeds, columns are models (each at its own default steps and CFG)."""
 
     def __init__(
@@ -122,16 +121,6 @@ class ComparisonForm:
         return parts.result_box(
             [widgets.HTML(f"<b>Comparison</b> · “{prompt}”" + parts.notes_html(self._notes)), grid]
         )
-
-    def run(self):
-        """One comparison with the current values, exactly as the button does it."""
-        return self.shell.run()
-
-    def display(self) -> None:
-        display(self.widget)
-
-    def _ipython_display_(self) -> None:
-        self.display()
 
 
 def comparison_form(

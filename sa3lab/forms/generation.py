@@ -7,12 +7,11 @@ import warnings
 from pathlib import Path
 
 import ipywidgets as widgets
-from IPython.display import display
 
 from ..requests import MODES, GenerationRequest
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell
+from .shell import FormShell, NotebookForm
 
 COLLECTIONS = {
     "standard": ("small-music", "small-sfx", "medium", "demo"),
@@ -42,7 +41,7 @@ CFG_HINT = (
 )
 
 
-class GenerationForm:
+class GenerationForm(NotebookForm):
     """Widgets -> :class:`GenerationRequest` -> ``Lab.generate`` -> a result view, newest first.
 
     ``simple=True`` shows only model, prompt, duration and seed (the start-here quick test).
@@ -248,16 +247,6 @@ class GenerationForm:
         )
 
     # ------------------------------------------------------------------ public
-
-    def run(self):
-        """One run with the current values, exactly as the button does it (headless / papermill)."""
-        return self.shell.run()
-
-    def display(self) -> None:
-        display(self.widget)
-
-    def _ipython_display_(self) -> None:
-        self.display()
 
 
 def generation_form(

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable
 
 import ipywidgets as widgets
+from IPython.display import display
 
 
 class StopRequested(Exception):
@@ -146,6 +147,23 @@ class FormShell:
             "<details><summary>Technical details</summary>"
             f"<pre style='font-size:11px'>{details}</pre></details>"
         )
+
+
+class NotebookForm:
+    """What a notebook cell gets: ``display()`` shows ``widget``; ``run()`` runs once like the button."""
+
+    widget: widgets.Widget
+    shell: FormShell
+
+    def run(self):
+        """One run with the current values, exactly as the button does it (headless / papermill)."""
+        return self.shell.run()
+
+    def display(self) -> None:
+        display(self.widget)
+
+    def _ipython_display_(self) -> None:
+        self.display()
 
 
 _OOM_TEXT = (

@@ -5,13 +5,13 @@ from __future__ import annotations
 import html
 
 import ipywidgets as widgets
-from IPython.display import display
 
 from ..auth import resolve_token
 from ..setup_check import TOKEN_SOURCES, coverage, setup_report
 from . import parts
 from .generation import GenerationForm
 from .session import Session, shared_session
+from .shell import NotebookForm
 
 GREEN, RED = "#1b7f3b", "#b00020"
 
@@ -23,7 +23,7 @@ def _list(items: list[str], mark: str, colour: str) -> str:
     )
 
 
-class StartHere:
+class StartHere(NotebookForm):
     """``display()`` shows everything; ``run()`` runs the quick test once (same path as its button)."""
 
     def __init__(
@@ -62,6 +62,7 @@ class StartHere:
         self.test = GenerationForm(
             "all", model, prompt, duration, seed, output_dir, session=self.session, simple=True
         )
+        self.shell = self.test.shell  # run() runs the quick test
 
         self.token_field.observe(lambda _: self._take_token(), "value")
         self.use_button.on_click(lambda _: self._take_token())
@@ -186,16 +187,6 @@ class StartHere:
         self._refresh_coverage(recheck)
 
     # ------------------------------------------------------------------ public
-
-    def run(self):
-        """Run the quick test once with the current values (headless / papermill)."""
-        return self.test.run()
-
-    def display(self) -> None:
-        display(self.widget)
-
-    def _ipython_display_(self) -> None:
-        self.display()
 
 
 def start_here(
