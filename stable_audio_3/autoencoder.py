@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import TransformerBlock
+from .layers import Linear, TransformerBlock
 
 UNSUPPORTED_STAGE_OPTIONS = ("conformer", "layer_scale", "feat_scale", "cross_attn")
 SAME_PART_TYPES = {"encoder": "same", "decoder": "same", "bottleneck": "softnorm", "pretransform": "patched"}
@@ -215,7 +215,7 @@ class SameEncoder(nn.Module):
             ResamplingStage(dims[i], dims[i + 1], strides[i], decoder=False, depth=depths[i], **options)
             for i in range(len(dims) - 1)
         ]
-        linear = nn.Linear(dims[-1], cfg.get("latent_dim", 32))
+        linear = Linear(dims[-1], cfg.get("latent_dim", 32))
         self.layers = nn.ModuleList([*stages, _SwapLastAxes(), linear, _SwapLastAxes()])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -233,7 +233,7 @@ class SameDecoder(nn.Module):
         depth = len(dims) - 1
         strides, depths = cfg.get("strides", [2, 4, 8, 8]), cfg.get("transformer_depths", [3, 3, 3, 3])
         sinusoidal = cfg.get("sinusoidal_blocks", [0] * depth)
-        linear = nn.Linear(cfg.get("latent_dim", 32), dims[-1])
+        linear = Linear(cfg.get("latent_dim", 32), dims[-1])
         stages = [
             ResamplingStage(
                 dims[i],

@@ -16,6 +16,7 @@ from torch import nn
 
 from .layers import (
     PADDING_MODES,
+    Linear,
     PreparedConditions,
     RotaryEmbedding,
     TransformerBlock,
@@ -120,7 +121,7 @@ def _block_kwargs(cfg: dict) -> dict:
 
 
 def _mlp(dim_in: int, dim: int, *, bias: bool) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(dim_in, dim, bias=bias), nn.SiLU(), nn.Linear(dim, dim, bias=bias))
+    return nn.Sequential(Linear(dim_in, dim, bias=bias), nn.SiLU(), Linear(dim, dim, bias=bias))
 
 
 class DiTTrunk(nn.Module):
@@ -130,12 +131,12 @@ class DiTTrunk(nn.Module):
         self, channels: int, dim: int, depth: int, num_memory_tokens: int, local_cond_dim, block_kwargs: dict
     ):
         super().__init__()
-        self.project_in = nn.Linear(channels, dim, bias=False)
-        self.project_out = nn.Linear(dim, channels, bias=False)
+        self.project_in = Linear(channels, dim, bias=False)
+        self.project_out = Linear(dim, channels, bias=False)
         self.num_memory_tokens = num_memory_tokens
         self.memory_tokens = nn.Parameter(torch.zeros(num_memory_tokens, dim)) if num_memory_tokens else None
         self.rotary_pos_emb = RotaryEmbedding()
-        self.global_cond_embedder = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, 6 * dim))
+        self.global_cond_embedder = nn.Sequential(Linear(dim, dim), nn.SiLU(), Linear(dim, 6 * dim))
         self.layers = nn.ModuleList(
             TransformerBlock(
                 dim,

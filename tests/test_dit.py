@@ -227,3 +227,18 @@ def test_conditions_cache_gives_the_same_velocity_and_is_reused(model, cfg_scale
     finally:
         hook.remove()
     assert not calls and torch.equal(later, dit(x, t * 0.5, *conds, **kwargs))
+
+
+def test_fast_linear_matches_torch_and_keeps_autograd():
+    from stable_audio_3.layers import Linear
+
+    torch.manual_seed(0)
+    layer = Linear(64, 96)
+    x = torch.randn(3, 7, 64)
+    assert set(layer.state_dict()) == {"weight", "bias"}
+    with torch.inference_mode():
+        fast = layer(x)
+    torch.testing.assert_close(fast, nn.functional.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    out = layer(x.requires_grad_())  # training-style call: the standard path, gradients flow
+    out.sum().backward()
+    assert x.grad is not None and layer.weight.grad is not None
