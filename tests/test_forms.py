@@ -19,7 +19,8 @@ import torch
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from parity import MODELS
 
-from sa3lab import autoencoder_form, comparison_form, generation_form, start_here
+from sa3lab import autoencoder_form, comparison_form, generation_form, quality, start_here
+from sa3lab.forms import parts
 from sa3lab.audio_input import reference_chord
 from sa3lab.auth import TokenChoice
 from sa3lab.cache import ModelCache
@@ -478,3 +479,25 @@ def test_the_button_ignores_a_second_click_while_running(session, out):
     gate.set()
     form.shell.wait(120)
     assert len(form.shell.results.children) == 1
+
+
+def test_rendered_results_flag_bad_signals_and_leave_music_alone():
+    """What a person sees under a clip: the flag sentence for silence, clipping and noise; none for a chord."""
+    rate = 44100
+    t = torch.arange(rate) / rate
+    chord = sum(torch.sin(2 * math.pi * f * t) for f in (261.6, 329.6, 392.0)) * 0.2
+    signals = {
+        "chord": (torch.stack([chord, chord]), None),
+        "silence": (torch.zeros(2, rate), "silent"),
+        "clipped": ((torch.sin(2 * math.pi * 440 * t) * 3).clamp(-1, 1).expand(2, -1), "clipped"),
+        "noise": (torch.randn(2, rate, generator=torch.Generator().manual_seed(0)) * 0.1, "noise_like"),
+    }
+    for name, (audio, flag) in signals.items():
+        assessed = quality.assess(audio, rate, requested_s=1.0)
+        view = parts.clip_view(audio, rate, title=name, quality=assessed)
+        shown = " ".join(child.value for child in view.children if isinstance(child, widgets.HTML))
+        warnings_shown = shown.count("sa3lab-warning")
+        if flag is None:
+            assert warnings_shown == 0, name
+        else:
+            assert warnings_shown == 1 and html.escape(assessed["flags"][flag]) in shown, name
