@@ -20,11 +20,11 @@ from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from parity import MODELS
 
 from sa3lab import autoencoder_form, comparison_form, generation_form, quality, start_here
-from sa3lab.forms import parts
 from sa3lab.audio_input import reference_chord
 from sa3lab.auth import TokenChoice
 from sa3lab.cache import ModelCache
 from sa3lab.device import Machine
+from sa3lab.forms import parts
 from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
 from sa3lab.lab import Lab
@@ -482,7 +482,7 @@ def test_the_button_ignores_a_second_click_while_running(session, out):
 
 
 def test_rendered_results_flag_bad_signals_and_leave_music_alone():
-    """What a person sees under a clip: the flag sentence for silence, clipping and noise; none for a chord."""
+    """Under a clip a person sees the flag sentence for silence, clipping and noise; none for a chord."""
     rate = 44100
     t = torch.arange(rate) / rate
     chord = sum(torch.sin(2 * math.pi * f * t) for f in (261.6, 329.6, 392.0)) * 0.2

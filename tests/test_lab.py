@@ -5,8 +5,8 @@ import logging
 import warnings
 
 import pytest
-
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+
 from sa3lab.lab import Lab
 from sa3lab.requests import GenerationRequest
 
@@ -16,7 +16,13 @@ TOKENS = (ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, UNKNOWN_TOKEN)
 
 def request(tmp_path, model="small-music", **kw):
     return GenerationRequest(
-        model=model, prompt="rain on a tin roof", duration=0.5, steps=2, seed=3, output_dir=str(tmp_path / "out"), **kw
+        model=model,
+        prompt="rain on a tin roof",
+        duration=0.5,
+        steps=2,
+        seed=3,
+        output_dir=str(tmp_path / "out"),
+        **kw,
     )
 
 
@@ -48,7 +54,9 @@ def test_no_token_leaks_into_results_files_logs_warnings_or_errors(hub, tmp_path
         texts += [str(info.value)]
         hub.inject_fault("*/resolve/*/model.safetensors", "500", count=50)
         with pytest.raises(Exception) as info:  # noqa: PT011 - whatever the failure, its text is scanned
-            Lab(checker=lab.checker).generate(request(tmp_path, model="small-music-base"), pasted_token=ACCEPTED_TOKEN)
+            Lab(checker=lab.checker).generate(
+                request(tmp_path, model="small-music-base"), pasted_token=ACCEPTED_TOKEN
+            )
         texts += [str(info.value), repr(info.value)]
     out, err = capfd.readouterr()
     texts += [out, err, caplog.text, *(str(w.message) for w in caught)]
