@@ -1,6 +1,7 @@
 """Time loading and generation at the real released sizes (random weights, no download).
 
     .venv/bin/python benchmarks/bench_generate.py --model small-music --durations 5 30 120 --repeats 3
+    .venv/bin/python benchmarks/bench_generate.py --dtype bfloat16 --decode chunked   # fast mode, see README
 
 Builds the model once in the official layout under benchmarks/results/models/ (a few GB for
 small-music, about 8 GB for medium), then, for each duration, times on the current device: load from
@@ -32,14 +33,14 @@ def ensure_model(name: str) -> Path:
     return folder
 
 
-def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: str | None) -> dict:
+def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: str | None, dtype: str) -> dict:
     """One load + one generation in this process; returns the stage timings and peak memory."""
     import torch
 
     from stable_audio_3 import StableAudioModel
 
     t0 = time.perf_counter()
-    model = StableAudioModel.from_pretrained(str(folder), device=device)
+    model = StableAudioModel.from_pretrained(str(folder), device=device, dtype=getattr(torch, dtype))
     load_s = time.perf_counter() - t0
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -57,9 +58,9 @@ def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: st
     return out
 
 
-def measure(folder: Path, duration: float, chunked: bool, steps: int, device: str | None) -> dict:
+def measure(folder: Path, duration: float, chunked: bool, steps: int, device: str | None, dtype: str) -> dict:
     """Run :func:`run_one` in a fresh interpreter so load time and peak RSS are not shared."""
-    args = (str(folder), duration, chunked, steps, device)
+    args = (str(folder), duration, chunked, steps, device, dtype)
     code = (
         f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "from bench_generate import run_one; from pathlib import Path; "
@@ -83,15 +84,32 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--device", default=None)
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "float16", "bfloat16"],
+        help="bfloat16 on a CPU is a fast mode that leaves the parity tolerances",
+    )
+    parser.add_argument("--decode", default="both", choices=["both", "chunked", "plain"])
     args = parser.parse_args()
 
     folder = ensure_model(args.model)
-    report = {"model": args.model, "steps": args.steps, "repeats": args.repeats, "results": []}
+    report = {
+        "model": args.model,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "dtype": args.dtype,
+        "results": [],
+    }
+    decodes = {"both": (False, True), "chunked": (True,), "plain": (False,)}[args.decode]
     header = f"{'duration':>8} {'decode':>8} {'stage':>16} {'min s':>8} {'median s':>9}"
     print(header)
     for duration in args.durations:
-        for chunked in (False, True):
-            runs = [measure(folder, duration, chunked, args.steps, args.device) for _ in range(args.repeats)]
+        for chunked in decodes:
+            runs = [
+                measure(folder, duration, chunked, args.steps, args.device, args.dtype)
+                for _ in range(args.repeats)
+            ]
             summary = summarise(runs)
             report["results"].append(
                 {
@@ -108,7 +126,7 @@ def main() -> None:
                     flush=True,
                 )
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bench_generate_{args.model}.json"
+    out = RESULTS / f"bench_generate_{args.model}_{args.dtype}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
 
