@@ -1,8 +1,8 @@
-"""Real-browser checks: JupyterLab on 127.0.0.1 driven by Debian's chromium through Python playwright.
+"""Real-browser checks: JupyterLab and Notebook 7 on 127.0.0.1, driven by Debian chromium via playwright.
 
 The committed notebook is parameterised for the offline ``demo`` model (papermill --prepare-only),
-opened in JupyterLab, run cell by cell; then the form's Generate button is clicked like a person
-would. Screenshots go to test-artifacts/.
+opened in JupyterLab and in Notebook 7, run cell by cell; then the form's Generate button is clicked
+like a person would. Screenshots go to test-artifacts/.
 """
 
 import json
@@ -103,7 +103,10 @@ def browser():
         b.close()
 
 
-def open_notebook(browser, lab_server, name: str, **parameters):
+APPS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}  # both served by the one Jupyter server
+
+
+def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **parameters):
     url, token, root = lab_server
     target = root / name
     papermill.execute_notebook(
@@ -115,9 +118,8 @@ def open_notebook(browser, lab_server, name: str, **parameters):
     )
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
-    page.goto(f"{url}/lab/tree/{name}?token={token}")
-    page.wait_for_selector(".jp-Notebook")
-    page.wait_for_selector("#jp-main-statusbar >> text=Idle")
+    page.goto(f"{url}/{APPS[app]}/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
     cells = json.loads(target.read_text())["cells"]
     page.click(".jp-Notebook .jp-Cell >> nth=0")
     for _ in cells:
@@ -130,10 +132,17 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def test_generate_in_jupyterlab_shows_player_spectrogram_and_keeps_results(browser, lab_server):
-    output_dir = str(lab_server[2] / "outputs")
+@pytest.mark.parametrize("app", list(APPS))
+def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server, app):
+    output_dir = str(lab_server[2] / f"outputs-{app}")
     page = open_notebook(
-        browser, lab_server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0, OUTPUT_DIR=output_dir
+        browser,
+        lab_server,
+        "01_standard_collection.ipynb",
+        app,
+        MODEL="demo",
+        DURATION=1.0,
+        OUTPUT_DIR=output_dir,
     )
     try:
         generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
@@ -146,7 +155,7 @@ def test_generate_in_jupyterlab_shows_player_spectrogram_and_keeps_results(brows
             "() => ![...document.querySelectorAll('.widget-button')]"
             ".some(b => b.textContent.includes('Generate') && b.disabled)"
         )
-        shot(page, "01_generate_demo.png")
+        shot(page, f"01_generate_demo_{app}.png")
         assert page.locator(".jp-OutputArea audio").count() == 1
 
         prompt = page.locator(".jp-OutputArea textarea").first
@@ -155,7 +164,7 @@ def test_generate_in_jupyterlab_shows_player_spectrogram_and_keeps_results(brows
         page.wait_for_selector(".sa3lab-error")
         assert "prompt" in page.inner_text(".sa3lab-error").lower()
         assert page.locator(".jp-OutputArea audio").count() == 1  # the earlier result stays
-        shot(page, "01_empty_prompt.png")
+        shot(page, f"01_empty_prompt_{app}.png")
     finally:
         page.close()
         shutil.rmtree(output_dir, ignore_errors=True)

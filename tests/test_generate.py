@@ -192,3 +192,15 @@ def test_half_precisions_load_and_generate_finite_audio(dtype):
     )
     assert audio.dtype == torch.float32 and torch.isfinite(audio).all()
     assert audio.abs().max() > 1e-3 and (audio - reference).abs().mean() < reference.abs().mean()
+
+
+@pytest.mark.parametrize("name", ["small-music", "medium"])
+def test_gated_models_load_by_name_through_the_hub_and_match_the_local_folder(hub, name):
+    from hub_fixtures import ACCEPTED_TOKEN
+
+    model = StableAudioModel.from_pretrained(
+        name, device="cpu", token=ACCEPTED_TOKEN, attention_padding="upstream_fallback"
+    )
+    assert model.source.repo_id == f"stabilityai/stable-audio-3-{name}" and model.source.revision
+    args = dict(prompt="rain", duration=0.5, steps=2, seed=4, return_latents=True, disable_tqdm=True)
+    assert torch.equal(model.generate(**args), fixture_model(name).generate(**args))
