@@ -59,6 +59,8 @@ def lab_server(tmp_path_factory):
             "--port-retries=0",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -104,6 +106,10 @@ def browser():
 
 
 APPS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}  # both served by the one Jupyter server
+KERNEL_READY = """() => {
+    const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+    return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
 
 
 def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **parameters):
@@ -120,10 +126,9 @@ def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **par
     page.set_default_timeout(120_000)
     page.goto(f"{url}/{APPS[app]}/{name}?token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell")
-    cells = json.loads(target.read_text())["cells"]
-    page.click(".jp-Notebook .jp-Cell >> nth=0")
-    for _ in cells:
-        page.keyboard.press("Shift+Enter")
+    # run every cell once the notebook's kernel is connected and idle (typing earlier is lost)
+    page.wait_for_function(KERNEL_READY)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     return page
 
 
@@ -146,7 +151,11 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
     )
     try:
         generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
-        generate.wait_for()
+        try:
+            generate.wait_for()
+        except Exception:
+            shot(page, f"failure_{app}.png")
+            raise
         assert "VBox(children" not in page.inner_text(".jp-Notebook")  # widgets rendered, not their repr
         generate.click()
         page.wait_for_selector(".jp-OutputArea audio")

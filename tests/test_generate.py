@@ -204,3 +204,23 @@ def test_gated_models_load_by_name_through_the_hub_and_match_the_local_folder(hu
     assert model.source.repo_id == f"stabilityai/stable-audio-3-{name}" and model.source.revision
     args = dict(prompt="rain", duration=0.5, steps=2, seed=4, return_latents=True, disable_tqdm=True)
     assert torch.equal(model.generate(**args), fixture_model(name).generate(**args))
+
+
+def test_a_lora_for_another_model_is_refused_and_generation_is_unchanged(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    source = MODELS / "lora" / "lora_a.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        metadata = f.metadata()
+    key = next(k for k in tensors if k.endswith("lora_A"))
+    tensors[key] = torch.zeros(tensors[key].shape[0], tensors[key].shape[1] * 2, dtype=tensors[key].dtype)
+    foreign = tmp_path / "for_a_wider_model.safetensors"
+    save_file(tensors, str(foreign), metadata=metadata)
+    model = fixture_model("small-music")
+    args = dict(prompt="rain", duration=0.5, steps=2, seed=4, return_latents=True, disable_tqdm=True)
+    before = model.generate(**args)
+    with pytest.raises(ValueError, match="lora_A|shape|model"):
+        model.load_lora([foreign])
+    assert model.lora_names == [] and torch.equal(model.generate(**args), before)
