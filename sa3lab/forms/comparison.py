@@ -12,7 +12,7 @@ from ..lab import comparison_models
 from ..requests import GenerationRequest
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm
+from .shell import FormShell, NotebookForm, message_html
 
 BASE_KEYS = ("small-music-base", "small-sfx-base", "medium-base", "demo")
 
@@ -141,5 +141,5 @@ def comparison_form(
         model = None
     form = ComparisonForm(model, prompt, duration, seed, output_dir, session=session)
     if notice:
-        form.shell.message.value = parts.message(notice, "info")
+        form.shell.message.value = message_html(notice, "info")
     return form

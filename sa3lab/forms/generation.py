@@ -8,23 +8,18 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
+from .. import catalog
 from ..requests import MODES, GenerationRequest
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm
+from .shell import FormShell, NotebookForm, message_html
 
-COLLECTIONS = {
-    "standard": ("small-music", "small-sfx", "medium", "demo"),
-    "base": ("small-music-base", "small-sfx-base", "medium-base", "demo"),
-    "all": (
-        "demo",
-        "small-music",
-        "small-sfx",
-        "medium",
-        "small-music-base",
-        "small-sfx-base",
-        "medium-base",
-    ),
+_STANDARD = tuple(entry.key for entry in catalog.in_collection("standard"))
+_BASE = tuple(entry.key for entry in catalog.in_collection("base"))
+COLLECTIONS = {  # model picker choices per notebook, from the catalog
+    "standard": (*_STANDARD, "demo"),
+    "base": (*_BASE, "demo"),
+    "all": ("demo", *_STANDARD, *_BASE),
 }
 MODE_TITLES = ("Text to audio", "Audio to audio", "Inpaint / continue")
 A2A_HELP = (
@@ -156,7 +151,7 @@ class GenerationForm(NotebookForm):
 
     def _update_hint(self, change=None) -> None:
         useless = bool(self.negative.value.strip()) and self.cfg.value == 1
-        self.hint.value = parts.message(CFG_HINT, "warning") if useless else ""
+        self.hint.value = message_html(CFG_HINT, "warning") if useless else ""
 
     def _lora_uploaded(self, change) -> None:
         if not change["new"]:

@@ -231,10 +231,6 @@ def parse_seeds(text: str, limit: int = 8) -> list[int]:
 # ---------------------------------------------------------------------------------------------- views
 
 
-def message(text: str, kind: str = "info") -> str:
-    return message_html(text, kind)
-
-
 def _levels(quality: dict) -> str:
     peak = max(quality["peak_dbfs"])
     rms = max(quality["rms_dbfs"])
@@ -254,7 +250,7 @@ def clip_view(
         widgets.Image(value=spectrogram, format="png", layout={"width": "100%", "max_width": "640px"})
     )
     if quality is not None:
-        flags = "".join(message(text, "warning") for text in quality["flags"].values())
+        flags = "".join(message_html(text, "warning") for text in quality["flags"].values())
         children.append(widgets.HTML(f"<small>{_levels(quality)}</small>{flags}"))
     if saved:
         children.append(widgets.HTML(f"<small>Saved: <code>{html.escape(saved)}</code></small>"))
@@ -294,7 +290,7 @@ def table(rows: dict) -> widgets.HTML:
 
 
 def notes_html(notes: list[str]) -> str:
-    return "".join(message(n, "warning") for n in notes)
+    return "".join(message_html(n, "warning") for n in notes)
 
 
 def result_box(children) -> widgets.VBox:

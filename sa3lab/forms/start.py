@@ -11,7 +11,7 @@ from ..setup_check import TOKEN_SOURCES, coverage, setup_report
 from . import parts
 from .generation import GenerationForm
 from .session import Session, shared_session
-from .shell import NotebookForm
+from .shell import NotebookForm, message_html
 
 GREEN, RED = "#1b7f3b", "#b00020"
 
@@ -114,7 +114,7 @@ class StartHere(NotebookForm):
             try:
                 huggingface_hub.notebook_login()
             except Exception as exc:  # noqa: BLE001 - show why, keep the kernel alive
-                self.login_state.value = parts.message(
+                self.login_state.value = message_html(
                     f"The login did not finish ({type(exc).__name__}); paste a token above instead.", "error"
                 )
                 return
