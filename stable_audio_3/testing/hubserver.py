@@ -137,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
         return auth[7:] if auth.lower().startswith("bearer ") else None
 
     def _reply(self, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False):
+        # Logged before answering: a client that has its answer must find its request in the log.
+        self.hub.log(LoggedRequest(self.command, self.path, status, self._token() is not None))
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -145,7 +147,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head and body:
             self.wfile.write(body)
-        self.hub.log(LoggedRequest(self.command, self.path, status, self._token() is not None))
 
     def _error(self, status: int, code: str, message: str, head: bool, extra: dict | None = None):
         body = json.dumps({"error": message}).encode()
@@ -263,13 +264,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = data[start:]
         headers["Content-Length"] = str(len(body))
         if drop and not head:
+            self.hub.log(LoggedRequest(self.command, self.path, -1, self._token() is not None))
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
-            self.hub.log(LoggedRequest(self.command, self.path, -1, self._token() is not None))
             self.close_connection = True
             return
         self._reply(status, body, headers, head)
