@@ -12,6 +12,8 @@ noise, then new-token noise) in upstream's order, per chunk when decoding in chu
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -115,35 +117,58 @@ class ResamplingStage(nn.Module):
         )
         self.new_tokens = nn.Parameter(torch.empty(1, 1 if variable_stride else self.out_seg, width))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, span: tuple[int, int] | None = None) -> torch.Tensor:
+        """Run the stage; ``span=(start, total)`` (decoder): ``x`` holds input frames start.. of a
+        sequence of ``total`` frames, and gets that sequence's noise and positions."""
         if self.decoder:
-            return self.mapping(self._tokens(x) if len(self.transformers) else x)
+            return self.mapping(self._tokens(x, span) if len(self.transformers) else x)
         if len(self.transformers):
             # padded before the mapping, so padding frames carry the mapping's response to silence
             x = _pad_end(x, self.chunk_size if self.window is None else self.stride, dim=-1)
             return self._tokens(self.mapping(x))
         return self.mapping(x)
 
-    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def align(self) -> int:
+        """Input frames per attention chunk: a crop must start on a multiple to keep the chunks."""
+        return 1 if self.window is not None else self.chunk_size // self.stride * self.in_seg
+
+    def reach(self) -> int:
+        """Decoder: how many input frames into a crop (cut at a multiple of ``align``) its edges
+        change the output, compared with a pass over the whole sequence."""
+        if self.window is not None:  # every block sees one window further
+            edge = len(self.transformers) * -(-self.window // self.group)
+        else:  # only the shifted half's edge chunk differs: it is padded with repeated groups
+            edge = -(-(self.chunk_tokens // 2) // self.group) if self.midpoint_shift else 0
+        kernel = self.mapping.weight_v.shape[-1] if isinstance(self.mapping, WeightNormConv1d) else 1
+        return edge + -(-(kernel // 2) // self.out_seg)
+
+    def _tokens(self, x: torch.Tensor, span: tuple[int, int] | None = None) -> torch.Tensor:
         """(B, W, L) -> (B, W, L_out): group, append new tokens, run the blocks, keep the new tokens."""
-        batch, width, _ = x.shape
+        batch, width, frames = x.shape
+        start, total = span or (0, frames)
         x = x.transpose(1, 2)
         if self.decoder:
-            x = _pad_end(x, self.chunk_size // self.stride if self.window is None else 1, dim=1)
-        rows = batch * (x.shape[1] // self.in_seg)
-        x = x.reshape(rows, self.in_seg, width)
-        new = self.new_tokens.expand(rows, self.out_seg, width)
+            pad = self.chunk_size // self.stride if self.window is None else 1
+            x, total = _pad_end(x, pad, dim=1), total + -total % pad
+        groups = x.shape[1] // self.in_seg
+        x = x.reshape(batch * groups, self.in_seg, width)
+        new = self.new_tokens.expand(batch * groups, self.out_seg, width)
         if self.mask_noise > 0:
-            new = new + torch.randn_like(new) * self.mask_noise
+            # drawn for the whole sequence (as one pass over it would) and cut to this part
+            shape = (batch, total // self.in_seg, self.out_seg, width)
+            noise = torch.randn(shape, dtype=x.dtype, device=x.device)[:, start // self.in_seg :][:, :groups]
+            new = new + noise.reshape_as(new) * self.mask_noise
         x = torch.cat([x, new], dim=1).reshape(batch, -1, width)
-        x = self._run_blocks(x)
-        x = x.reshape(rows, self.group, width)[:, -self.out_seg :]
+        x = self._run_blocks(x, first_token=start // self.in_seg * self.group)
+        x = x.reshape(batch * groups, self.group, width)[:, -self.out_seg :]
         return x.reshape(batch, -1, width).transpose(1, 2)
 
-    def _run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+    def _run_blocks(self, x: torch.Tensor, first_token: int = 0) -> torch.Tensor:
         if self.window is not None:
             for block in self.transformers:
-                x = block(x, window=self.window)
+                angles = block.rope.angles(x.shape[1], x.device, start=first_token)
+                x = block(x, window=self.window, angles=angles)
             return x
         size = self.chunk_tokens
         if not self.midpoint_shift:
@@ -248,10 +273,45 @@ class SameDecoder(nn.Module):
         ]
         self.layers = nn.ModuleList([_SwapLastAxes(), linear, _SwapLastAxes(), *stages])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
+    def forward(self, x: torch.Tensor, keep: tuple[int, int] | None = None) -> torch.Tensor:
+        """Decode all of ``x``, or with ``keep=(lo, hi)`` only latents lo..hi-1.
+
+        The kept part is computed on a crop of ``x`` just wide enough that nothing in it differs
+        from a pass over all of ``x``: the same attention chunks, noise and positions.
+        """
+        frames = x.shape[-1]
+        start, stop = (0, frames) if keep is None else self._crop(frames, *keep)
+        x = x[..., start:stop]
+        for layer in self.layers[:3]:
             x = layer(x)
-        return x
+        scale = 1
+        for stage in self.layers[3:]:
+            x = stage(x, span=(start * scale, frames * scale))
+            scale *= stage.stride
+        if keep is None:
+            return x
+        return x[..., (keep[0] - start) * scale : (keep[1] - start) * scale]
+
+    def _crop(self, frames: int, lo: int, hi: int) -> tuple[int, int]:
+        """The latents to run so that outputs lo..hi-1 come out as from a pass over all frames."""
+        reach, align = self._reach_and_align()
+        start = max(0, lo - reach) // align * align
+        stop = -(-(hi + reach) // align) * align
+        return start, min(stop, frames)
+
+    def margin(self) -> int:
+        """At most how many latents past the kept ones a crop (see :meth:`forward`) reads."""
+        reach, align = self._reach_and_align()
+        return reach + align - 1
+
+    def _reach_and_align(self) -> tuple[int, int]:
+        """How far crop edges change the output, and the crop alignment, both in latents."""
+        reach, align, scale = 0, 1, 1
+        for stage in self.layers[3:]:
+            reach += -(-stage.reach() // scale)
+            align = math.lcm(align, stage.align // math.gcd(stage.align, scale))
+            scale *= stage.stride
+        return reach, align
 
 
 class SoftNormBottleneck(nn.Module):
@@ -320,29 +380,37 @@ def _check_chunking(chunk_size, overlap) -> None:
         )
 
 
-def _overlapping_chunks(x, run, *, chunk: int, overlap: int, in_per_latent: int, out_per_latent: int):
+def _overlapping_chunks(
+    x, run, *, chunk: int, overlap: int, in_per_latent: int, out_per_latent: int, limit: int | None = None
+):
     """Apply ``run`` to windows of ``chunk`` latents along the last axis of ``x`` and stitch the results.
 
     Windows start every ``chunk - overlap`` latents; the last one is anchored to the end. Each window
     gives up ``overlap // 2`` latents on the sides facing a neighbour, later windows overwrite earlier
-    ones. ``in_per_latent`` / ``out_per_latent``: samples per latent of the input / output axis.
+    ones. ``run(window, (lo, hi))`` returns the output of the window's latents lo..hi-1 only.
+    ``in_per_latent`` / ``out_per_latent``: samples per latent of the input / output axis.
+    ``limit``: only the output of the first ``limit`` latents is wanted (the rest stays zero).
     """
     total_in = x.shape[-1]
     window, hop = chunk * in_per_latent, (chunk - overlap) * in_per_latent
     starts = list(range(0, total_in - window + 1, hop))
     if starts[-1] != total_in - window:
         starts.append(total_in - window)
-    total_out = (total_in // in_per_latent) * out_per_latent
-    chunk_out, half = chunk * out_per_latent, (overlap // 2) * out_per_latent
+    total = total_in // in_per_latent
+    half = overlap // 2
     out = None
     for i, start in enumerate(starts):
-        y = run(x[..., start : start + window])
-        if out is None:
-            out = x.new_zeros(*y.shape[:-1], total_out)
         last = i == len(starts) - 1
-        pos = total_out - chunk_out if last else (start // in_per_latent) * out_per_latent
-        left, right = (0 if i == 0 else half), (chunk_out if last else chunk_out - half)
-        out[..., pos + left : pos + right] = y[..., left:right]
+        first_latent = total - chunk if last else start // in_per_latent
+        lo, hi = (0 if i == 0 else half), (chunk if last else chunk - half)
+        if limit is not None:
+            hi = min(hi, limit - first_latent)
+            if hi <= lo:
+                continue
+        y = run(x[..., start : start + window], (lo, hi))
+        if out is None:
+            out = x.new_zeros(*y.shape[:-1], total * out_per_latent)
+        out[..., (first_latent + lo) * out_per_latent : (first_latent + hi) * out_per_latent] = y
     return out
 
 
@@ -381,9 +449,12 @@ class SameAutoencoder(nn.Module):
         """(B, C, N) audio at the model rate -> (B, latent_dim, T) in one pass."""
         return self.bottleneck.encode(self.encoder(self.pretransform.encode(audio)))
 
-    def decode_once(self, latents: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim, T) -> (B, C, samples) in one pass (draws decoder noise from the global RNG)."""
-        audio = self.pretransform.decode(self.decoder(self.bottleneck.decode(latents)))
+    def decode_once(self, latents: torch.Tensor, keep: tuple[int, int] | None = None) -> torch.Tensor:
+        """(B, latent_dim, T) -> (B, C, samples) in one pass (draws decoder noise from the global RNG).
+
+        ``keep=(lo, hi)``: only the audio of latents lo..hi-1, as the full pass gives it, for less work.
+        """
+        audio = self.pretransform.decode(self.decoder(self.bottleneck.decode(latents), keep))
         return torch.tanh(audio) if self.soft_clip else audio
 
     # ------------------------------------------------------------------ public
@@ -395,18 +466,34 @@ class SameAutoencoder(nn.Module):
             return self.encode_once(audio)
         return _overlapping_chunks(
             audio,
-            self.encode_once,
+            lambda window, keep: self.encode_once(window)[..., keep[0] : keep[1]],
             chunk=chunk_size,
             overlap=overlap,
             in_per_latent=self.downsampling_ratio,
             out_per_latent=1,
         )
 
-    def decode(self, latents: torch.Tensor, chunked: bool = False, chunk_size: int = 128, overlap: int = 32):
-        """(B, latent_dim, T) -> (B, C, samples); ``chunked``: windows in order, each with its own noise."""
+    def decode(
+        self,
+        latents: torch.Tensor,
+        chunked: bool = False,
+        chunk_size: int = 128,
+        overlap: int = 32,
+        frames: int | None = None,
+    ):
+        """(B, latent_dim, T) -> (B, C, samples); ``chunked``: windows in order, each with its own noise.
+
+        Each window runs only on the latents its kept part depends on (same result, less work).
+        ``frames=n``: only the audio of the first n latents is wanted; it reads at most
+        ``decoder.margin()`` latents more, and the audio after it is left zero.
+        """
         _check_chunking(chunk_size, overlap)
-        if not chunked or latents.shape[-1] < chunk_size:
-            return self.decode_once(latents)
+        total = latents.shape[-1]
+        if not chunked or total < chunk_size:
+            if frames is None or frames >= total or total % self.decoder._reach_and_align()[1]:
+                return self.decode_once(latents)  # (an unaligned length would be padded: decode all)
+            audio = self.decode_once(latents, (0, frames))
+            return F.pad(audio, (0, (total - frames) * self.downsampling_ratio))
         return _overlapping_chunks(
             latents,
             self.decode_once,
@@ -414,4 +501,5 @@ class SameAutoencoder(nn.Module):
             overlap=overlap,
             in_per_latent=1,
             out_per_latent=self.downsampling_ratio,
+            limit=frames,
         )

@@ -126,9 +126,10 @@ class RotaryEmbedding(nn.Module):
         inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
         self.register_buffer("inv_freq", inv_freq)
 
-    def angles(self, n: int, device=None) -> torch.Tensor:
-        """(n, dim) float32 angles ``[theta, theta]`` for positions 0..n-1."""
-        positions = torch.arange(n, device=device or self.inv_freq.device, dtype=torch.float32)
+    def angles(self, n: int, device=None, start: int = 0) -> torch.Tensor:
+        """(n, dim) float32 angles ``[theta, theta]`` for positions start..start+n-1."""
+        device = device or self.inv_freq.device
+        positions = torch.arange(start, start + n, device=device, dtype=torch.float32)
         theta = positions[:, None] * self.inv_freq.float()[None, :]
         return torch.cat([theta, theta], dim=-1)
 

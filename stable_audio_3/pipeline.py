@@ -295,7 +295,12 @@ class StableAudioModel:
 
         t0 = time.perf_counter()
         chunked = model.chunked if chunked_decode is None else chunked_decode
-        audio = model.autoencoder.decode(latents.to(model.autoencoder_dtype), chunked=chunked)
+        kept = plan.output_samples if truncate_output_to_duration else None
+        audio = model.autoencoder.decode(
+            latents.to(model.autoencoder_dtype),
+            chunked=chunked,
+            frames=None if kept is None else -(-kept // model.downsampling_ratio),
+        )
         audio = lengths.zero_padding(audio, plan.padding_mask, model.downsampling_ratio)
         audio = audio.float().clamp(-1, 1)
         if truncate_output_to_duration:

@@ -13,10 +13,12 @@ from hub_fixtures import ACCEPTED_TOKEN
 from parity import MODELS, case_names, input_audio, load_case
 from safetensors.torch import load_file, save_file
 
+from stable_audio_3.autoencoder import SameDecoder
 from stable_audio_3.autoencoder_model import AutoencoderModel
 from stable_audio_3.hub import resolve_model_files
 from stable_audio_3.layers import attend
 from stable_audio_3.loading import CheckpointMismatchError
+from stable_audio_3.testing.builders import randomize_
 
 
 @functools.cache
@@ -95,6 +97,77 @@ def test_half_precision_is_finite_and_close_to_float32(name, dtype):
     assert audio.dtype == torch.float32 and torch.isfinite(audio).all()
     if name == "same-l":  # SAME-S also adds new-token noise, which torch draws differently in half precision
         assert (audio - audio_ref).abs().max() < 0.05 * audio_ref.abs().max()
+
+
+# ------------------------------------------------------------------ decoding only what a window keeps
+
+RELEASED_LIKE_DECODERS = {  # the released decoder structures (depth, chunking, window) at a small width
+    "same-s": {"chunk_size": 32, "chunk_midpoint_shift": True, "conv_mapping": True, "mask_noise": 0.01},
+    "same-l": {"sliding_window": [1, 1], "sinusoidal_blocks": [8]},
+}
+
+
+def released_like_decoder(name: str) -> SameDecoder:
+    depth = 6 if name == "same-s" else 12
+    config = {"out_channels": 32, "channels": 16, "c_mults": [2], "strides": [16], "latent_dim": 8}
+    config |= {"dim_heads": 16, "variable_stride": True, "transformer_depths": [depth]}
+    return randomize_(SameDecoder(config | RELEASED_LIKE_DECODERS[name]), seed=5).eval()
+
+
+@pytest.mark.parametrize("name", ["same-s", "same-l"])
+def test_decoding_a_kept_range_equals_slicing_the_full_pass(name):
+    decoder, frames = released_like_decoder(name), 64
+    latents = torch.randn(2, 8, frames, generator=torch.Generator().manual_seed(0))
+
+    def decode(keep=None):
+        torch.manual_seed(11)
+        with torch.inference_mode():
+            return decoder(latents, keep)
+
+    full = decode()
+    for lo, hi in [(16, 48), (0, 48), (16, 64), (7, 31), (30, 33)]:
+        start, stop = decoder._crop(frames, lo, hi)
+        assert stop - start < frames  # the point: less than a full pass
+        torch.testing.assert_close(decode((lo, hi)), full[..., lo * 16 : hi * 16], atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["same-s", "same-l"])
+def test_the_kept_range_check_notices_a_crop_that_is_too_narrow(name, monkeypatch):
+    """The test above can fail: cropping right at the kept range changes the kept audio."""
+    decoder = released_like_decoder(name)
+    latents = torch.randn(1, 8, 64, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(type(decoder.layers[3]), "reach", lambda self: 0)
+    assert decoder._crop(64, 16, 48) == (16, 48)
+    outputs = []
+    for keep in (None, (16, 48)):
+        torch.manual_seed(11)
+        with torch.inference_mode():
+            outputs.append(decoder(latents, keep))
+    assert (outputs[1] - outputs[0][..., 16 * 16 : 48 * 16]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("name", ["same-s", "same-l"])
+@pytest.mark.parametrize("chunked", [True, False])
+def test_decoding_only_the_first_frames_equals_the_full_decode_there(name, chunked, monkeypatch):
+    ae = local_model(name).autoencoder
+    latents = torch.randn(1, ae.latent_dim, 40, generator=torch.Generator().manual_seed(3))
+    chunking = dict(chunked=chunked, chunk_size=8, overlap=4)
+    windows = []
+    run_window = ae.decode_once
+    monkeypatch.setattr(ae, "decode_once", lambda x, keep=None: windows.append(keep) or run_window(x, keep))
+
+    def decode(frames=None):
+        windows.clear()
+        torch.manual_seed(4)
+        with torch.inference_mode():
+            return ae.decode(latents, frames=frames, **chunking), len(windows)
+
+    (full, all_windows), ds = decode(), ae.downsampling_ratio
+    for frames in (13, 30):
+        part, some_windows = decode(frames)
+        assert part.shape == full.shape and not part[..., frames * ds :].any()
+        torch.testing.assert_close(part[..., : frames * ds], full[..., : frames * ds], atol=2e-6, rtol=0)
+        assert some_windows < all_windows if chunked else windows == [(0, frames)]
 
 
 # ------------------------------------------------------------------ strict loading
