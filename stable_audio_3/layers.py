@@ -58,8 +58,12 @@ class RMSNorm(nn.Module):
         self.gamma = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.rms_norm(x.float(), (x.shape[-1],), self.gamma.float(), self.eps)
-        return out.to(x.dtype)
+        if torch.is_grad_enabled():
+            return F.rms_norm(x.float(), (x.shape[-1],), self.gamma.float(), self.eps).to(x.dtype)
+        # the same operations as F.rms_norm's, in place where that saves a pass over memory
+        x32 = x.float()
+        scale = x32.pow(2).mean(-1, keepdim=True).add_(self.eps).rsqrt_()
+        return (x32 * scale).mul_(self.gamma.float()).to(x.dtype)
 
 
 class DynamicTanh(nn.Module):
@@ -72,7 +76,10 @@ class DynamicTanh(nn.Module):
         self.beta = nn.Parameter(torch.zeros(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gamma * torch.tanh(self.alpha * x) + self.beta
+        y = torch.mul(x, self.alpha)
+        if torch.is_grad_enabled() or not y.dtype == self.gamma.dtype == self.beta.dtype:
+            return self.gamma * torch.tanh(y) + self.beta
+        return y.tanh_().mul_(self.gamma).add_(self.beta)  # same numbers, fewer passes over memory
 
 
 def make_norm(kind: str, dim: int, eps: float) -> nn.Module:
@@ -99,8 +106,10 @@ class _GLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         value, gate = self.proj(x).chunk(2, dim=-1)
-        act = torch.sin(3.14159265359 * gate) if self.sinusoidal else F.silu(gate)
-        return value * act
+        if torch.is_grad_enabled():
+            return value * (torch.sin(3.14159265359 * gate) if self.sinusoidal else F.silu(gate))
+        # at inference the gate half of the projection is ours to overwrite: saves two passes
+        return value * (gate.mul_(3.14159265359).sin_() if self.sinusoidal else F.silu(gate, inplace=True))
 
 
 class FeedForward(nn.Module):
@@ -134,15 +143,19 @@ class RotaryEmbedding(nn.Module):
         return torch.cat([theta, theta], dim=-1)
 
 
-def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate the first ``angles.shape[-1]`` channels of ``x`` (half-split layout), in float32."""
-    rot = angles.shape[-1]
-    x = x.float()
-    head, tail = x[..., :rot], x[..., rot:]
-    half = rot // 2
-    rotated = torch.cat([-head[..., half:], head[..., :half]], dim=-1)
-    head = head * angles.cos() + rotated * angles.sin()
-    return torch.cat([head, tail], dim=-1)
+def apply_rope_(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Rotate the first ``angles.shape[-1]`` channels of float32 ``x`` (half-split layout) in place.
+
+    Per pair ``(a, b)`` of the two halves: ``(a cos - b sin, b cos + a sin)``, rounded as the
+    ``x * cos + rotate_half(x) * sin`` form is.
+    """
+    half = angles.shape[-1] // 2
+    cos, sin = angles[:, :half].cos(), angles[:, :half].sin()  # the table repeats [theta, theta]
+    first, second = x[..., :half], x[..., half : 2 * half]
+    first_sin, second_sin = first * sin, second * sin
+    first.mul_(cos).sub_(second_sin)
+    second.mul_(cos).add_(first_sin)
+    return x
 
 
 def expo_fourier_features(t: torch.Tensor, dim: int, min_freq: float = 0.5, max_freq: float = 10000.0):
@@ -245,34 +258,32 @@ class Attention(nn.Module):
         b, n, _ = x.shape
         return x.view(b, n, -1, self.dim_heads).transpose(1, 2)
 
-    def _normed(self, norm, heads: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return heads if norm is None else norm(heads).to(dtype)
+    def _normed(self, norm, parts, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        return tuple(self._heads(t) if norm is None else norm(self._heads(t)).to(dtype) for t in parts)
 
-    def context_kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-attention keys (2H heads when differential, k-normed) and values of ``context``.
+    def context_kv(self, context: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """Cross-attention keys (plain[, diff], k-normed) and values of ``context``.
 
         They depend only on the context, so a caller running many steps on one context may compute
         them once and pass them to :meth:`forward` as ``kv``.
         """
         parts = self.to_kv(context).chunk(3 if self.differential else 2, dim=-1)
         v = self._heads(parts[-1])
-        k = torch.cat([self._heads(t) for t in parts[:-1]], dim=1)
-        return self._normed(self.k_norm, k, v.dtype), v
+        return self._normed(self.k_norm, parts[:-1], v.dtype), v
 
     def _project(self, x: torch.Tensor, context: torch.Tensor | None, kv):
-        """(q, k, v), q and k normed, with q and k of 2H heads (plain then diff) when differential."""
+        """Queries and keys (plain[, diff], normed) and values, heads as (B, H, N, D)."""
         if self.cross:
             qs = self.to_q(x).chunk(2 if self.differential else 1, dim=-1)
-            k, v = kv if kv is not None else self.context_kv(context)
+            ks, v = kv if kv is not None else self.context_kv(context)
         else:
             parts = self.to_qkv(x).chunk(5 if self.differential else 3, dim=-1)
             if self.differential:
                 qs, ks, v = (parts[0], parts[3]), (parts[1], parts[4]), self._heads(parts[2])
             else:
                 qs, ks, v = parts[:1], parts[1:2], self._heads(parts[2])
-            k = self._normed(self.k_norm, torch.cat([self._heads(t) for t in ks], dim=1), v.dtype)
-        q = self._normed(self.q_norm, torch.cat([self._heads(t) for t in qs], dim=1), v.dtype)
-        return q, k, v
+            ks = self._normed(self.k_norm, ks, v.dtype)
+        return self._normed(self.q_norm, qs, v.dtype), ks, v
 
     def forward(
         self,
@@ -282,20 +293,26 @@ class Attention(nn.Module):
         key_mask: torch.Tensor | None = None,
         padding: str = "exclude",
         window: int | None = None,
-        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        kv: tuple[tuple[torch.Tensor, ...], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Attend from ``x`` to itself, or to ``context`` (or its precomputed ``kv``) when cross."""
-        q, k, v = self._project(x, context, kv)
+        qs, ks, v = self._project(x, context, kv)
         if angles is not None:
-            q, k = apply_rope(q, angles).to(v.dtype), apply_rope(k, angles).to(v.dtype)
-        if self.differential:
-            v = torch.cat([v, v], dim=1)
-        out = attend(q, k, v, key_mask=key_mask, padding=padding, window=window)
-        if self.differential:
-            plain, diff = out.chunk(2, dim=1)
-            out = plain - diff
+            qs, ks = ([_rotated(t, angles, v.dtype) for t in group] for group in (qs, ks))
+        pairs = zip(qs, ks, strict=True)
+        outs = [attend(q, k, v, key_mask=key_mask, padding=padding, window=window) for q, k in pairs]
+        out = outs[0] - outs[1] if self.differential else outs[0]
         b, _, n, _ = out.shape
         return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
+
+
+def _rotated(heads: torch.Tensor, angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``heads`` RoPE-rotated in float32, in ``dtype``. At inference float32 heads are rotated in
+    place: they are this call's own projection (or norm) output, read by nothing else."""
+    x = heads.float()
+    if x is heads and torch.is_grad_enabled():
+        x = x.clone()
+    return apply_rope_(x, angles).to(dtype)
 
 
 # --------------------------------------------------------------------------- transformer block
@@ -387,8 +404,8 @@ class TransformerBlock(nn.Module):
         if global_cond is not None:
             mod = (self.to_scale_shift_gate + global_cond)[:, None, :]
             scale_sa, shift_sa, gate_sa, scale_ff, shift_ff, gate_ff = mod.chunk(6, dim=-1)
-            h = self.self_attn(self.pre_norm(x) * (1 + scale_sa) + shift_sa, **attn_kw)
-            x = x + h * torch.sigmoid(1 - gate_sa)
+            h = self.self_attn(_modulated(self.pre_norm(x), scale_sa, shift_sa, x), **attn_kw)
+            x = x + _gated(h, gate_sa)
         else:
             x = x + self.self_attn(self.pre_norm(x), **attn_kw)
         if prepared.cross_kv is not None:
@@ -396,6 +413,20 @@ class TransformerBlock(nn.Module):
         if prepared.local is not None:
             x = x + F.pad(prepared.local, (0, 0, x.shape[1] - prepared.local.shape[1], 0))
         if global_cond is not None:
-            h = self.ff(self.ff_norm(x) * (1 + scale_ff) + shift_ff)
-            return x + h * torch.sigmoid(1 - gate_ff)
+            return x + _gated(self.ff(_modulated(self.ff_norm(x), scale_ff, shift_ff, x)), gate_ff)
         return x + self.ff(self.ff_norm(x))
+
+
+def _modulated(normed: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, x: torch.Tensor):
+    """adaLN ``normed * (1 + scale) + shift``; at inference in place on the norm's output (unless
+    the norm is the identity and that is the block input ``x``)."""
+    if torch.is_grad_enabled() or normed is x or normed.dtype != torch.result_type(normed, scale):
+        return normed * (1 + scale) + shift
+    return normed.mul_(1 + scale).add_(shift)
+
+
+def _gated(branch: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """A branch output scaled by ``sigmoid(1 - gate)``; at inference in place (it is fresh)."""
+    if torch.is_grad_enabled() or branch.dtype != torch.result_type(branch, gate):
+        return branch * torch.sigmoid(1 - gate)
+    return branch.mul_(torch.sigmoid(1 - gate))
