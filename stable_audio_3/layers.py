@@ -41,6 +41,7 @@ class Linear(nn.Linear):
             and x.dtype in _ONEDNN_DTYPES
             and weight.dtype == x.dtype
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+            and not torch.compiler.is_compiling()  # the compiler picks its own GEMM
         ):
             return torch.ops.mkldnn._linear_pointwise(x, weight, self.bias, "none", [], "")
         return F.linear(x, weight, self.bias)

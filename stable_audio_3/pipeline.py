@@ -52,6 +52,7 @@ class StableAudioModel:
         attention_padding: str = "exclude",
         dtype: torch.dtype | None = None,
         autoencoder_dtype: torch.dtype | None = None,
+        compile: bool = False,
     ) -> StableAudioModel:
         """Load a model by name (``small-music``, ``medium-base``, ...), Hub repo id or local folder.
 
@@ -61,7 +62,9 @@ class StableAudioModel:
         runs in its own bfloat16, as upstream. ``attention_padding="exclude"`` keeps padded latents
         out of attention on every device (what upstream does on CUDA with flash-attn);
         ``"upstream_fallback"`` reproduces upstream's CPU/MPS path exactly (padded keys stay in the
-        softmax).
+        softmax). ``compile=True`` runs the DiT's transformer through ``torch.compile`` (opt-in,
+        meant for CUDA: the first generation per length compiles for a minute or more; results
+        move by float rounding; on the CPU it is slower than the default path, so it warns).
         """
         if attention_padding not in ATTENTION_PADDING:
             raise ValueError(
@@ -94,6 +97,14 @@ class StableAudioModel:
             dtype=dtype,
             autoencoder_dtype=autoencoder_dtype,
         )
+        if compile:
+            if device.type == "cpu":
+                warnings.warn(
+                    "compile=True on the CPU: measured slower than the default path (oneDNN matmuls); "
+                    "it is meant for CUDA.",
+                    stacklevel=2,
+                )
+            model.model.model.transformer.compile()
         out = cls(model, config, device, dtype != torch.float32, source=files)
         out.attention_padding = attention_padding
         return out

@@ -224,3 +224,18 @@ def test_a_lora_for_another_model_is_refused_and_generation_is_unchanged(tmp_pat
     with pytest.raises(ValueError, match="lora_A|shape|model"):
         model.load_lora([foreign])
     assert model.lora_names == [] and torch.equal(model.generate(**args), before)
+
+
+@pytest.mark.slow
+def test_compiled_transformer_reproduces_upstream():
+    """compile=True (torch.compile of the DiT transformer; here inductor's C++ backend) stays within
+    the recorded case's tolerance."""
+    case = load_case("t2a_1s")
+    with pytest.warns(UserWarning, match="meant for CUDA"):
+        model = StableAudioModel.from_pretrained(
+            str(MODELS / "small-music"), device="cpu", attention_padding="upstream_fallback", compile=True
+        )
+    torch._dynamo.utils.counters.clear()
+    latents = model.generate(**generate_kwargs(case), return_latents=True, disable_tqdm=True)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # it did compile
+    case.assert_output("output.latents", latents)
