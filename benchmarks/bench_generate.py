@@ -33,7 +33,9 @@ def ensure_model(name: str) -> Path:
     return folder
 
 
-def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: str | None, dtype: str) -> dict:
+def run_one(
+    folder: Path, duration: float, chunked: bool, steps: int, device: str | None, dtype: str, max_samples=None
+) -> dict:
     """One load + one generation in this process; returns the stage timings and peak memory."""
     import torch
 
@@ -45,7 +47,9 @@ def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: st
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    model.generate(PROMPT, duration=duration, steps=steps, seed=1, chunked_decode=chunked)
+    model.generate(
+        PROMPT, duration=duration, steps=steps, seed=1, chunked_decode=chunked, sample_size=max_samples
+    )
     total_s = time.perf_counter() - t0
     out = {"load_s": load_s, "total_s": total_s, **{f"{k}_s": v for k, v in model.last_timings.items()}}
     if model.device.type == "cuda":
@@ -58,9 +62,9 @@ def run_one(folder: Path, duration: float, chunked: bool, steps: int, device: st
     return out
 
 
-def measure(folder: Path, duration: float, chunked: bool, steps: int, device: str | None, dtype: str) -> dict:
+def measure(folder: Path, *args) -> dict:
     """Run :func:`run_one` in a fresh interpreter so load time and peak RSS are not shared."""
-    args = (str(folder), duration, chunked, steps, device, dtype)
+    args = (str(folder), *args)
     code = (
         f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "from bench_generate import run_one; from pathlib import Path; "
@@ -91,6 +95,13 @@ def main() -> None:
         help="bfloat16 on a CPU is a fast mode that leaves the parity tolerances",
     )
     parser.add_argument("--decode", default="both", choices=["both", "chunked", "plain"])
+    parser.add_argument(
+        "--max-samples",
+        type=int,
+        default=None,
+        help="cap the generated length (upstream's generate caps every model at 5292032 samples; "
+        "pass that for a same-work comparison with medium)",
+    )
     args = parser.parse_args()
 
     folder = ensure_model(args.model)
@@ -99,6 +110,7 @@ def main() -> None:
         "steps": args.steps,
         "repeats": args.repeats,
         "dtype": args.dtype,
+        "max_samples": args.max_samples,
         "results": [],
     }
     decodes = {"both": (False, True), "chunked": (True,), "plain": (False,)}[args.decode]
@@ -107,7 +119,7 @@ def main() -> None:
     for duration in args.durations:
         for chunked in decodes:
             runs = [
-                measure(folder, duration, chunked, args.steps, args.device, args.dtype)
+                measure(folder, duration, chunked, args.steps, args.device, args.dtype, args.max_samples)
                 for _ in range(args.repeats)
             ]
             summary = summarise(runs)
@@ -126,7 +138,8 @@ def main() -> None:
                     flush=True,
                 )
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"bench_generate_{args.model}_{args.dtype}.json"
+    cap = "" if args.max_samples is None else f"_cap{args.max_samples}"
+    out = RESULTS / f"bench_generate_{args.model}_{args.dtype}{cap}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
 
