@@ -161,9 +161,14 @@ class DiTTrunk(nn.Module):
             x = torch.cat([self.memory_tokens.expand(b, -1, -1), x], dim=1)
         angles = self.rotary_pos_emb.angles(x.shape[1], x.device)
         global_cond = self.global_cond_embedder(global_cond)
-        key_mask = None
+        key_mask = keys = None
         if padding_mask is not None:
             key_mask = F.pad(padding_mask, (m, 0), value=True)
+            counts = key_mask.sum(-1)
+            valid = int(counts[0])
+            common_tail = bool((counts == valid).all()) and bool(key_mask[:, :valid].all())
+            if padding == "exclude" and common_tail:  # leave the padding out instead of masking it
+                key_mask, keys = None, valid
         for layer, conditions in zip(self.layers, prepared, strict=True):
             x = layer(
                 x,
@@ -172,6 +177,7 @@ class DiTTrunk(nn.Module):
                 angles=angles,
                 key_mask=key_mask,
                 padding=padding,
+                keys=keys,
             )
         return self.project_out(x[:, m:])
 

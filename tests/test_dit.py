@@ -130,6 +130,17 @@ def test_exclude_mode_valid_frames_do_not_depend_on_padding_length(model, cfg_sc
     assert (short - long).abs().max() > 100 * atol  # padded keys still take softmax weight upstream
 
 
+def test_exclude_mode_leaving_a_common_padded_tail_out_equals_masking_it(model):
+    """A padded tail shared by the batch is cut from the keys; a batch without one is masked."""
+    _, dit, case = model
+    args, padding_mask = inputs(case)
+    (x, t, cross, global_cond, local), mask = _with_more_padding(args, padding_mask, extra=25)
+    cut = dit(x, t, cross, global_cond, local, padding_mask=mask)
+    pair = [torch.cat([a, a]) for a in (x, t, cross, global_cond, local)]
+    masked = dit(*pair, padding_mask=torch.cat([mask, torch.ones_like(mask)]))
+    torch.testing.assert_close(masked[:1], cut, rtol=0, atol=case.atol("output.v"))
+
+
 def test_padding_modes_agree_without_padding(model):
     _, dit, case = model
     args, _ = inputs(case)

@@ -31,9 +31,10 @@ def test_norms(kind, dtype):
 
 
 @pytest.mark.parametrize("sinusoidal", [False, True])
-def test_glu_feed_forward(sinusoidal):
+@pytest.mark.parametrize("tokens", [40, 600])  # 600: at inference in pieces of FeedForward.ROWS
+def test_glu_feed_forward(sinusoidal, tokens):
     ff = randomize_(FeedForward(32, 3, sinusoidal), seed=2)
-    fast, plain = inference_and_autograd(ff, torch.randn(2, 40, 32))
+    fast, plain = inference_and_autograd(ff, torch.randn(2, tokens, 32))
     assert torch.equal(fast, plain)
 
 
