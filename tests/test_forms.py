@@ -136,6 +136,9 @@ def test_widgets_read_into_a_generation_request(session, out, chord_file):
     form.tabs.selected_index, form.a2a_audio.path.value, form.noise.value = 1, chord_file, 0.3
     request = form.read()
     assert (request.mode, request.init_noise_level) == ("audio-to-audio", 0.3)
+    form.tabs.selected_index = 3  # the LoRA tab: Generate keeps the mode picked last, and says which
+    assert form.tabs.titles[3] == "LoRA" and form.read().mode == "audio-to-audio"
+    assert "Audio to audio" in form.lora_note.value
 
 
 def test_a_local_folder_is_a_model_and_base_folders_get_base_defaults(session, out):
@@ -416,7 +419,7 @@ def test_audio_to_audio_inpainting_batch_and_lora_through_the_form(session, out,
 def test_start_here_quick_test_runs_the_demo(session, out):
     start = start_here(model="demo", prompt="hum", duration=1.0, seed=2, output_dir=out, session=session)
     start.test.steps.value = 2
-    assert "demo" in start.test.picker.dropdown.value and start.test.lora not in _leaves(start.widget)
+    assert "demo" in start.test.picker.dropdown.value and start.test.tabs not in _leaves(start.widget)
     result = start.run()
     assert result is not None and result.model_key == "demo" and len(start.test.shell.results.children) == 1
 

@@ -1,4 +1,4 @@
-"""The generation form: text-to-audio, audio-to-audio and inpainting / continuation, with optional LoRAs."""
+"""The generation form: tabs for text-to-audio, audio-to-audio, inpainting / continuation and LoRAs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ COLLECTIONS = {  # model picker choices per notebook, from the catalog
     "all": ("demo", *_STANDARD, *_BASE),
 }
 MODE_TITLES = ("Text to audio", "Audio to audio", "Inpaint / continue")
+LORA_TITLE = "LoRA"
 A2A_HELP = (
     "<small>The noise level works like a filter: about 0.1 keeps the clip close, 0.5 goes halfway, 0.9 keeps "
     "only its outline. The clip is cut or padded to the duration.</small>"
@@ -90,14 +91,6 @@ class GenerationForm(NotebookForm):
         )
         self.inpaint_audio = parts.AudioSource("Audio to edit")
         self.regions = parts.text_field("", "Regions (s)", "2-4, 6-7.5")
-        self.tabs = widgets.Tab(
-            children=[
-                widgets.HTML("<small>Generate from the prompt alone.</small>"),
-                widgets.VBox([self.a2a_audio.widget, self.noise, widgets.HTML(A2A_HELP)]),
-                widgets.VBox([self.inpaint_audio.widget, self.regions, widgets.HTML(INPAINT_HELP)]),
-            ],
-            titles=MODE_TITLES,
-        )
         self.lora_files = widgets.Textarea(
             description="LoRA files",
             placeholder="one .safetensors path per line",
@@ -107,11 +100,21 @@ class GenerationForm(NotebookForm):
         self.lora_upload = widgets.FileUpload(accept=".safetensors", multiple=True, description="Upload LoRA")
         self.lora_strengths = parts.text_field("", "Strengths", "one per file, or one for all (default 1)")
         self.lora_upload.observe(self._lora_uploaded, "value")
-        self.lora = widgets.Accordion(
-            children=[widgets.VBox([widgets.HBox([self.lora_files, self.lora_upload]), self.lora_strengths])],
-            titles=("LoRA adapters (optional, any mode)",),
+        self.lora_note = widgets.HTML()
+        self.tabs = widgets.Tab(
+            children=[
+                widgets.HTML("<small>Generate from the prompt alone.</small>"),
+                widgets.VBox([self.a2a_audio.widget, self.noise, widgets.HTML(A2A_HELP)]),
+                widgets.VBox([self.inpaint_audio.widget, self.regions, widgets.HTML(INPAINT_HELP)]),
+                widgets.VBox(
+                    [widgets.HBox([self.lora_files, self.lora_upload]), self.lora_strengths, self.lora_note]
+                ),
+            ],
+            titles=(*MODE_TITLES, LORA_TITLE),
         )
-        self.lora.selected_index = None
+        self._mode_index = 0  # the LoRA tab is not a mode: Generate runs the mode tab picked last
+        self.tabs.observe(self._tab_changed, "selected_index")
+        self._tab_changed()
 
         self.picker.observe(self._model_changed)
         self.negative.observe(self._update_hint, "value")
@@ -138,9 +141,7 @@ class GenerationForm(NotebookForm):
                 widgets.VBox([self.seed.widget, self.batch]),
             ]
         )
-        return widgets.VBox(
-            [self.picker.widget, self.prompt, self.negative, settings, self.hint, self.tabs, self.lora]
-        )
+        return widgets.VBox([self.picker.widget, self.prompt, self.negative, settings, self.hint, self.tabs])
 
     # ------------------------------------------------------------------ reactions
 
@@ -152,6 +153,14 @@ class GenerationForm(NotebookForm):
     def _update_hint(self, change=None) -> None:
         useless = bool(self.negative.value.strip()) and self.cfg.value == 1
         self.hint.value = message_html(CFG_HINT, "warning") if useless else ""
+
+    def _tab_changed(self, change=None) -> None:
+        if (self.tabs.selected_index or 0) < len(MODES):
+            self._mode_index = self.tabs.selected_index or 0
+        self.lora_note.value = (
+            "<small>LoRA adapters (optional) apply to whichever mode you generate in; Generate now runs "
+            f"<b>{MODE_TITLES[self._mode_index]}</b> (the mode tab picked last).</small>"
+        )
 
     def _lora_uploaded(self, change) -> None:
         if not change["new"]:
@@ -167,7 +176,7 @@ class GenerationForm(NotebookForm):
 
     @property
     def mode(self) -> str:
-        return "text-to-audio" if self.simple else MODES[self.tabs.selected_index or 0]
+        return "text-to-audio" if self.simple else MODES[self._mode_index]
 
     def read(self) -> GenerationRequest:
         """The request the widgets describe, checked (ValueError with one sentence otherwise)."""
