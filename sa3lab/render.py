@@ -8,17 +8,17 @@ from __future__ import annotations
 import html
 import io
 import math
-import os
-from pathlib import Path
 
+import ipywidgets as widgets
 import matplotlib
+import soundfile
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from IPython.display import HTML, Audio, Image  # noqa: E402
 
-EMBED_LIMIT_S = 60.0  # longer clips are linked from the saved file instead of embedded
+EMBED_LIMIT_S = 60.0  # longer clips are played through a widget instead of embedded
 SPECTRO_RATE = 22050  # the spectrogram shows 0..11 kHz of a mono mix
 
 
@@ -26,23 +26,21 @@ def audio_player(audio: torch.Tensor, sample_rate: int, saved_path: str | None =
     """A player for one (channels, samples) clip at its true level (no peak normalisation).
 
     Clips longer than ``EMBED_LIMIT_S`` are not embedded in the notebook (they would make it tens of
-    MB): the player streams the saved file instead, and a note says so.
+    MB): they play from an ipywidgets ``Audio`` widget, whose WAV bytes go to the browser over the
+    widget channel (JupyterLab, Notebook 7, VS Code and Colab alike) and are not saved with the
+    notebook; a note names the saved file.
     """
     seconds = audio.shape[-1] / sample_rate
-    if seconds > EMBED_LIMIT_S and saved_path:
-        # JupyterLab and Notebook 7 serve a path relative to the notebook's folder (the kernel's cwd)
-        src = (
-            Path(os.path.relpath(saved_path))
-            if Path(saved_path).resolve().is_relative_to(Path.cwd())
-            else None
-        )
-        player = f'<audio controls src="{html.escape(src.as_posix())}"></audio>' if src else ""
-        return HTML(
-            f"{player}<div>{seconds:.0f} s clip: not embedded in the notebook; the full file is "
-            f"{html.escape(saved_path)}.</div>"
-        )
     data = audio.detach().to("cpu", torch.float32).clamp(-1, 1).numpy()
-    return Audio(data=data, rate=sample_rate, normalize=False)
+    if seconds <= EMBED_LIMIT_S:
+        return Audio(data=data, rate=sample_rate, normalize=False)
+    wav = io.BytesIO()
+    soundfile.write(wav, data.T, sample_rate, format="WAV", subtype="PCM_16")
+    player = widgets.Audio(value=wav.getvalue(), format="wav", autoplay=False, loop=False)
+    where = f"; the full file is {html.escape(saved_path)}" if saved_path else ""
+    text = f"{seconds:.0f} s clip: played from the kernel, not kept in the notebook{where}."
+    note = widgets.HTML(f"<small>{text}</small>")
+    return widgets.VBox([player, note])
 
 
 def _figure_png(fig) -> Image:

@@ -113,8 +113,8 @@ KERNEL_READY = """() => {
 
 
 def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **parameters):
-    url, token, root = lab_server
-    target = root / name
+    """Parameterise committed notebook ``name`` into the server's root, open it and run all cells."""
+    target = lab_server[2] / name
     papermill.execute_notebook(
         str(ROOT / "notebooks" / name),
         str(target),
@@ -122,9 +122,15 @@ def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **par
         prepare_only=True,
         progress_bar=False,
     )
+    return open_page(browser, lab_server, name, app)
+
+
+def open_page(browser, lab_server, name: str, app: str):
+    """Open notebook ``name`` of the server's root in ``app`` and run all its cells."""
+    url, token, _ = lab_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
-    page.goto(f"{url}/{APPS[app]}/{name}?token={token}")
+    page.goto(f"{url}/{APPS[app]}/{name}?token={token}&reset")  # reset: no tabs restored from earlier
     page.wait_for_selector(".jp-Notebook .jp-Cell")
     # run every cell once the notebook's kernel is connected and idle (typing earlier is lost)
     page.wait_for_function(KERNEL_READY)
@@ -177,3 +183,32 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
     finally:
         page.close()
         shutil.rmtree(output_dir, ignore_errors=True)
+
+
+LONG_CLIP_CELL = """import math, torch
+from sa3lab import render
+t = torch.arange(44100 * 61) / 44100
+render.audio_player(0.3 * torch.sin(2 * math.pi * 440 * t).repeat(2, 1), 44100, "outputs/long.wav")"""
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_a_long_clip_plays_from_the_kernel(browser, lab_server, app):
+    """Past the embedding limit the player is a widget: the browser gets the whole WAV and can play it."""
+    import nbformat
+
+    name = f"long_clip_{app}.ipynb"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LONG_CLIP_CELL)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab_server[2] / name)
+    page = open_page(browser, lab_server, name, app)
+    try:
+        page.wait_for_selector(".jp-OutputArea audio")
+        page.wait_for_function(
+            "() => { const a = document.querySelector('.jp-OutputArea audio'); return a && a.duration > 0; }"
+        )
+        duration = page.evaluate("document.querySelector('.jp-OutputArea audio').duration")
+        assert abs(duration - 61) < 0.1
+        assert "played from the kernel" in page.inner_text(".jp-OutputArea")
+        shot(page, f"long_clip_{app}.png")
+    finally:
+        page.close()

@@ -1,12 +1,14 @@
 """Saved outputs (names, atomic writes, sidecars, no token) and rendering (objects, no open figures)."""
 
+import io
 import json
 import math
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import soundfile as sf
 import torch
-from IPython.display import HTML, Audio, Image
+from IPython.display import Audio, Image
 
 from sa3lab import render
 from sa3lab.runs import RunResult, save_result
@@ -49,8 +51,11 @@ def test_save_writes_wav_and_sidecar_and_names_never_collide(tmp_path):
 def test_render_returns_display_objects_and_closes_figures():
     audio = _result().audio[0]
     assert isinstance(render.audio_player(audio, SR), Audio)
-    long = torch.zeros(2, SR * 61)
-    assert isinstance(render.audio_player(long, SR, saved_path="outputs/x.wav"), HTML)
+    long = torch.sin(torch.arange(SR * 61) / 7.0).repeat(2, 1) * 0.5
+    player, note = render.audio_player(long, SR, saved_path="outputs/x.wav").children
+    assert isinstance(player, widgets.Audio) and player.format == "wav" and "outputs/x.wav" in note.value
+    data, rate = sf.read(io.BytesIO(player.value), dtype="int16")  # 16-bit WAV of the whole clip, as is
+    assert rate == SR and data.shape == (SR * 61, 2) and abs(int(data.max()) - 16384) < 4
     before = len(plt.get_fignums())
     image = render.spectrogram(audio, SR, title="test")
     assert isinstance(image, Image) and image.data[:4] == b"\x89PNG"

@@ -244,7 +244,8 @@ def clip_view(
     children = []
     if title:
         children.append(widgets.HTML(f"<b>{html.escape(title)}</b>"))
-    children.append(widgets.HTML(render.audio_player(audio, sample_rate, saved)._repr_html_()))
+    player = render.audio_player(audio, sample_rate, saved)
+    children.append(player if isinstance(player, widgets.Widget) else widgets.HTML(player._repr_html_()))
     spectrogram = render.spectrogram(audio, sample_rate).data
     children.append(
         widgets.Image(value=spectrogram, format="png", layout={"width": "100%", "max_width": "640px"})
