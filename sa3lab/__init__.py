@@ -5,13 +5,9 @@ the notebooks' forms; ``sa3lab.Lab`` is the plain-Python run path they share. Al
 first use, so ``import sa3lab`` loads neither torch nor ipywidgets.
 """
 
-_LAZY = {
-    "start_here": "sa3lab.forms",
-    "generation_form": "sa3lab.forms",
-    "comparison_form": "sa3lab.forms",
-    "autoencoder_form": "sa3lab.forms",
-    "Lab": "sa3lab.lab",
-}
+from .forms import __all__ as _FORMS  # the names only: sa3lab.forms imports its forms lazily too
+
+_LAZY = {**dict.fromkeys(_FORMS, "sa3lab.forms"), "Lab": "sa3lab.lab"}
 
 __all__ = list(_LAZY)
 

@@ -148,9 +148,8 @@ class ResamplingStage(nn.Module):
         batch, width, frames = x.shape
         start, total = span or (0, frames)
         x = x.transpose(1, 2)
-        if self.decoder:
-            pad = self.chunk_size // self.stride if self.window is None else 1
-            x, total = _pad_end(x, pad, dim=1), total + -total % pad
+        if self.decoder:  # padded to whole attention chunks
+            x, total = _pad_end(x, self.align, dim=1), total + -total % self.align
         groups = x.shape[1] // self.in_seg
         x = x.reshape(batch * groups, self.in_seg, width)
         new = self.new_tokens.expand(batch * groups, self.out_seg, width)
@@ -294,18 +293,13 @@ class SameDecoder(nn.Module):
 
     def _crop(self, frames: int, lo: int, hi: int) -> tuple[int, int]:
         """The latents to run so that outputs lo..hi-1 come out as from a pass over all frames."""
-        reach, align = self._reach_and_align()
+        reach, align = self.reach_and_align()
         start = max(0, lo - reach) // align * align
         stop = -(-(hi + reach) // align) * align
         return start, min(stop, frames)
 
-    def margin(self) -> int:
-        """At most how many latents past the kept ones a crop (see :meth:`forward`) reads."""
-        reach, align = self._reach_and_align()
-        return reach + align - 1
-
-    def _reach_and_align(self) -> tuple[int, int]:
-        """How far crop edges change the output, and the crop alignment, both in latents."""
+    def reach_and_align(self) -> tuple[int, int]:
+        """How far crop edges change the output, and the multiple crops start on, both in latents."""
         reach, align, scale = 0, 1, 1
         for stage in self.layers[3:]:
             reach += -(-stage.reach() // scale)
@@ -484,13 +478,13 @@ class SameAutoencoder(nn.Module):
         """(B, latent_dim, T) -> (B, C, samples); ``chunked``: windows in order, each with its own noise.
 
         Each window runs only on the latents its kept part depends on (same result, less work).
-        ``frames=n``: only the audio of the first n latents is wanted; it reads at most
-        ``decoder.margin()`` latents more, and the audio after it is left zero.
+        ``frames=n``: only the audio of the first n latents is wanted (the decoder reads just past
+        them, see :meth:`SameDecoder.reach_and_align`); the audio after it is left zero.
         """
         _check_chunking(chunk_size, overlap)
         total = latents.shape[-1]
         if not chunked or total < chunk_size:
-            if frames is None or frames >= total or total % self.decoder._reach_and_align()[1]:
+            if frames is None or frames >= total or total % self.decoder.reach_and_align()[1]:
                 return self.decode_once(latents)  # (an unaligned length would be padded: decode all)
             audio = self.decode_once(latents, (0, frames))
             return F.pad(audio, (0, (total - frames) * self.downsampling_ratio))
