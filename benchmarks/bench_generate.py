@@ -24,7 +24,7 @@ PROMPT = "warm analog synth arpeggio with deep sub bass, 120 BPM"
 
 
 def ensure_model(name: str) -> Path:
-    from stable_audio_3.testing.builders import write_model_repo
+    from stable_audio_3.random_models import write_model_repo
 
     folder = RESULTS / "models" / f"{name}-released"
     if not (folder / "model.safetensors").exists():

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
+
+from stable_audio_3.demo import demo_model_dir
 
 from . import catalog, device, metrics, quality
 from .audio_input import REFERENCE_CHORD_RATE, read_audio, reference_chord
@@ -19,31 +20,6 @@ from .roundtrip import RoundTripRequest, RoundTripResult
 from .runs import RunResult, save_result
 
 MAX_SEED = 99998
-
-DEMO_VERSION = 2  # bump when the tiny model's recipe changes, so laptops rebuild it
-DEMO_DIR = Path.home() / ".cache" / "sa3lab" / f"demo-small-music-v{DEMO_VERSION}"
-
-
-def demo_model_dir() -> Path:
-    """The tiny random-weight demo model, built on first use (no account, no download).
-
-    Built in a temporary sibling folder and renamed into place, so a kernel and a test run that
-    both build it never see half a model.
-    """
-    if not (DEMO_DIR / "model_config.json").exists():
-        import tempfile
-
-        from stable_audio_3.testing.builders import write_model_repo
-
-        DEMO_DIR.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=DEMO_DIR.parent))
-        write_model_repo(staging, "small-music", size="tiny")
-        try:
-            staging.rename(DEMO_DIR)
-        except OSError:  # another process finished first: use its copy
-            shutil.rmtree(staging, ignore_errors=True)
-    return DEMO_DIR
-
 
 class Lab:
     """Model cache, access checks and the run path shared by every form and headless run."""
@@ -196,7 +172,7 @@ class Lab:
     ) -> RoundTripResult:
         """Encode a file (or the built-in test chord) with a SAME autoencoder, decode it, measure, save."""
         from stable_audio_3 import AutoencoderModel
-        from stable_audio_3.editing import prepare_audio
+        from stable_audio_3.audio import prepare_audio
 
         request.check()
         progress = progress or _NoProgress()
@@ -241,7 +217,7 @@ class Lab:
         timings["total"] = time.perf_counter() - start
         latent_rate = sr / ae.downsampling_ratio
         snr, distance = metrics.snr_db(before, after), metrics.multi_resolution_stft_distance(before, after)
-        repo_id, revision = _hub_origin(ae.weights_path)
+        repo_id, revision = ae.source.repo_id, ae.source.revision
         run = RunResult(
             audio=after.unsqueeze(0),
             sample_rate=sr,
@@ -269,18 +245,6 @@ class Lab:
         return RoundTripResult(
             before, after, sr, tuple(latents.shape), latent_rate, snr, distance, label, run
         )
-
-
-def _hub_origin(path) -> tuple[str | None, str | None]:
-    """(repo id, commit) of a file in the huggingface_hub cache layout, else (None, None)."""
-    parts = Path(str(path or "")).parts
-    if "snapshots" not in parts:
-        return None, None
-    at = parts.index("snapshots")
-    repo = parts[at - 1] if at else ""
-    if not repo.startswith("models--") or at + 1 >= len(parts):
-        return None, None
-    return repo.removeprefix("models--").replace("--", "/"), parts[at + 1]
 
 
 def comparison_models(key: str) -> list[str]:

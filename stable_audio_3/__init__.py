@@ -4,7 +4,7 @@ __all__ = ["StableAudioModel", "AutoencoderModel"]
 
 
 def __getattr__(name):
-    # Lazy so that `import stable_audio_3.testing` etc. does not pay for the whole pipeline.
+    # Lazy so that importing a submodule (hub, random_models, ...) does not pay for the whole pipeline.
     if name == "StableAudioModel":
         from .pipeline import StableAudioModel
 

@@ -1,32 +1,21 @@
 """``AutoencoderModel``: encode audio to SAME latents and decode them back, with upstream's API.
 
 Audio can be given as (samples,), (channels, samples) or (batch, channels, samples), or as a list of
-single clips; numpy or torch; float, or int16/int32 (scaled by 1/32767 and 1/2147483647). Each clip
-is resampled to the model rate with torchaudio's default ``Resample``, all clips are zero-padded at
-the end to the longest one rounded up to a multiple of the downsampling ratio, and mono is
-duplicated to stereo. A 2-D array's channel axis is the shorter one.
+single clips; numpy or torch; float, or int16/int32 (see :mod:`stable_audio_3.audio`).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-import torchaudio
 
+from .audio import prepare_batch
 from .autoencoder import SameAutoencoder
-from .devices import default_device
-from .editing import _as_channels_first, set_channels
-from .hub import resolve_autoencoder_files
-from .loading import load_state_dict_strict, read_safetensors
+from .hub import ModelFiles, resolve_autoencoder_files
+from .loading import check_dtype, load_weights, read_config, resolve_device
 
-DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 LARGE_PARAMETERS = 400_000_000  # SAME-L has 852 M (slow on a CPU), SAME-S 108 M
 
 
@@ -45,84 +34,16 @@ def autoencoder_config(config: dict, source) -> dict:
     )
 
 
-def _is_rate(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
-
-
-def _clips(audio) -> list:
-    """The clips: a list as given, one clip, or the items of a (batch, channels, samples) array."""
-    if isinstance(audio, (str, os.PathLike)):
-        raise ValueError(
-            "encode takes audio samples, not a file path; load the file first, e.g. "
-            "audio, sr = torchaudio.load(path), then call encode(audio, sr)."
-        )
-    if isinstance(audio, (list, tuple)):
-        if not audio:
-            raise ValueError("The list of clips is empty; give at least one clip of audio samples.")
-        return list(audio)
-    ndim = getattr(audio, "ndim", None)
-    if ndim is None:
-        raise ValueError(f"Audio must be a numpy array or a torch tensor, got {type(audio).__name__}.")
-    if ndim not in (1, 2, 3):
-        raise ValueError(
-            f"Audio must have shape (samples,), (channels, samples) or (batch, channels, samples); "
-            f"got {ndim} dimensions {tuple(audio.shape)}."
-        )
-    return list(audio) if ndim == 3 else [audio]
-
-
-def _clip_tensor(clip) -> torch.Tensor:
-    """One clip as float32 (channels, samples), checked for size, channel count and finite values."""
-    if getattr(clip, "ndim", 0) == 3 and clip.shape[0] != 1:
-        raise ValueError("A clip in the list has a batch axis; give each clip as (channels, samples).")
-    if getattr(clip, "ndim", None) is not None and math.prod(clip.shape) == 0:
-        raise ValueError(f"The input audio is empty (shape {tuple(clip.shape)}); give at least one sample.")
-    samples = _as_channels_first(clip)
-    if samples.shape[0] > 2:
-        raise ValueError(
-            f"The audio has {samples.shape[0]} channels; give mono or stereo clips, e.g. audio[:2], or a "
-            "(batch, channels, samples) array for several clips."
-        )
-    if not torch.isfinite(samples).all():
-        raise ValueError("The input audio contains NaN or infinite values; clean or re-read it first.")
-    return samples
-
-
-def _rates(sr, count: int) -> list[int]:
-    rates = list(sr) if isinstance(sr, (list, tuple)) else [sr] * count
-    if len(rates) != count or not all(_is_rate(r) for r in rates):
-        raise ValueError(
-            f"sr must be a positive whole number of Hz (or a list of {count}, one per clip), got {sr!r}."
-        )
-    return [int(r) for r in rates]
-
-
-def prepare_batch(audio, sr, *, sample_rate: int, channels: int, multiple: int) -> torch.Tensor:
-    """Clips as a float32 (B, channels, N) batch at ``sample_rate``, N a multiple of ``multiple``."""
-    clips = _clips(audio)
-    rates = _rates(sr, len(clips))
-    resampled = []
-    for clip, rate in zip(clips, rates, strict=True):
-        samples = _clip_tensor(clip)
-        if rate != sample_rate:
-            samples = torchaudio.transforms.Resample(rate, sample_rate).to(samples.device)(samples)
-        resampled.append(samples)
-    longest = max(s.shape[-1] for s in resampled)
-    length = longest + (-longest % multiple)
-    device = resampled[0].device
-    return torch.cat(
-        [set_channels(F.pad(s.to(device), (0, length - s.shape[-1]))[None], channels) for s in resampled]
-    )
-
-
 class AutoencoderModel:
     """A loaded SAME-S / SAME-L autoencoder: ``encode`` audio to latents and ``decode`` them back."""
 
-    def __init__(self, autoencoder: SameAutoencoder, sample_rate: int, device, weights_path=None):
+    def __init__(
+        self, autoencoder: SameAutoencoder, sample_rate: int, device, source: ModelFiles | None = None
+    ):
         self.autoencoder = autoencoder
         self.sample_rate = int(sample_rate)
         self.device = torch.device(device)
-        self.weights_path = weights_path
+        self.source = source  # hub.ModelFiles of where the weights came from
 
     @classmethod
     def from_pretrained(
@@ -137,29 +58,25 @@ class AutoencoderModel:
         """Load ``same-s`` / ``same-l``, a Hub repo id or a folder with model_config.json + model.safetensors.
 
         ``same-s`` / ``same-l`` use a full Stable Audio 3 checkpoint already in the cache that carries the
-        same autoencoder before downloading the AE repo. The device defaults to CUDA, MPS, then CPU.
-        Upstream always runs in float32; ``dtype`` float16 / bfloat16 cast the weights (the rotary
-        frequency tables stay float32).
+        same autoencoder before downloading the AE repo; ``demo`` is the tiny demo model's autoencoder.
+        The device defaults to CUDA, MPS, then CPU. Upstream always runs in float32; ``dtype`` float16 /
+        bfloat16 cast the weights (the rotary frequency tables stay float32).
         """
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}.")
-        device = torch.device(device) if device is not None else default_device()
-        config_path, weights_path, prefix = resolve_autoencoder_files(
-            name_or_path, token=token, revision=revision, cache_dir=cache_dir
+        check_dtype("dtype", dtype)
+        device = resolve_device(device)
+        files = resolve_autoencoder_files(name_or_path, token=token, revision=revision, cache_dir=cache_dir)
+        config = read_config(files.config_path)
+        ae_config = autoencoder_config(config, files.config_path)
+        autoencoder = load_weights(
+            lambda: SameAutoencoder.from_config(ae_config),
+            files.weights_path,
+            device=device,
+            dtype_for=lambda key: dtype,
+            prefix=files.weights_prefix,
         )
-        config = json.loads(Path(config_path).read_text())
-        ae_config = autoencoder_config(config, config_path)
-        with torch.device("meta"):
-            autoencoder = SameAutoencoder.from_config(ae_config)
-        state = {
-            key: tensor.to(dtype) if tensor.is_floating_point() and not key.endswith("inv_freq") else tensor
-            for key, tensor in read_safetensors(weights_path, prefix=prefix).items()
-        }
-        load_state_dict_strict(autoencoder, state, source=weights_path, device=device)
         if device.type == "cpu" and sum(p.numel() for p in autoencoder.parameters()) > LARGE_PARAMETERS:
             warnings.warn("SAME-L is designed for a GPU; on the CPU long audio takes minutes.", stacklevel=2)
-        autoencoder.eval().requires_grad_(False)
-        return cls(autoencoder, config.get("sample_rate", 44100), device, weights_path)
+        return cls(autoencoder, config.get("sample_rate", 44100), device, files)
 
     # ------------------------------------------------------------------ properties
 

@@ -26,7 +26,7 @@ TEXT_ENCODER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tok
 # The bundled checkpoint is encoder-decoder; the encoder-only model drops these weights on purpose.
 _DECODER_PREFIXES = ("model.decoder.", "decoder.", "lm_head.")
 NUMBER_FEATURES = 256
-PADDING_MODES = ("learned", "zero", "none")
+PROMPT_PADDING_MODES = ("learned", "zero", "none")
 INPUT_OF = {"prompt": "prompts", "seconds_total": "durations"}
 CACHE_ENTRIES = 8
 
@@ -178,8 +178,10 @@ class PromptConditioner(nn.Module):
 
     def __init__(self, text_encoder: TextEncoder, dim: int, padding_mode: str):
         super().__init__()
-        if padding_mode not in PADDING_MODES:
-            raise ValueError(f"Unknown prompt padding_mode {padding_mode!r}; use one of {PADDING_MODES}.")
+        if padding_mode not in PROMPT_PADDING_MODES:
+            raise ValueError(
+                f"Unknown prompt padding_mode {padding_mode!r}; use one of {PROMPT_PADDING_MODES}."
+            )
         self.text_encoder = text_encoder
         self.padding_mode = padding_mode
         if padding_mode == "learned":

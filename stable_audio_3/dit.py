@@ -8,21 +8,19 @@ Its ``forward`` also does classifier-free guidance with APG, as upstream does in
 
 from __future__ import annotations
 
-import re
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .layers import (
-    PADDING_MODES,
     Linear,
     PreparedConditions,
     RotaryEmbedding,
     TransformerBlock,
+    check_attention_padding,
     expo_fourier_features,
 )
-from .lora import LoraAdapter
+from .lora import switch_adapters
 
 HEAD_DIM = 64
 RF_OBJECTIVES = ("rectified_flow", "rf_denoiser")
@@ -286,15 +284,14 @@ class DiffusionTransformer(nn.Module):
                 "cfg_interval, scale_phi, cfg_norm_threshold, lora_interval, lora_layer_filter and "
                 "conditions_cache."
             )
-        if attention_padding not in PADDING_MODES:
-            raise ValueError(f"attention_padding must be one of {PADDING_MODES}, got {attention_padding!r}.")
+        check_attention_padding(attention_padding)
         dtype = self.dtype
         x, t = x.to(dtype), t.float()
         conds = (cross_attn_cond.to(dtype), global_cond.to(dtype), local_add_cond.to(dtype))
         if padding_mask is not None:
             padding_mask = padding_mask.to(torch.bool)
         sigma0 = t[0]  # rectified flow: the noise level is the flow time; compared in float32 as upstream
-        loras_on = self._switch_loras(sigma0, lora_interval, lora_layer_filter)
+        loras_on = switch_adapters(self, sigma0, lora_interval, lora_layer_filter)
         if cfg_scale == 1.0 or not bool(cfg_interval[0] <= sigma0 <= cfg_interval[1]):
             return self._evaluate(
                 x, t, *conds, padding_mask, attention_padding, conditions_cache, ("plain", loras_on)
@@ -360,29 +357,6 @@ class DiffusionTransformer(nn.Module):
         ).transpose(1, 2)
         return self.postprocess_conv(out) + out
 
-    def _switch_loras(self, sigma0: torch.Tensor, interval, layer_filter: str) -> bool | None:
-        """Enable LoRA adapters iff ``sigma0`` is in ``interval``, except on layers matching the filter.
-
-        Returns whether adapters are on (None when none are attached).
-
-        The filter is a comma-separated list of name substrings (case-folded; ``[a-b]`` expands to
-        every integer of the range), matched against module names relative to this DiT.
-        """
-        adapters = [
-            (name, adapter)
-            for name, module in self.named_modules()
-            for adapter in getattr(getattr(module, "parametrizations", None), "weight", None) or ()
-            if isinstance(adapter, LoraAdapter)
-        ]
-        if not adapters:
-            return None
-        active = bool(interval[0] <= sigma0 <= interval[1])
-        parts = [part.strip().lower() for part in layer_filter.split(",") if part.strip()]
-        patterns = [pattern for part in parts for pattern in _expand_ranges(part)]
-        for name, adapter in adapters:
-            adapter.enabled = active and not any(pattern in name for pattern in patterns)
-        return active
-
 
 def _guidance(denoised_cond, diff, padding_mask, apg_scale: float, norm_threshold: float) -> torch.Tensor:
     """The CFG direction: ``diff`` (maybe norm-capped) mixed with its part orthogonal to ``denoised_cond``.
@@ -408,14 +382,3 @@ def _orthogonal_part(v: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | No
     ref = ref * mask
     unit = ref / ref.norm(dim=(-1, -2), keepdim=True).clamp(min=1e-8)
     return (v - (v * unit).sum(dim=(-1, -2), keepdim=True) * unit) * mask
-
-
-def _expand_ranges(pattern: str) -> list[str]:
-    """``'layers.[0-2].'`` → ``['layers.0.', 'layers.1.', 'layers.2.']``; ranges may run downwards."""
-    found = re.search(r"\[(\d+)-(\d+)\]", pattern)
-    if found is None:
-        return [pattern]
-    lo, hi = int(found[1]), int(found[2])
-    step = 1 if hi >= lo else -1
-    head, tails = pattern[: found.start()], _expand_ranges(pattern[found.end() :])
-    return [f"{head}{n}{tail}" for n in range(lo, hi + step, step) for tail in tails]

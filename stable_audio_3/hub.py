@@ -1,9 +1,11 @@
 """Where a model's files come from: a local folder, a known model name or any Hub repo id.
 
 Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and
-``HF_HUB_CACHE``/``HF_HOME`` apply (read at call time here, not only at import). Failures become a
-:class:`HubAccessError` with one actionable sentence and a ``reason``; no message ever contains the
-token.
+``HF_HUB_CACHE``/``HF_HOME`` apply (read at call time here, not only at import: :func:`endpoint`,
+:func:`default_cache_dir`, :func:`token_path` and :func:`is_cached` say what they are now). Failures
+become a :class:`HubAccessError` with one actionable sentence and a ``reason``; no message ever
+contains the token. The name ``demo`` resolves to the tiny model built on this machine
+(:mod:`stable_audio_3.demo`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import huggingface_hub
 from huggingface_hub import errors as hf_errors
+
+from .demo import DEMO, demo_model_dir
 
 DIFFUSION_MODELS = {
     name: f"stabilityai/stable-audio-3-{name}"
@@ -49,6 +53,7 @@ class ModelFiles:
     text_encoder_dir: Path | None
     repo_id: str | None = None
     revision: str | None = None  # the commit hash, when the files came from the Hub
+    weights_prefix: str = ""  # where the wanted weights sit in the file (an autoencoder inside a full model)
 
 
 def model_page(repo_id: str) -> str:
@@ -59,16 +64,36 @@ def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _endpoint() -> str | None:
+def endpoint() -> str | None:
+    """The Hub address set in ``HF_ENDPOINT``, or None for huggingface_hub's default."""
     return os.environ.get("HF_ENDPOINT") or None
+
+
+def _hf_home() -> Path:
+    return Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
 
 
 def default_cache_dir() -> Path:
     """The huggingface_hub cache folder, from the environment as it is now."""
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"])
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(home) / "hub"
+    return _hf_home() / "hub"
+
+
+def token_path() -> Path:
+    """Where ``hf auth login`` / ``notebook_login`` store the token, from the environment as it is now."""
+    return Path(os.environ.get("HF_TOKEN_PATH") or _hf_home() / "token")
+
+
+def is_cached(repo_id: str, filename: str = "model.safetensors", cache_dir=None) -> bool:
+    """Whether ``filename`` of ``repo_id`` is in the local huggingface_hub cache (no network)."""
+    try:
+        found = huggingface_hub.try_to_load_from_cache(
+            repo_id, filename, cache_dir=cache_dir or default_cache_dir()
+        )
+    except Exception:  # noqa: BLE001 - an unreadable cache counts as no cache
+        return False
+    return isinstance(found, str)
 
 
 def translate_error(exc: Exception, repo_id: str) -> HubAccessError:
@@ -141,7 +166,7 @@ def download(repo_id: str, filename: str, *, token=None, revision=None, cache_di
             revision=revision,
             token=token,
             cache_dir=cache_dir or default_cache_dir(),
-            endpoint=_endpoint(),
+            endpoint=endpoint(),
             local_files_only=is_offline(),
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence below
@@ -158,7 +183,7 @@ def download_folder(repo_id: str, subfolder: str, *, token=None, revision=None, 
             token=token,
             cache_dir=cache_dir or default_cache_dir(),
             allow_patterns=[f"{subfolder}/*"],
-            endpoint=_endpoint(),
+            endpoint=endpoint(),
             local_files_only=is_offline(),
         )
     except Exception as exc:  # noqa: BLE001
@@ -202,9 +227,13 @@ def _local_folder(path: Path) -> tuple[Path, Path]:
     return config, weights
 
 
+def _as_path(name_or_path) -> Path:
+    return demo_model_dir() if str(name_or_path) == DEMO else Path(str(name_or_path)).expanduser()
+
+
 def resolve_model_files(name_or_path, token=None, revision=None, cache_dir=None) -> ModelFiles:
     """Config, weights and text-encoder folder of a text-to-audio model."""
-    path = Path(str(name_or_path)).expanduser()
+    path = _as_path(name_or_path)
     if path.is_dir():
         config_path, weights_path = _local_folder(path)
         local_te = path / TEXT_ENCODER
@@ -256,16 +285,15 @@ def _cached_host_checkpoint(name: str, cache_dir) -> tuple[Path, Path] | None:
     return None
 
 
-def resolve_autoencoder_files(
-    name_or_path, token=None, revision=None, cache_dir=None
-) -> tuple[Path, Path, str]:
-    """(config path, weights path, key prefix) of a SAME autoencoder.
+def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir=None) -> ModelFiles:
+    """Config and weights of a SAME autoencoder; ``weights_prefix`` says where its weights sit.
 
     ``same-s`` / ``same-l`` first use a full SA3 checkpoint already in the cache (small-music, then
     small-sfx; medium), with the weights under ``pretransform.model.``; otherwise the AE repo is
-    downloaded. A local folder may hold an AE-only or a full checkpoint.
+    downloaded. A local folder (or ``demo``) may hold an AE-only or a full checkpoint.
     """
-    path = Path(str(name_or_path)).expanduser()
+    path = _as_path(name_or_path)
+    repo_id = None
     if path.is_dir():
         config_path, weights_path = _local_folder(path)
     elif (
@@ -274,9 +302,25 @@ def resolve_autoencoder_files(
         and (cached := _cached_host_checkpoint(name_or_path, cache_dir))
     ):
         config_path, weights_path = cached
+        repo_id = _repo_of(config_path)
     else:
         repo_id = _repo_id_for(str(name_or_path), AUTOENCODER_MODELS)
         config_path = download(repo_id, CONFIG, token=token, revision=revision, cache_dir=cache_dir)
         weights_path = download(repo_id, WEIGHTS, token=token, revision=revision, cache_dir=cache_dir)
     is_full = "encoder" not in json.loads(Path(config_path).read_text()).get("model", {})
-    return config_path, weights_path, "pretransform.model." if is_full else ""
+    return ModelFiles(
+        config_path,
+        weights_path,
+        None,
+        repo_id,
+        _commit_of(config_path) if repo_id else None,
+        "pretransform.model." if is_full else "",
+    )
+
+
+def _repo_of(path: Path) -> str | None:
+    """The repo id of a file in the huggingface_hub cache layout (``models--owner--name``)."""
+    for part in path.parts:
+        if part.startswith("models--"):
+            return part.removeprefix("models--").replace("--", "/")
+    return None

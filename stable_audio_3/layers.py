@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 ROPE_DIMS = 32  # rotary dimensions per 64-wide head (the rest of the head is not rotated)
-PADDING_MODES = ("exclude", "upstream_fallback")
+ATTENTION_PADDING_MODES = ("exclude", "upstream_fallback")  # see attend()
 
 
 # --------------------------------------------------------------------------- linear
@@ -182,6 +182,12 @@ def expo_fourier_features(t: torch.Tensor, dim: int, min_freq: float = 0.5, max_
 # --------------------------------------------------------------------------- attention
 
 
+def check_attention_padding(mode) -> None:
+    """ValueError unless ``mode`` is one of :data:`ATTENTION_PADDING_MODES`."""
+    if mode not in ATTENTION_PADDING_MODES:
+        raise ValueError(f"attention_padding must be one of {ATTENTION_PADDING_MODES}, got {mode!r}.")
+
+
 def attend(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -202,8 +208,6 @@ def attend(
     mask; blocks of a few windows are fastest on CPU). ``keys=n``: only the first n keys exist (the
     rest is padding left out, the same as excluding it with ``key_mask``, but cheaper).
     """
-    if padding not in PADDING_MODES:
-        raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}.")
     if keys is not None:
         k, v = k[..., :keys, :], v[..., :keys, :]
     mask = None

@@ -1,16 +1,20 @@
 """Strict checkpoint loading: safetensors straight into a module, one copy of the weights.
 
-Modules are meant to be built on the meta device (``with torch.device("meta"): ...``) and then
-filled here with ``assign=True``, so the weights are read once from disk into the target device and
-dtype. Any mismatch between the file and the module is an error that names the key and the file.
+:func:`load_weights` is the one loading path of both model wrappers: the module is built on the
+meta device, filled with ``assign=True`` (the weights are read once from disk into the target
+device and dtype), and frozen for inference. Any mismatch between the file and the module is an
+error that names the key and the file; so is a config file that is not valid JSON.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 class CheckpointMismatchError(ValueError):
@@ -125,3 +129,58 @@ def load_checkpoint_strict(
     """Read ``path`` (keys under ``prefix``) and load them strictly into ``module``."""
     state_dict = read_safetensors(path, prefix=prefix)
     return load_state_dict_strict(module, state_dict, source=path, device=device, dtype=dtype)
+
+
+def check_dtype(name: str, value) -> None:
+    """ValueError unless ``value`` is None or one of :data:`DTYPES`."""
+    if value is not None and value not in DTYPES:
+        raise ValueError(f"{name} must be one of {DTYPES}, got {value!r}.")
+
+
+def resolve_device(device=None) -> torch.device:
+    """``device`` as a torch.device; None means CUDA, else MPS, else CPU (upstream's order)."""
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def read_config(path) -> dict:
+    """The JSON object in ``path``; ValueError naming the file and what to do if it is broken."""
+    try:
+        config = json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{path} is not valid JSON ({exc.__class__.__name__}: {getattr(exc, 'msg', exc)}); "
+            "download the model again or replace the file with the repo's original."
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds no JSON object; download the model again or replace the file.")
+    return config
+
+
+def load_weights(
+    build: Callable[[], torch.nn.Module],
+    weights_path,
+    *,
+    device,
+    dtype_for: Callable[[str], torch.dtype],
+    prefix: str = "",
+) -> torch.nn.Module:
+    """``build()`` on the meta device, filled strictly from ``weights_path`` and frozen (eval, no grad).
+
+    Floating-point weights take ``dtype_for(key)``; rotary frequency tables (``*inv_freq``) keep the
+    dtype they are stored in (float32), whatever the target: in half precision the angles of later
+    positions would be wrong.
+    """
+    with torch.device("meta"):
+        module = build()
+    state = read_safetensors(weights_path, prefix=prefix)
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not key.endswith("inv_freq"):
+            state[key] = tensor.to(dtype_for(key))
+    load_state_dict_strict(module, state, source=weights_path, device=device)
+    return module.eval().requires_grad_(False)

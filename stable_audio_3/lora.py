@@ -5,7 +5,8 @@ the DiT wrapper, starting with ``model.``; conditioner paths relative to the con
 with ``conditioners.``) and a ``lora_config`` JSON header (rank, alpha, adapter_type, ...). Each
 adapted weight gets one :class:`LoraAdapter` per loaded file through ``torch.nn.utils.parametrize``;
 adapters chain in load order, so ``W -> f0(W) -> f1(f0(W))``. Removing them restores the original
-tensor object, so the base weights come back bit-exactly.
+tensor object, so the base weights come back bit-exactly. :func:`switch_adapters` turns adapters on
+and off per model call (upstream's ``lora_interval`` and ``lora_layer_filter``).
 """
 
 from __future__ import annotations
@@ -254,3 +255,41 @@ class LoraStack:
     @property
     def names(self) -> list[str]:
         return [lora.path.stem for lora in self.files]
+
+
+def expand_ranges(pattern: str) -> list[str]:
+    """``'layers.[0-2].'`` -> ``['layers.0.', 'layers.1.', 'layers.2.']``; ranges may run downwards."""
+    found = re.search(r"\[(\d+)-(\d+)\]", pattern)
+    if found is None:
+        return [pattern]
+    lo, hi = int(found[1]), int(found[2])
+    step = 1 if hi >= lo else -1
+    head, tails = pattern[: found.start()], expand_ranges(pattern[found.end() :])
+    return [f"{head}{n}{tail}" for n in range(lo, hi + step, step) for tail in tails]
+
+
+def layer_patterns(layer_filter: str) -> list[str]:
+    """A comma-separated filter of name substrings (case-folded, ``[a-b]`` ranges expanded)."""
+    parts = [part.strip().lower() for part in layer_filter.split(",") if part.strip()]
+    return [pattern for part in parts for pattern in expand_ranges(part)]
+
+
+def switch_adapters(root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str) -> bool | None:
+    """Enable the adapters under ``root`` iff ``sigma0`` is in ``interval``, except on filtered layers.
+
+    Layer names are matched relative to ``root``. Returns whether adapters are on (None when none
+    are attached).
+    """
+    adapters = [
+        (name, adapter)
+        for name, module in root.named_modules()
+        for adapter in getattr(getattr(module, "parametrizations", None), "weight", None) or ()
+        if isinstance(adapter, LoraAdapter)
+    ]
+    if not adapters:
+        return None
+    active = bool(interval[0] <= sigma0 <= interval[1])
+    patterns = layer_patterns(layer_filter)
+    for name, adapter in adapters:
+        adapter.enabled = active and not any(pattern in name for pattern in patterns)
+    return active

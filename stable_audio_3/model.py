@@ -13,7 +13,7 @@ from torch import nn
 from .autoencoder import SameAutoencoder
 from .conditioning import Conditioners
 from .dit import DiffusionTransformer
-from .loading import load_state_dict_strict, read_safetensors
+from .loading import load_weights
 from .sampling import shift_from_options
 
 
@@ -46,22 +46,24 @@ class DiffusionModel(nn.Module):
     def load(
         cls, config: dict, weights_path, text_encoder_dir, *, device, dtype, autoencoder_dtype=None
     ) -> DiffusionModel:
-        """Build on the meta device and fill from ``weights_path`` in one pass, strictly.
+        """The model of ``config`` filled from ``weights_path`` (see :func:`loading.load_weights`).
 
         Weights take ``dtype``, the SAME autoencoder ``autoencoder_dtype`` (default: ``dtype``).
-        Rotary frequency tables stay float32 where the target is bfloat16: with 8 mantissa bits the
-        angles of later positions would be wrong (float16 tables are kept, as upstream's half mode).
         """
-        with torch.device("meta"):
-            model = cls(config, text_encoder_dir)
-        state = read_safetensors(weights_path)
-        for key, tensor in state.items():
-            target = autoencoder_dtype if key.startswith("pretransform.") and autoencoder_dtype else dtype
-            if tensor.is_floating_point() and not (key.endswith("inv_freq") and target == torch.bfloat16):
-                state[key] = tensor.to(target)
-        load_state_dict_strict(model, state, source=weights_path, device=device)
+        ae_dtype = autoencoder_dtype or dtype
+        model = load_weights(
+            lambda: cls(config, text_encoder_dir),
+            weights_path,
+            device=device,
+            dtype_for=lambda key: ae_dtype if key.startswith("pretransform.") else dtype,
+        )
         model.conditioner.to_device(device)
-        return model.eval().requires_grad_(False)
+        return model
+
+    @property
+    def dit(self) -> DiffusionTransformer:
+        """The diffusion transformer (``model.model`` in the checkpoint's key hierarchy)."""
+        return self.model.model
 
     @property
     def autoencoder(self) -> SameAutoencoder:
@@ -69,7 +71,7 @@ class DiffusionModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.model.dtype
+        return self.dit.dtype
 
     @property
     def autoencoder_dtype(self) -> torch.dtype:

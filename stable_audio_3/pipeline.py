@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import warnings
-from pathlib import Path
 
 import torch
 
-from . import editing, lengths, sampling
-from .devices import default_device
+from . import inpainting, lengths, sampling
+from .audio import prepare_audio
 from .hub import DIFFUSION_MODELS, resolve_model_files
+from .layers import check_attention_padding
+from .loading import check_dtype, read_config, resolve_device
 from .lora import LoraStack
 from .model import DiffusionModel
-
-ATTENTION_PADDING = ("exclude", "upstream_fallback")
-DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 class StableAudioModel:
@@ -66,19 +63,15 @@ class StableAudioModel:
         meant for CUDA: the first generation per length compiles for a minute or more; results
         move by float rounding; on the CPU it is slower than the default path, so it warns).
         """
-        if attention_padding not in ATTENTION_PADDING:
-            raise ValueError(
-                f"attention_padding must be one of {ATTENTION_PADDING}, got {attention_padding!r}."
-            )
-        for name, value in (("dtype", dtype), ("autoencoder_dtype", autoencoder_dtype)):
-            if value is not None and value not in DTYPES:
-                raise ValueError(f"{name} must be one of {DTYPES}, got {value!r}.")
-        device = torch.device(device) if device is not None else default_device()
+        check_attention_padding(attention_padding)
+        check_dtype("dtype", dtype)
+        check_dtype("autoencoder_dtype", autoencoder_dtype)
+        device = resolve_device(device)
         if dtype is None:
             half = device.type == "cuda" if model_half is None else model_half
             dtype = torch.float16 if half else torch.float32
         files = resolve_model_files(name_or_path, token=token, revision=revision, cache_dir=cache_dir)
-        config = json.loads(Path(files.config_path).read_text())
+        config = read_config(files.config_path)
         if "diffusion" not in config.get("model", {}):
             raise ValueError(
                 f"{name_or_path} is not a text-to-audio model (its config has no 'model.diffusion'); "
@@ -104,7 +97,7 @@ class StableAudioModel:
                     "it is meant for CUDA.",
                     stacklevel=2,
                 )
-            model.model.model.transformer.compile()
+            model.dit.transformer.compile()
         out = cls(model, config, device, dtype != torch.float32, source=files)
         out.attention_padding = attention_padding
         return out
@@ -205,7 +198,7 @@ class StableAudioModel:
         steps = lengths.check_steps(steps)
         sampler_name = sampling.resolve_sampler(sampler_type, self.objective)
         if init_audio is not None:
-            init_noise_level = editing.check_init_noise_level(init_noise_level)
+            init_noise_level = sampling.check_init_noise_level(init_noise_level)
         sigma_max = init_noise_level if init_audio is not None else 1.0
         model, device = self.model, self.device
         plan = lengths.plan_lengths(
@@ -218,7 +211,7 @@ class StableAudioModel:
             latent_align=model.latent_align,
             device=device,
         )
-        mask = editing.build_inpaint_mask(
+        mask = inpainting.build_inpaint_mask(
             length=plan.audio_samples,
             sample_rate=self.sample_rate,
             durations=plan.durations,
@@ -248,8 +241,8 @@ class StableAudioModel:
         )
         latent_len = plan.latent_length
         if mask is not None:
-            mask = editing.latent_mask(mask.to(device), latent_len)
-        mask, masked = editing.local_conditioning(
+            mask = inpainting.latent_mask(mask.to(device), latent_len)
+        mask, masked = inpainting.local_conditioning(
             mask,
             inpaint_latents,
             batch_size=batch_size,
@@ -273,7 +266,7 @@ class StableAudioModel:
         conditions_cache: dict = {}  # per-block work on the fixed conditions, done once per generation
 
         def model_fn(x_t, t):
-            return model.model.model(
+            return model.dit(
                 x_t.to(model.dtype),
                 t,
                 cond.cross_attn,
@@ -346,7 +339,7 @@ class StableAudioModel:
 
     def _encode_input(self, audio, length: int) -> torch.Tensor:
         ae = self.model.autoencoder
-        prepared = editing.prepare_audio(
+        prepared = prepare_audio(
             audio, sample_rate=self.sample_rate, length=length, channels=ae.io_channels, device=self.device
         )
         return ae.encode(prepared.to(self.model.autoencoder_dtype), chunked=self.model.chunked)

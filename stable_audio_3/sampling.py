@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from numbers import Real
 
 import torch
 from tqdm.auto import tqdm
@@ -158,6 +159,13 @@ def build_schedule(
         t = shift.shift(t, max(int(seq_len), 1))
     t[..., 0] = sigma_max
     return t
+
+
+def check_init_noise_level(level) -> float:
+    """``init_noise_level`` as a float in (0, 1]."""
+    if isinstance(level, bool) or not isinstance(level, Real) or not 0 < level <= 1:
+        raise ValueError(f"init_noise_level must be a number above 0 and at most 1, got {level!r}.")
+    return float(level)
 
 
 def start_from_init(init: torch.Tensor, noise: torch.Tensor, sigma_max: float) -> torch.Tensor:

@@ -1,9 +1,8 @@
 """pytest fixtures: a loopback Hub serving the fixture models under the real repo ids."""
 
 import pytest
+from hubserver import HubServer, RepoSpec
 from parity import MODELS
-
-from stable_audio_3.testing.hubserver import HubServer, RepoSpec
 
 ACCEPTED_TOKEN = "hf_test_accepted_0123456789abcdef"
 NOT_ACCEPTED_TOKEN = "hf_test_notaccepted_0123456789abcdef"

@@ -3,7 +3,7 @@
 import pytest
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 
-from stable_audio_3.hub import HubAccessError, resolve_autoencoder_files, resolve_model_files
+from stable_audio_3.hub import DIFFUSION_MODELS, HubAccessError, resolve_autoencoder_files, resolve_model_files
 
 GATED = "small-music"
 
@@ -49,26 +49,25 @@ def test_server_error_and_dropped_connection_give_a_clear_sentence_then_retry_wo
         resolve_autoencoder_files("same-s")
     assert info.value.reason == "server_error"
     hub._faults.clear()
-    config, weights, prefix = resolve_autoencoder_files("same-s")
+    files = resolve_autoencoder_files("same-s")
     assert (
-        weights.stat().st_size
+        files.weights_path.stat().st_size
         == (hub.repos["stabilityai/SAME-S"].folder / "model.safetensors").stat().st_size
     )
-    assert prefix == ""
+    assert files.weights_prefix == "" and files.repo_id == "stabilityai/SAME-S" and files.revision
 
 
 def test_slow_response_still_completes(hub):
     hub.inject_fault("*/SAME-L/resolve/*/model_config.json", "slow", delay=1.0)
-    config, _, _ = resolve_autoencoder_files("same-l")
-    assert config.exists()
+    assert resolve_autoencoder_files("same-l").config_path.exists()
 
 
 def test_autoencoder_prefers_an_already_cached_full_checkpoint(hub):
     resolve_model_files(GATED, token=ACCEPTED_TOKEN)
     before = hub.count(contains="SAME-S")
-    config, weights, prefix = resolve_autoencoder_files("same-s")
+    files = resolve_autoencoder_files("same-s")
     assert hub.count(contains="SAME-S") == before == 0
-    assert prefix == "pretransform.model." and "small-music" in str(weights)
+    assert files.weights_prefix == "pretransform.model." and files.repo_id == DIFFUSION_MODELS[GATED]
 
 
 def test_offline_uses_the_cache_and_says_so_when_missing(hub, monkeypatch):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from stable_audio_3.layers import FeedForward, RotaryEmbedding, TransformerBlock, apply_rope_, make_norm
-from stable_audio_3.testing.builders import randomize_
+from stable_audio_3.random_models import randomize_
 
 
 def inference_and_autograd(module, *inputs, **kwargs):

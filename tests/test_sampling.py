@@ -14,6 +14,7 @@ from stable_audio_3.sampling import (
     IdentityShift,
     LogSNRShift,
     build_schedule,
+    check_init_noise_level,
     default_sampling_shift,
     resolve_sampler,
     sample,
@@ -273,3 +274,10 @@ def test_logsnr_shift_rate_moves_the_start_with_length():
     assert shift.shift(t, 4000) > shift.shift(t, 1000)
     start = shift.logsnr_start(4000)
     assert math.isclose(start, -6.2 - 1.0)
+
+
+def test_init_noise_level_range():
+    assert check_init_noise_level(1) == 1.0 and check_init_noise_level(0.3) == 0.3
+    for bad in (0, 0.0, -0.2, 1.01, float("nan"), "0.5", None):
+        with pytest.raises(ValueError, match="init_noise_level"):
+            check_init_noise_level(bad)

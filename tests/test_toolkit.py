@@ -8,7 +8,7 @@ from parity import MODELS
 from safetensors import safe_open
 
 from stable_audio_3 import AutoencoderModel, StableAudioModel
-from stable_audio_3.testing.builders import write_model_repo
+from stable_audio_3.random_models import write_model_repo
 
 
 def header(path) -> dict[str, tuple]:

@@ -1,11 +1,4 @@
-"""Input audio for audio-to-audio and inpainting: conversion, inpaint masks and local conditioning.
-
-Audio comes as a pair of sample rate and samples, in either order: ``(sr, audio)`` as upstream's
-``generate`` expects, or ``(audio, sr)`` as ``torchaudio.load`` returns. The samples may be a numpy
-array (float, int16 scaled by 1/32767, int32 by 1/2147483647) or a torch tensor, 1-D (mono) or 2-D.
-A 2-D numpy array is read as (samples, channels) and a 2-D tensor as (channels, samples), as upstream
-does, except that a reading with more channels than samples is swapped (e.g. librosa's
-(channels, samples) numpy arrays).
+"""Inpainting and continuation: which parts of the audio to keep, on the sample and the latent grid.
 
 Inpaint masks work on the audio-sample grid, 1 = keep, 0 = generate, then go to the latent grid by
 nearest-neighbour resizing (latent frame j takes sample j * downsampling_ratio). Everything at or
@@ -17,103 +10,8 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
-
-_INT_SCALE = {np.dtype(np.int16): 32767.0, np.dtype(np.int32): 2147483647.0}
-_TORCH_INT_SCALE = {torch.int16: 32767.0, torch.int32: 2147483647.0}
-
-
-def _is_rate(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def split_audio(audio) -> tuple[int, torch.Tensor]:
-    """``(sample_rate, samples)`` with samples as float32 (channels, n), from either tuple order."""
-    if not isinstance(audio, (tuple, list)) or len(audio) != 2:
-        raise ValueError("Give input audio as a (sample_rate, samples) or (samples, sample_rate) pair.")
-    first, second = audio
-    if _is_rate(first) and not _is_rate(second):
-        rate, samples = int(first), second
-    elif _is_rate(second) and not _is_rate(first):
-        rate, samples = int(second), first
-    else:
-        raise ValueError("Give input audio as a pair of an integer sample rate and an array of samples.")
-    if rate <= 0:
-        raise ValueError(f"The input audio's sample rate must be positive, got {rate}.")
-    return rate, _as_channels_first(samples)
-
-
-def _as_channels_first(samples) -> torch.Tensor:
-    if isinstance(samples, np.ndarray):
-        if samples.dtype in _INT_SCALE:
-            tensor = torch.from_numpy(samples).float() / _INT_SCALE[samples.dtype]
-        elif np.issubdtype(samples.dtype, np.floating):
-            tensor = torch.from_numpy(np.ascontiguousarray(samples)).float()
-        else:
-            raise ValueError(
-                f"Audio samples of dtype {samples.dtype} are not supported; use float, int16 or int32."
-            )
-    elif isinstance(samples, torch.Tensor):
-        if samples.dtype in _TORCH_INT_SCALE:
-            tensor = samples.float() / _TORCH_INT_SCALE[samples.dtype]
-        elif samples.is_floating_point():
-            tensor = samples.float()
-        else:
-            raise ValueError(
-                f"Audio samples of dtype {samples.dtype} are not supported; use float, int16 or int32."
-            )
-    else:
-        raise ValueError(
-            f"Audio samples must be a numpy array or a torch tensor, got {type(samples).__name__}."
-        )
-    if tensor.dim() == 3 and tensor.shape[0] == 1:
-        tensor = tensor[0]
-    if tensor.dim() not in (1, 2) or tensor.numel() == 0:
-        raise ValueError(
-            f"Audio samples must be 1-D or (channels, samples), got shape {tuple(tensor.shape)}."
-        )
-    if tensor.dim() == 1:
-        return tensor.unsqueeze(0)
-    if isinstance(samples, np.ndarray):  # upstream reads numpy as (samples, channels)
-        tensor = tensor.t()
-    # A reading with more channels than samples was meant the other way round.
-    return tensor.t() if tensor.shape[0] > tensor.shape[1] else tensor
-
-
-def set_channels(audio: torch.Tensor, channels: int) -> torch.Tensor:
-    """(B, C, n) audio with ``channels`` channels: mono duplicated, extras dropped, or mixed to mono."""
-    if channels == 1:
-        return audio.mean(1, keepdim=True)
-    if audio.shape[1] == 1:
-        return audio.repeat(1, channels, 1)
-    return audio[:, :channels]
-
-
-def prepare_audio(audio, *, sample_rate: int, length: int, channels: int, device=None) -> torch.Tensor:
-    """Input audio as a float32 (1, channels, length) tensor at ``sample_rate``, ready to encode.
-
-    Resampled with torchaudio's default windowed-sinc filter when the rate differs, then cut to its
-    first ``length`` samples or zero-padded at the end (no normalisation of any kind).
-    """
-    rate, samples = split_audio(audio)
-    samples = samples.to(device)
-    if rate != sample_rate:
-        # The transform (not torchaudio.functional.resample) builds its kernel exactly as upstream does.
-        samples = torchaudio.transforms.Resample(rate, sample_rate).to(samples.device)(samples)
-    fitted = samples.new_zeros(samples.shape[0], length)
-    kept = min(length, samples.shape[1])
-    fitted[:, :kept] = samples[:, :kept]
-    return set_channels(fitted.unsqueeze(0), channels)
-
-
-def check_init_noise_level(level) -> float:
-    """``init_noise_level`` as a float in (0, 1]."""
-    if isinstance(level, bool) or not isinstance(level, Real) or not 0 < level <= 1:
-        raise ValueError(f"init_noise_level must be a number above 0 and at most 1, got {level!r}.")
-    return float(level)
 
 
 def inpaint_regions(starts, ends, duration: float) -> list[tuple[float, float]]:
