@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from sa3lab import render
+from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
-from sa3lab.requests import GenerationRequest
 
 RESULTS = Path(__file__).parent / "results"
 SAMPLE_RATE = 44100

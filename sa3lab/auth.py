@@ -19,7 +19,7 @@ from huggingface_hub import HfApi
 from huggingface_hub import errors as hf_errors
 from huggingface_hub import utils as hf_utils
 
-from stable_audio_3.hub import is_offline, model_page, translate_error
+from stable_audio_3.hub import endpoint, is_offline, model_page, token_path, translate_error
 
 # No network (refused connection, DNS failure, timeout) surfaces as the HTTP client's transport error,
 # which is not an OSError in the httpx-based huggingface_hub releases.
@@ -42,11 +42,8 @@ class TokenChoice:
 
 
 def _token_file() -> str | None:
-    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    path = os.environ.get("HF_TOKEN_PATH") or os.path.join(home, "token")
     try:
-        with open(path) as f:
-            return f.read().strip() or None
+        return token_path().read_text().strip() or None
     except OSError:
         return None
 
@@ -135,7 +132,7 @@ class AccessChecker:
         if is_offline():
             return _offline(repo_id, cached_locally)
         try:
-            HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).auth_check(repo_id, token=token or False)
+            HfApi(endpoint=endpoint()).auth_check(repo_id, token=token or False)
         except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled, *_TRANSPORT_ERRORS) as exc:
             error = translate_error(exc, repo_id)
             if error.reason == "server_error" and not isinstance(exc, hf_errors.HfHubHTTPError):

@@ -1,8 +1,14 @@
-"""The Stable Audio 3 collections: what each repo is, whether it is gated, where it runs well."""
+"""The Stable Audio 3 collections: what each repo is, whether it is gated, where it runs well.
+
+:func:`model_defaults` is the one place that decides a model's default sampler settings (post-trained:
+8 steps, CFG 1; base: 50 steps, CFG 7), for catalog keys and local folders alike.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 POST_TRAINED = {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong"}
 BASE = {"steps": 50, "cfg_scale": 7.0, "sampler": "euler"}
@@ -196,3 +202,28 @@ def get(key: str) -> Entry:
 
 def in_collection(*collections: str) -> list[Entry]:
     return [e for e in ENTRIES.values() if e.collection in collections]
+
+
+def keys(*collections: str) -> tuple[str, ...]:
+    """The keys of the entries in ``collections``, in catalog order."""
+    return tuple(e.key for e in in_collection(*collections))
+
+
+def folder_objective(folder) -> str | None:
+    """The diffusion objective in a local model folder's config, or None if it cannot be read."""
+    try:
+        config = json.loads((Path(folder).expanduser() / "model_config.json").read_text())
+        return config["model"]["diffusion"].get("diffusion_objective")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def model_defaults(model: str) -> dict:
+    """Default steps, CFG and sampler of a catalog key or a local model folder.
+
+    A folder gets the base defaults when its config's objective is ``rectified_flow`` (the base
+    checkpoints), else the post-trained ones.
+    """
+    if model in ENTRIES:
+        return ENTRIES[model].defaults
+    return BASE if folder_objective(model) == "rectified_flow" else POST_TRAINED

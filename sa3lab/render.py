@@ -1,6 +1,7 @@
 """Display objects for a result: audio player, spectrogram, waveform, timing/metadata table.
 
-Pure functions: they return IPython display objects and keep no figures open.
+Pure functions: they return IPython display objects and keep no figures open. Figures are drawn on
+``matplotlib.figure.Figure`` directly, so the kernel's own backend (e.g. inline) is left alone.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import io
 import math
 
 import ipywidgets as widgets
-import matplotlib
 import soundfile
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from IPython.display import HTML, Audio, Image  # noqa: E402
+import torch
+from IPython.display import HTML, Audio, Image
+from matplotlib.figure import Figure
 
 EMBED_LIMIT_S = 60.0  # longer clips are played through a widget instead of embedded
 SPECTRO_RATE = 22050  # the spectrogram shows 0..11 kHz of a mono mix
@@ -43,10 +41,9 @@ def audio_player(audio: torch.Tensor, sample_rate: int, saved_path: str | None =
     return widgets.VBox([player, note])
 
 
-def _figure_png(fig) -> Image:
+def _figure_png(fig: Figure) -> Image:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
     return Image(data=buf.getvalue(), format="png")
 
 
@@ -62,7 +59,8 @@ def spectrogram(audio: torch.Tensor, sample_rate: int, title: str = "") -> Image
     spec = torch.stft(mono, n_fft, hop_length=hop, window=torch.hann_window(n_fft), return_complex=True)
     db = 20 * torch.log10(spec.abs() + 1e-6)
     db = db.clamp(min=db.max() - 90)
-    fig, ax = plt.subplots(figsize=(8, 2.6))
+    fig = Figure(figsize=(8, 2.6))
+    ax = fig.subplots()
     extent = [0, mono.numel() / rate, 0, rate / 2000]
     im = ax.imshow(db.numpy(), origin="lower", aspect="auto", extent=extent, cmap="magma")
     ax.set_xlabel("time (s)")
@@ -79,7 +77,8 @@ def waveform(audio: torch.Tensor, sample_rate: int) -> Image:
     bins = min(2000, data.shape[-1])
     usable = data[:, : data.shape[-1] // bins * bins].reshape(data.shape[0], bins, -1)
     t = torch.linspace(0, data.shape[-1] / sample_rate, bins)
-    fig, ax = plt.subplots(figsize=(8, 1.6))
+    fig = Figure(figsize=(8, 1.6))
+    ax = fig.subplots()
     for ch in range(data.shape[0]):
         ax.fill_between(t.numpy(), usable[ch].amin(-1).numpy(), usable[ch].amax(-1).numpy(), alpha=0.6)
     ax.set_ylim(-1, 1)

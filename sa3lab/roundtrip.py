@@ -1,17 +1,19 @@
-"""An autoencoder round trip (encode, then decode) as a checked request and its measured result."""
+"""The round-trip job: encode audio with a SAME autoencoder, decode it back, measure how close it is."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from . import catalog
-from .audio_input import check_readable
-from .runs import RunResult
+from . import catalog, metrics
+from .audio_input import REFERENCE_CHORD_RATE, check_readable, read_audio, reference_chord
+from .progress import NoProgress
+from .runs import RunResult, new_result, random_seed, save_result
 
-AUTOENCODER_KEYS = ("same-s", "same-l", "demo")
+AUTOENCODER_KEYS = (*catalog.keys("autoencoder"), "demo")  # demo: the demo model's autoencoder
 LOCAL_FOLDER_MAX_S = 380.0
 
 
@@ -28,6 +30,9 @@ class RoundTripRequest:
 
     def is_local(self) -> bool:
         return self.model not in catalog.ENTRIES
+
+    def entry(self) -> catalog.Entry | None:
+        return None if self.is_local() else catalog.get(self.model)
 
     def check(self) -> None:
         """Raise ValueError with one sentence for anything a person must fix."""
@@ -70,3 +75,59 @@ class RoundTripResult:
     stft_distance: float
     source: str
     run: RunResult  # the decoded audio as saved, with timings and metadata
+
+
+def _input(request: RoundTripRequest) -> tuple[int, torch.Tensor, str]:
+    """(rate, (channels, samples), label) of the file, or of the built-in test chord."""
+    if request.audio.strip():
+        rate, audio = read_audio(request.audio, max_seconds=request.duration)
+        return rate, audio, request.audio.strip()
+    return REFERENCE_CHORD_RATE, reference_chord(request.duration), f"test chord ({request.duration:g} s)"
+
+
+def run(lab, request: RoundTripRequest, pasted_token: str | None = None, progress=None) -> RoundTripResult:
+    """Encode a file (or the built-in test chord) with a SAME autoencoder, decode it, measure, save."""
+    request.check()
+    progress = progress or NoProgress()
+    start = time.perf_counter()
+    progress.stage("loading the autoencoder (first run downloads it)")
+    ae, cache_hit, load_s = lab.load_autoencoder(request.model, request.entry(), lab.token(pasted_token))
+    rate, audio, label = _input(request)
+    sr = int(ae.sample_rate)
+    length = max(1, round(audio.shape[-1] * sr / rate))
+    before = ae.prepare(audio, rate)[0, :, :length].to("cpu", torch.float32)
+    seed = random_seed() if request.seed == -1 else request.seed
+    timings = {"load": load_s}
+    progress.start(2, "encoding")
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    latents = ae.encode(before.unsqueeze(0), sr, chunked=request.chunked)
+    timings["encoding"] = time.perf_counter() - t0
+    progress.step(1, 2, "decoding")
+    t0 = time.perf_counter()
+    after = ae.decode(latents, chunked=request.chunked)[0].to("cpu", torch.float32)[..., :length]
+    timings["decoding"] = time.perf_counter() - t0
+    progress.step(2, 2, "measuring")
+    timings["total"] = time.perf_counter() - start
+    latent_rate = sr / ae.downsampling_ratio
+    snr, distance = metrics.snr_db(before, after), metrics.multi_resolution_stft_distance(before, after)
+    result = new_result(
+        ae,
+        after.unsqueeze(0),
+        seed=seed,
+        model_key=request.model,
+        timings=timings,
+        cache_hit=cache_hit,
+        settings={
+            "source": label,
+            "duration": request.duration,
+            "chunked": request.chunked,
+            "latent_shape": list(latents.shape),
+            "latent_rate_hz": latent_rate,
+            "snr_db": snr,
+            "multi_resolution_stft_distance": distance,
+        },
+        requested_s=length / sr,
+    )
+    save_result(result, request.output_dir)
+    return RoundTripResult(before, after, sr, tuple(latents.shape), latent_rate, snr, distance, label, result)

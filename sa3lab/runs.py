@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -18,7 +19,14 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
+from . import quality
+
 PACKAGES = ("torch", "torchaudio", "transformers", "huggingface_hub", "sa3lab")
+MAX_SEED = 99998  # random seeds are drawn from 0..MAX_SEED, as the engine does for seed=-1
+
+
+def random_seed() -> int:
+    return random.randrange(0, MAX_SEED + 1)
 
 
 def package_versions() -> dict[str, str]:
@@ -56,6 +64,36 @@ class RunResult:
         meta = asdict(self)
         meta.pop("audio")
         return meta
+
+
+def new_result(
+    model,
+    audio: torch.Tensor,
+    *,
+    seed: int,
+    model_key: str,
+    timings: dict[str, float],
+    cache_hit: bool,
+    settings: dict,
+    requested_s: float | None = None,
+) -> RunResult:
+    """The result of a run of ``model`` (a StableAudioModel or an AutoencoderModel), levels assessed."""
+    source = model.source
+    return RunResult(
+        audio=audio,
+        sample_rate=int(model.sample_rate),
+        seed=seed,
+        model_key=model_key,
+        repo_id=source.repo_id if source else None,
+        revision=source.revision if source else None,
+        device=str(model.device),
+        dtype=str(model.dtype).removeprefix("torch."),
+        timings=timings,
+        cache_hit=cache_hit,
+        load_elapsed_s=timings.get("load", 0.0),
+        settings=settings,
+        quality=[quality.assess(item, int(model.sample_rate), requested_s) for item in audio],
+    )
 
 
 def _atomic_write(path: Path, write) -> None:

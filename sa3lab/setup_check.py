@@ -5,12 +5,9 @@ Plain Python (no widgets): the start-here form renders these; a script can print
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-import huggingface_hub
-
-from stable_audio_3.hub import is_offline
+from stable_audio_3.hub import endpoint, is_cached, is_offline
 
 from . import catalog, device
 from .auth import Access, AccessChecker, TokenChoice
@@ -72,7 +69,7 @@ def setup_report(
             "Network",
             "offline (HF_HUB_OFFLINE is set)"
             if offline
-            else f"online, Hub at {os.environ.get('HF_ENDPOINT') or 'https://huggingface.co'}",
+            else f"online, Hub at {endpoint() or 'https://huggingface.co'}",
         ),
     ]
     report = SetupReport(facts)
@@ -142,13 +139,6 @@ STATUS_LABELS = {
 }
 
 
-def _cached(repo_id: str) -> bool:
-    try:
-        return isinstance(huggingface_hub.try_to_load_from_cache(repo_id, "model.safetensors"), str)
-    except Exception:  # noqa: BLE001 - an unreadable cache counts as no cache
-        return False
-
-
 def _size(entry: catalog.Entry) -> str:
     if not entry.params:
         return "tiny (built locally)" if entry.key == "demo" else "-"
@@ -163,7 +153,7 @@ def _status(entry: catalog.Entry, checker: AccessChecker, token: str | None, hub
     """(label, actionable sentence or "", usable) of one entry."""
     if entry.repo_id is None:
         return "built locally", "", True
-    cached = _cached(entry.repo_id)
+    cached = is_cached(entry.repo_id)
     if not hub_down:
         try:
             access = checker.check(entry.repo_id, token, cached_locally=cached)

@@ -94,6 +94,20 @@ class AutoencoderModel:
 
     # ------------------------------------------------------------------ encode / decode
 
+    def prepare(self, audio, sr) -> torch.Tensor:
+        """What :meth:`encode` feeds the encoder: float32 (B, channels, N) at the model's rate.
+
+        Each clip resampled, mono made stereo, all zero-padded to the longest rounded up to a multiple
+        of the downsampling ratio (see :mod:`stable_audio_3.audio`); on the input's device.
+        """
+        return prepare_batch(
+            audio,
+            sr,
+            sample_rate=self.sample_rate,
+            channels=self.autoencoder.in_channels,
+            multiple=self.downsampling_ratio,
+        )
+
     @torch.inference_mode()
     def encode(self, audio, sr, chunked: bool = False, chunk_size: int = 128, overlap: int = 32):
         """Audio at rate ``sr`` -> float32 latents (B, latent_dim, frames).
@@ -102,14 +116,7 @@ class AutoencoderModel:
         (``sr`` then may be a list too). ``chunked`` encodes overlapping windows of ``chunk_size``
         latent frames (``overlap`` frames shared) to save memory.
         """
-        batch = prepare_batch(
-            audio,
-            sr,
-            sample_rate=self.sample_rate,
-            channels=self.autoencoder.in_channels,
-            multiple=self.downsampling_ratio,
-        )
-        batch = batch.to(self.device, self.dtype)
+        batch = self.prepare(audio, sr).to(self.device, self.dtype)
         latents = self.autoencoder.encode(batch, chunked=chunked, chunk_size=chunk_size, overlap=overlap)
         return latents.float()
 

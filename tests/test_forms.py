@@ -131,7 +131,7 @@ def test_widgets_read_into_a_generation_request(session, out, chord_file):
         2,
         "music",
     )
-    assert request.lora_files == [str(LORA)] * 2 and request.lora_strengths == [0.5, 0.5]
+    assert request.loras() == [(str(LORA), 0.5)] * 2
     assert request.output_dir == out
     form.tabs.selected_index, form.a2a_audio.path.value, form.noise.value = 1, chord_file, 0.3
     request = form.read()

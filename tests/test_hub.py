@@ -3,7 +3,12 @@
 import pytest
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 
-from stable_audio_3.hub import DIFFUSION_MODELS, HubAccessError, resolve_autoencoder_files, resolve_model_files
+from stable_audio_3.hub import (
+    DIFFUSION_MODELS,
+    HubAccessError,
+    resolve_autoencoder_files,
+    resolve_model_files,
+)
 
 GATED = "small-music"
 

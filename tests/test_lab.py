@@ -7,8 +7,8 @@ import warnings
 import pytest
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 
+from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
-from sa3lab.requests import GenerationRequest
 
 UNKNOWN_TOKEN = "hf_test_unknown_0123456789abcdef"
 TOKENS = (ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, UNKNOWN_TOKEN)

@@ -19,11 +19,14 @@ def _db(value: float) -> str:
 
 
 class AutoencoderForm(NotebookForm):
-    """Widgets -> :class:`RoundTripRequest` -> ``Lab.roundtrip`` -> before/after view with metrics."""
+    """Notebook 03: widgets -> :class:`RoundTripRequest` -> ``Lab.roundtrip`` -> before/after view.
+
+    ``model`` is same-s, same-l, demo or a local folder.
+    """
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | None = "same-s",
         audio: str = "",
         duration: float = 5.0,
         seed: int = -1,
@@ -109,14 +112,4 @@ class AutoencoderForm(NotebookForm):
         )
 
 
-def autoencoder_form(
-    model: str | None = "same-s",
-    audio: str = "",
-    duration: float = 5.0,
-    seed: int = -1,
-    output_dir: str = "outputs",
-    *,
-    session: Session | None = None,
-) -> AutoencoderForm:
-    """Notebook 03's form: ``model`` is same-s, same-l, demo or a local folder."""
-    return AutoencoderForm(model, audio, duration, seed, output_dir, session=session)
+autoencoder_form = AutoencoderForm  # notebook 03

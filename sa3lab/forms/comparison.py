@@ -8,13 +8,13 @@ import warnings
 import ipywidgets as widgets
 
 from .. import catalog
-from ..lab import comparison_models
-from ..requests import GenerationRequest
+from ..comparison import MAX_SEEDS, comparison_models
+from ..generation import GenerationRequest
 from . import parts
 from .session import Session, shared_session
 from .shell import FormShell, NotebookForm, message_html
 
-BASE_KEYS = ("small-music-base", "small-sfx-base", "medium-base", "demo")
+BASE_KEYS = (*catalog.keys("base"), "demo")
 
 
 def _settings(key: str) -> str:
@@ -23,7 +23,11 @@ def _settings(key: str) -> str:
 
 
 class ComparisonForm(NotebookForm):
-    """Rows are seeds, columns are models (each at its own default steps and CFG)."""
+    """Notebook 02's grid: rows are seeds, columns are models (each at its own default steps and CFG).
+
+    ``model`` is a base checkpoint (its post-trained sibling is added), a post-trained one (its base
+    is used) or ``demo``.
+    """
 
     def __init__(
         self,
@@ -37,6 +41,12 @@ class ComparisonForm(NotebookForm):
     ):
         self.session = session or shared_session()
         self.output_dir = output_dir
+        notice = ""
+        if model in catalog.ENTRIES and catalog.get(model).collection == "standard":
+            model = comparison_models(model)[0]  # a post-trained key: start from its base
+        elif model is not None and model not in BASE_KEYS:
+            notice = f"The grid compares catalog models only; {model} is not one of {', '.join(BASE_KEYS)}."
+            model = None
         self.picker = parts.ModelPicker(BASE_KEYS, model, allow_local=False)
         self.prompt = widgets.Textarea(
             value=prompt, description="Prompt", style=parts.STYLE, layout={**parts.WIDE, "height": "64px"}
@@ -57,6 +67,8 @@ class ComparisonForm(NotebookForm):
             inputs, self.read, self.execute, self.render, run_label="Compare", secrets=self.session.secrets
         )
         self.widget = self.shell.widget
+        if notice:
+            self.shell.message.value = message_html(notice, "info")
 
     def _update_plan(self) -> None:
         keys = comparison_models(self.picker.value)
@@ -75,7 +87,7 @@ class ComparisonForm(NotebookForm):
             negative_prompt=self.negative.value.strip(),
             output_dir=self.output_dir,
         )
-        seeds = parts.parse_seeds(self.seeds.value)
+        seeds = parts.parse_seeds(self.seeds.value, MAX_SEEDS)
         request.check()
         return request, seeds
 
@@ -123,23 +135,4 @@ class ComparisonForm(NotebookForm):
         )
 
 
-def comparison_form(
-    model: str | None = None,
-    prompt: str = "",
-    duration: float = 10.0,
-    seed: int = 42,
-    output_dir: str = "outputs",
-    *,
-    session: Session | None = None,
-) -> ComparisonForm:
-    """Notebook 02's grid. ``model`` is a base checkpoint (its post-trained sibling is added) or ``demo``."""
-    notice = ""
-    if model in catalog.ENTRIES and catalog.get(model).collection == "standard":
-        model = comparison_models(model)[0]  # a post-trained key: start from its base
-    elif model is not None and model not in BASE_KEYS:
-        notice = f"The grid compares catalog models only; {model} is not one of {', '.join(BASE_KEYS)}."
-        model = None
-    form = ComparisonForm(model, prompt, duration, seed, output_dir, session=session)
-    if notice:
-        form.shell.message.value = message_html(notice, "info")
-    return form
+comparison_form = ComparisonForm  # notebook 02

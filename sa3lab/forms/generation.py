@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import html
 import warnings
-from pathlib import Path
 
 import ipywidgets as widgets
 
 from .. import catalog
-from ..requests import MODES, GenerationRequest
+from ..generation import MODES, GenerationRequest
 from . import parts
 from .session import Session, shared_session
 from .shell import FormShell, NotebookForm, message_html
 
-_STANDARD = tuple(entry.key for entry in catalog.in_collection("standard"))
-_BASE = tuple(entry.key for entry in catalog.in_collection("base"))
 COLLECTIONS = {  # model picker choices per notebook, from the catalog
-    "standard": (*_STANDARD, "demo"),
-    "base": (*_BASE, "demo"),
-    "all": ("demo", *_STANDARD, *_BASE),
+    "standard": (*catalog.keys("standard"), "demo"),
+    "base": (*catalog.keys("base"), "demo"),
+    "all": ("demo", *catalog.keys("standard", "base")),
 }
 MODE_TITLES = ("Text to audio", "Audio to audio", "Inpaint / continue")
 LORA_TITLE = "LoRA"
@@ -40,7 +37,9 @@ CFG_HINT = (
 class GenerationForm(NotebookForm):
     """Widgets -> :class:`GenerationRequest` -> ``Lab.generate`` -> a result view, newest first.
 
-    ``simple=True`` shows only model, prompt, duration and seed (the start-here quick test).
+    The form of notebooks 01 (``collection="standard"``) and 02 (``"base"``). ``model`` is a catalog
+    key or a local folder. ``simple=True`` shows only model, prompt, duration and seed (the
+    start-here quick test).
     """
 
     def __init__(
@@ -186,15 +185,8 @@ class GenerationForm(NotebookForm):
         elif mode == "inpaint":
             source = self.inpaint_audio.read("audio to edit")
             regions = parts.parse_regions(self.regions.value)
-        files, strengths = [], []
-        if not self.simple:
-            files = self._lora_lines()
-            for file in files:
-                if not Path(file).expanduser().is_file():
-                    raise ValueError(f"The LoRA file {file} was not found; check the path or upload it.")
-            strengths = parts.parse_numbers(self.lora_strengths.value, "LoRA strengths")
-            if len(strengths) == 1 and len(files) > 1:
-                strengths = strengths * len(files)
+        files = [] if self.simple else self._lora_lines()
+        strengths = [] if self.simple else parts.parse_numbers(self.lora_strengths.value, "LoRA strengths")
         request = GenerationRequest(
             model=self.picker.value,
             prompt=self.prompt.value.strip(),
@@ -250,18 +242,5 @@ class GenerationForm(NotebookForm):
             ]
         )
 
-    # ------------------------------------------------------------------ public
 
-
-def generation_form(
-    collection: str = "standard",
-    model: str | None = None,
-    prompt: str = "",
-    duration: float = 10.0,
-    seed: int = -1,
-    output_dir: str = "outputs",
-    *,
-    session: Session | None = None,
-) -> GenerationForm:
-    """The form of notebooks 01 (``collection="standard"``) and 02 (``"base"``)."""
-    return GenerationForm(collection, model, prompt, duration, seed, output_dir, session=session)
+generation_form = GenerationForm  # the notebooks' name: 01 (collection="standard") and 02 ("base")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
-import random
 import re
 import tempfile
 import uuid
@@ -14,8 +12,7 @@ import ipywidgets as widgets
 
 from .. import catalog, render
 from ..audio_input import check_readable
-from ..lab import MAX_SEED
-from ..runs import RunResult
+from ..runs import RunResult, random_seed
 from .shell import message_html
 
 STYLE = {"description_width": "130px"}
@@ -36,16 +33,6 @@ def _option_label(key: str) -> str:
     if entry.key == "demo":
         return "demo (tiny offline test model: noise)"
     return f"{entry.key} (gated)" if entry.gated else entry.key
-
-
-def _folder_defaults(folder: str) -> dict:
-    """Base or post-trained defaults for a local model folder, from its config's objective."""
-    try:
-        config = json.loads((Path(folder).expanduser() / "model_config.json").read_text())
-        objective = config["model"]["diffusion"].get("diffusion_objective", "")
-    except (OSError, ValueError, KeyError, TypeError):
-        return catalog.POST_TRAINED
-    return catalog.BASE if objective == "rectified_flow" else catalog.POST_TRAINED
 
 
 class ModelPicker:
@@ -107,8 +94,9 @@ class ModelPicker:
         return None if self.dropdown.value == LOCAL else catalog.get(self.dropdown.value)
 
     def defaults(self) -> dict:
-        entry = self.entry()
-        return entry.defaults if entry is not None else _folder_defaults(self.path.value)
+        """The chosen model's default steps / CFG / sampler (see :func:`sa3lab.catalog.model_defaults`)."""
+        local = self.dropdown.value == LOCAL
+        return catalog.model_defaults(self.path.value.strip() if local else self.dropdown.value)
 
     @property
     def value(self) -> str:
@@ -139,7 +127,7 @@ class SeedField:
             tooltip="-1 picks a random seed each run",
         )
         self.button = widgets.Button(description="New seed", icon="random", tooltip="Draw a new random seed")
-        self.button.on_click(lambda _: setattr(self.box, "value", random.randrange(0, MAX_SEED + 1)))
+        self.button.on_click(lambda _: setattr(self.box, "value", random_seed()))
         self.widget = widgets.HBox([self.box, self.button])
 
     @property
@@ -215,7 +203,7 @@ def parse_regions(text: str) -> list[tuple[float, float]]:
     return regions
 
 
-def parse_seeds(text: str, limit: int = 8) -> list[int]:
+def parse_seeds(text: str, limit: int) -> list[int]:
     seeds = []
     for value in parse_numbers(text, "seeds", "42, 7"):
         if value != int(value) or value < -1:

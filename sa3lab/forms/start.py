@@ -24,7 +24,10 @@ def _list(items: list[str], mark: str, colour: str) -> str:
 
 
 class StartHere(NotebookForm):
-    """``display()`` shows everything; ``run()`` runs the quick test once (same path as its button)."""
+    """Notebook 00: set-up check, login, coverage table and a quick test with ``model``.
+
+    ``display()`` shows everything; ``run()`` runs the quick test once (same path as its button).
+    """
 
     def __init__(
         self,
@@ -186,17 +189,5 @@ class StartHere(NotebookForm):
         self._refresh_check()
         self._refresh_coverage(recheck)
 
-    # ------------------------------------------------------------------ public
 
-
-def start_here(
-    model: str = "demo",
-    prompt: str = "",
-    duration: float = 2.0,
-    seed: int = -1,
-    output_dir: str = "outputs",
-    *,
-    session: Session | None = None,
-) -> StartHere:
-    """Notebook 00: set-up check, login, coverage table and a quick test with ``model``."""
-    return StartHere(model, prompt, duration, seed, output_dir, session=session)
+start_here = StartHere  # notebook 00

@@ -1,8 +1,9 @@
-"""Saved outputs (names, atomic writes, sidecars, no token) and rendering (objects, no open figures)."""
+"""Rendering (sa3lab.render): display objects, no open figures, the kernel's matplotlib backend left alone."""
 
 import io
-import json
 import math
+import subprocess
+import sys
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -11,45 +12,17 @@ import torch
 from IPython.display import Audio, Image
 
 from sa3lab import render
-from sa3lab.runs import RunResult, save_result
 
 SR = 44100
 
 
-def _result(batch=1, seconds=0.5):
+def _tone(seconds=0.5):
     t = torch.arange(int(SR * seconds)) / SR
-    audio = (0.3 * torch.sin(2 * math.pi * 440 * t)).expand(batch, 2, -1).clone()
-    return RunResult(
-        audio,
-        SR,
-        1234,
-        "small-music",
-        "stabilityai/stable-audio-3-small-music",
-        "abc123",
-        "cpu",
-        "float32",
-        {"sampling": 1.0},
-        False,
-        2.5,
-    )
-
-
-def test_save_writes_wav_and_sidecar_and_names_never_collide(tmp_path):
-    first = save_result(_result(), tmp_path)
-    second = save_result(_result(), tmp_path)
-    assert len(set(first + second)) == 2
-    data, rate = sf.read(first[0])
-    assert rate == SR and data.shape == (int(SR * 0.5), 2)
-    meta = json.loads(open(first[0].replace(".wav", ".json")).read())
-    assert meta["seed"] == 1234 and meta["revision"] == "abc123" and "torch" in meta["versions"]
-    assert "token" not in json.dumps(meta).lower()
-    assert not list(tmp_path.glob(".tmp-*"))
-    batch = save_result(_result(batch=2), tmp_path)
-    assert [p.rsplit("-", 1)[1] for p in batch] == ["0.wav", "1.wav"]
+    return (0.3 * torch.sin(2 * math.pi * 440 * t)).expand(2, -1).clone()
 
 
 def test_render_returns_display_objects_and_closes_figures():
-    audio = _result().audio[0]
+    audio = _tone()
     assert isinstance(render.audio_player(audio, SR), Audio)
     long = torch.sin(torch.arange(SR * 61) / 7.0).repeat(2, 1) * 0.5
     player, note = render.audio_player(long, SR, saved_path="outputs/x.wav").children
@@ -63,3 +36,15 @@ def test_render_returns_display_objects_and_closes_figures():
     assert len(plt.get_fignums()) == before
     table = render.metadata_table({"seed": 1, "peak": -3.2}, {"clipped": "clipped <b>"})
     assert "clipped &lt;b&gt;" in table.data and "seed" in table.data
+
+
+def test_the_inline_backend_survives_import_and_rendering():
+    """A user's own plt.show() keeps working in the kernel after sa3lab draws a result."""
+    script = (
+        "import matplotlib; matplotlib.use('module://matplotlib_inline.backend_inline');"
+        "import torch, sa3lab; from sa3lab import render;"
+        "render.spectrogram(torch.zeros(2, 44100), 44100); render.waveform(torch.zeros(2, 4410), 44100);"
+        "print(matplotlib.get_backend())"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "module://matplotlib_inline.backend_inline"

@@ -1,0 +1,58 @@
+"""The comparison job: one prompt through a base checkpoint and its post-trained sibling, per seed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import catalog, generation
+from .generation import GenerationRequest
+from .progress import PartProgress
+from .runs import RunResult, random_seed
+
+MAX_SEEDS = 8
+
+
+def comparison_models(key: str) -> list[str]:
+    """The models a comparison runs side by side: a base checkpoint and its post-trained sibling."""
+    entry = catalog.get(key)
+    if entry.key == "demo":
+        return ["demo"]  # no sibling: one column, still useful to check the grid on any machine
+    if entry.collection == "base":
+        return [entry.key, entry.sibling]
+    bases = [e.key for e in catalog.in_collection("base") if e.sibling == entry.key]
+    if not bases:
+        raise ValueError(
+            f"{key} has no base / post-trained pair; choose small-music-base, small-sfx-base or medium-base."
+        )
+    return [bases[0], entry.key]
+
+
+def run(
+    lab, request: GenerationRequest, seeds: list[int], pasted_token: str | None = None, progress=None
+) -> list[list[RunResult]]:
+    """One row per seed: ``request`` run through each model of :func:`comparison_models`, same seed.
+
+    Each model uses its own default steps and CFG (the point of the comparison). Access to every
+    model is checked before anything runs, so a missing login fails in a second, not after a run;
+    the runs go model by model, so each model is loaded once even with a one-model cache.
+    """
+    if not seeds:
+        raise ValueError("Give at least one seed, e.g. 42 or 42, 7.")
+    if len(seeds) > MAX_SEEDS:
+        raise ValueError(f"Use at most {MAX_SEEDS} seeds per comparison; got {len(seeds)}.")
+    variants = [
+        replace(request, model=key, steps=None, cfg_scale=None) for key in comparison_models(request.model)
+    ]
+    token = lab.token(pasted_token)
+    for variant in variants:
+        variant.check()
+        lab.require_access(variant.entry(), token)
+    seeds = [random_seed() if seed == -1 else seed for seed in seeds]
+    rows: list[list[RunResult]] = [[] for _ in seeds]
+    count = len(seeds) * len(variants)
+    for col, variant in enumerate(variants):  # model by model, so each loads once
+        for row, seed in enumerate(seeds):
+            index = col * len(seeds) + row
+            part = None if progress is None else PartProgress(progress, index, count, variant.model)
+            rows[row].append(generation.run(lab, replace(variant, seed=seed), pasted_token, progress=part))
+    return rows

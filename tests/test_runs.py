@@ -1,0 +1,43 @@
+"""Saved outputs (sa3lab.runs): names, atomic writes, sidecars, no token."""
+
+import json
+import math
+
+import soundfile as sf
+import torch
+
+from sa3lab.runs import RunResult, save_result
+
+SR = 44100
+
+
+def _result(batch=1, seconds=0.5):
+    t = torch.arange(int(SR * seconds)) / SR
+    audio = (0.3 * torch.sin(2 * math.pi * 440 * t)).expand(batch, 2, -1).clone()
+    return RunResult(
+        audio,
+        SR,
+        1234,
+        "small-music",
+        "stabilityai/stable-audio-3-small-music",
+        "abc123",
+        "cpu",
+        "float32",
+        {"sampling": 1.0},
+        False,
+        2.5,
+    )
+
+
+def test_save_writes_wav_and_sidecar_and_names_never_collide(tmp_path):
+    first = save_result(_result(), tmp_path)
+    second = save_result(_result(), tmp_path)
+    assert len(set(first + second)) == 2
+    data, rate = sf.read(first[0])
+    assert rate == SR and data.shape == (int(SR * 0.5), 2)
+    meta = json.loads(open(first[0].replace(".wav", ".json")).read())
+    assert meta["seed"] == 1234 and meta["revision"] == "abc123" and "torch" in meta["versions"]
+    assert "token" not in json.dumps(meta).lower()
+    assert not list(tmp_path.glob(".tmp-*"))
+    batch = save_result(_result(batch=2), tmp_path)
+    assert [p.rsplit("-", 1)[1] for p in batch] == ["0.wav", "1.wav"]
