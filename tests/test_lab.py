@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+from parity import MODELS
 
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
@@ -15,15 +16,8 @@ TOKENS = (ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, UNKNOWN_TOKEN)
 
 
 def request(tmp_path, model="small-music", **kw):
-    return GenerationRequest(
-        model=model,
-        prompt="rain on a tin roof",
-        duration=0.5,
-        steps=2,
-        seed=3,
-        output_dir=str(tmp_path / "out"),
-        **kw,
-    )
+    base = dict(prompt="rain on a tin roof", duration=0.5, steps=2, seed=3, output_dir=str(tmp_path / "out"))
+    return GenerationRequest(model=model, **{**base, **kw})
 
 
 def test_second_run_of_the_same_model_is_a_cache_hit(tmp_path):
@@ -66,3 +60,14 @@ def test_no_token_leaks_into_results_files_logs_warnings_or_errors(hub, tmp_path
         assert not any(token in text for text in texts), token
         leaked = [p for p in files if token.encode() in p.read_bytes()]
         assert not leaked, (token, leaked)
+
+
+def test_a_headless_run_on_a_base_folder_uses_the_base_defaults(tmp_path):
+    result = Lab().generate(request(tmp_path, model=str(MODELS / "small-music-base"), steps=None))
+    assert (result.settings["steps"], result.settings["cfg_scale"], result.settings["sampler"]) == (
+        50,
+        7.0,
+        "euler",
+    )
+    sidecar = json.loads(open(result.paths[0].replace(".wav", ".json")).read())
+    assert sidecar["settings"]["steps"] == 50

@@ -1,6 +1,8 @@
-"""The conda environment and the pip install declare the same runtime packages."""
+"""The conda environment and the pip install declare the same packages; importing sa3lab stays light."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import tomllib
@@ -36,3 +38,9 @@ def test_no_torch_pin_and_no_flash_attn():
     torch_reqs = [d for d in deps if _name(d) in ("torch", "torchaudio")]
     assert torch_reqs and all("==" not in d and "<" not in d for d in torch_reqs)
     assert not any("flash" in d for d in deps)
+
+
+def test_import_sa3lab_stays_light():
+    code = "import sys, sa3lab; print('torch' in sys.modules, 'ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -1,0 +1,53 @@
+"""The set-up report and the per-model coverage table (sa3lab.setup_check), in plain words."""
+
+import pytest
+from hub_fixtures import NOT_ACCEPTED_TOKEN
+
+from sa3lab.auth import TokenChoice
+from sa3lab.device import Machine
+from sa3lab.lab import Lab
+from sa3lab.setup_check import coverage, setup_report
+
+NO_TOKEN = TokenChoice(None, "none")
+
+
+@pytest.fixture(autouse=True)
+def no_real_login(monkeypatch, tmp_path):
+    """No stored login or HF_TOKEN of this machine leaks into the tests."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
+
+def test_setup_report_in_plain_words():
+    small = setup_report(Machine(), "medium", NO_TOKEN, free={"cpu_free_gib": 4.0}, versions={"torch": "2.5"})
+    assert any("medium needs about 18 GiB of RAM but 4.0 GiB is free" in t for t in small.limits)
+    assert any("gated: log in" in t for t in small.limits)
+    assert dict(small.facts)["Device"].startswith("CPU only")
+    t4 = Machine(cuda=True, cuda_capability=(7, 5), cuda_name="Tesla T4", cuda_total_gib=15.0)
+    report = setup_report(
+        t4, "small-music", NO_TOKEN, free={"cpu_free_gib": 12.0, "gpu_free_gib": 14.0}, versions={}
+    )
+    facts = dict(report.facts)
+    assert "float16" in facts["Precision"] and "14.0 of 15.0 GiB" in facts["GPU memory free"]
+    assert any("small-music fits: it needs about 2.5 GiB of GPU memory" in t for t in report.works)
+
+
+def test_coverage_with_a_token_that_has_not_accepted_the_terms(hub):
+    rows = {r.key: r for r in coverage(Lab().checker, NOT_ACCEPTED_TOKEN)}
+    gated = rows["small-music"]
+    assert gated.status == "needs terms accepted (403)" and not gated.runnable
+    assert "https://huggingface.co/stabilityai/stable-audio-3-small-music" in gated.detail
+    assert rows["same-s"].status == "ok" and rows["same-s"].runnable
+    assert rows["small-sfx"].status == "not found"  # the loopback Hub does not serve it
+    assert all(NOT_ACCEPTED_TOKEN not in r.detail for r in rows.values())
+
+
+def test_coverage_offline_and_unreachable(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rows = {r.key: r for r in coverage(Lab().checker, None)}
+    assert rows["same-s"].status == "offline: not cached" and not rows["same-s"].runnable
+    assert rows["demo"].runnable and not rows["optimized"].runnable
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    rows = coverage(Lab().checker, None)
+    assert all(r.status.startswith("Hub unreachable") for r in rows if r.repo_id != "-")
