@@ -1,11 +1,4 @@
-"""Random-weight models with the released structure, written in the Hugging Face repo layout.
-
-``write_model_repo(folder, "small-music")`` writes ``model_config.json``, ``model.safetensors`` and
-(for text-to-audio models) the bundled ``t5gemma-b-b-ul2/`` text encoder, exactly as the official
-repos lay them out, so every loading path (local folder, loopback Hub) can run for real. ``size``
-is ``"tiny"`` (seconds to build, for tests and the demo) or ``"released"`` (real widths, for
-benchmarks).
-"""
+"""Random weights at a sane scale on a model built from its config, saved in the repo layout."""
 
 from __future__ import annotations
 
