@@ -279,7 +279,7 @@ class SameDecoder(nn.Module):
         from a pass over all of ``x``: the same attention chunks, noise and positions.
         """
         frames = x.shape[-1]
-        start, stop = (0, frames) if keep is None else self._crop(frames, *keep)
+        start, stop = (0, frames) if keep is None else self.crop_for(frames, *keep)
         x = x[..., start:stop]
         for layer in self.layers[:3]:
             x = layer(x)
@@ -291,7 +291,7 @@ class SameDecoder(nn.Module):
             return x
         return x[..., (keep[0] - start) * scale : (keep[1] - start) * scale]
 
-    def _crop(self, frames: int, lo: int, hi: int) -> tuple[int, int]:
+    def crop_for(self, frames: int, lo: int, hi: int) -> tuple[int, int]:
         """The latents to run so that outputs lo..hi-1 come out as from a pass over all frames."""
         reach, align = self.reach_and_align()
         start = max(0, lo - reach) // align * align

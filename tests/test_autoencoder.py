@@ -126,7 +126,7 @@ def test_decoding_a_kept_range_equals_slicing_the_full_pass(name):
 
     full = decode()
     for lo, hi in [(16, 48), (0, 48), (16, 64), (7, 31), (30, 33)]:
-        start, stop = decoder._crop(frames, lo, hi)
+        start, stop = decoder.crop_for(frames, lo, hi)
         assert stop - start < frames  # the point: less than a full pass
         torch.testing.assert_close(decode((lo, hi)), full[..., lo * 16 : hi * 16], atol=2e-6, rtol=0)
 
@@ -137,7 +137,7 @@ def test_the_kept_range_check_notices_a_crop_that_is_too_narrow(name, monkeypatc
     decoder = released_like_decoder(name)
     latents = torch.randn(1, 8, 64, generator=torch.Generator().manual_seed(0))
     monkeypatch.setattr(type(decoder.layers[3]), "reach", lambda self: 0)
-    assert decoder._crop(64, 16, 48) == (16, 48)
+    assert decoder.crop_for(64, 16, 48) == (16, 48)
     outputs = []
     for keep in (None, (16, 48)):
         torch.manual_seed(11)

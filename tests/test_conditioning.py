@@ -186,5 +186,6 @@ def test_prompt_cache_reuses_and_recomputes():
 
     text_encoder.to("cpu")  # no move: the cache stays
     assert text_encoder.encode(["deep bass", ""], "cpu")[0] is evicted
-    text_encoder.to("meta")  # a move empties the cache
-    assert not text_encoder._cache
+    text_encoder.to("meta")  # a move empties the cache: the next encode computes (and meta cannot)
+    with pytest.raises(RuntimeError, match="meta"):
+        text_encoder.encode(["deep bass", ""], "meta")
