@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
-from tiny_qwen import with_model_type, write_tiny_qwen
+from tiny_qwen import QWEN3_5_2B_TEXT, with_model_type, write_tiny_qwen
 
 from sa3lab import prompt_assistant, prompt_style
 from sa3lab.prompt_assistant import MODEL_ID, PromptAssistant
@@ -210,12 +210,7 @@ def test_cpu_estimate_without_the_config_uses_qwen3_5_2b_figures(hub):
 def test_the_qwen3_5_2b_figures_match_its_model_card():
     from transformers import AutoModelForCausalLM, Qwen3_5TextConfig
 
-    card = Qwen3_5TextConfig(
-        vocab_size=248320, hidden_size=2048, intermediate_size=6144, num_hidden_layers=24,
-        num_attention_heads=8, num_key_value_heads=2, head_dim=256, linear_num_key_heads=16,
-        linear_num_value_heads=16, linear_key_head_dim=128, linear_value_head_dim=128,
-        tie_word_embeddings=True,
-    )  # fmt: skip
+    card = Qwen3_5TextConfig(**QWEN3_5_2B_TEXT)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(card)
     assert sum(p.numel() for p in model.parameters()) == prompt_assistant.TEXT_PARAMETERS

@@ -56,26 +56,48 @@ def _printable(text: str) -> bool:
     return len(text) == 1 and " " <= text <= "~"
 
 
+# Qwen3.5-2B's language model, from its model card: 24 layers as 6 x (3 Gated DeltaNet + 1 gated
+# attention), width 2048, feed-forward 6144, attention 8 query / 2 key-value heads of 256, DeltaNet
+# 16 + 16 heads of 128, a 248320-token vocabulary tied to the output layer.
+QWEN3_5_2B_TEXT = {
+    "vocab_size": 248320,
+    "hidden_size": 2048,
+    "intermediate_size": 6144,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 8,
+    "num_key_value_heads": 2,
+    "head_dim": 256,
+    "linear_num_key_heads": 16,
+    "linear_num_value_heads": 16,
+    "linear_key_head_dim": 128,
+    "linear_value_head_dim": 128,
+    "linear_conv_kernel_dim": 4,
+    "tie_word_embeddings": True,
+}
+TINY_SIZES = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 4,
+    "layer_types": ["linear_attention"] * 3 + ["full_attention"],
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "linear_num_key_heads": 2,
+    "linear_num_value_heads": 2,
+    "linear_key_head_dim": 16,
+    "linear_value_head_dim": 16,
+    "max_position_embeddings": 4096,
+    "initializer_range": 1.0,
+}
+
+
 def _config(vocab_size: int, eos_id: int, pad_id: int):
     from transformers import Qwen3_5Config
 
     text = {
+        **QWEN3_5_2B_TEXT,
+        **TINY_SIZES,
         "vocab_size": vocab_size,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 4,
-        "layer_types": ["linear_attention"] * 3 + ["full_attention"],
-        "num_attention_heads": 4,
-        "num_key_value_heads": 2,
-        "head_dim": 16,
-        "linear_num_key_heads": 2,
-        "linear_num_value_heads": 2,
-        "linear_key_head_dim": 16,
-        "linear_value_head_dim": 16,
-        "linear_conv_kernel_dim": 4,
-        "max_position_embeddings": 4096,
-        "tie_word_embeddings": True,
-        "initializer_range": 1.0,
         "eos_token_id": eos_id,
         "pad_token_id": pad_id,
         "rope_parameters": {
@@ -91,7 +113,7 @@ def _config(vocab_size: int, eos_id: int, pad_id: int):
         "hidden_size": 32,
         "intermediate_size": 64,
         "num_heads": 2,
-        "out_hidden_size": 64,
+        "out_hidden_size": TINY_SIZES["hidden_size"],
         "num_position_embeddings": 16,
     }
     return Qwen3_5Config(text_config=text, vision_config=vision, tie_word_embeddings=True)
