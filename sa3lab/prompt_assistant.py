@@ -113,6 +113,12 @@ def unsupported_architecture(config: dict, source: str) -> str | None:
     )
 
 
+def _check_architecture(config_path: Path, source: str) -> None:
+    problem = unsupported_architecture(json.loads(Path(config_path).read_text()), source)
+    if problem:
+        raise ValueError(problem)
+
+
 class PromptAssistant:
     """Expands ideas with one instruction model (a Hub repo id or a local folder), loaded on first use."""
 
@@ -148,7 +154,11 @@ class PromptAssistant:
         if self.loaded:
             return 0.0
         start = time.perf_counter()
-        folder = self._local_folder() or self._download(token, progress)
+        folder = self._local_folder()
+        if folder is not None:
+            _check_architecture(folder / "config.json", self.model_id)
+        else:
+            folder = self._download(token, progress)
         if progress is not None:
             progress.stage(f"loading the Prompt Assistant ({self.policy.device}, {_name(self.dtype)})")
         self._tokenizer, self._model = _load(folder, self.dtype, self.policy.device)
@@ -168,9 +178,7 @@ class PromptAssistant:
                 "not_found",
                 self.model_id,
             ) from None
-        problem = unsupported_architecture(json.loads(Path(config_path).read_text()), self.model_id)
-        if problem:
-            raise ValueError(problem)
+        _check_architecture(config_path, self.model_id)
         bars = _DownloadBars(progress, self.model_id)
         try:
             folder = hub.download_snapshot(
@@ -299,17 +307,19 @@ class PromptAssistant:
         return sum(p.numel() for p in model.parameters()), model.get_input_embeddings().weight.numel()
 
     def _cached_config(self) -> Path | None:
+        """The model's config.json if it is here and this transformers can build the model."""
         folder = self._local_folder()
-        if folder is not None:
-            return folder / "config.json"
-        found = huggingface_hub.try_to_load_from_cache(
-            self.model_id, "config.json", cache_dir=hub.default_cache_dir(), revision=self.revision
+        found = (
+            folder / "config.json"
+            if folder is not None
+            else huggingface_hub.try_to_load_from_cache(
+                self.model_id, "config.json", cache_dir=hub.default_cache_dir(), revision=self.revision
+            )
         )
-        if not isinstance(found, str) or unsupported_architecture(
-            json.loads(Path(found).read_text()), self.model_id
-        ):
+        if not isinstance(found, (str, Path)) or not Path(found).is_file():
             return None
-        return Path(found)
+        config = json.loads(Path(found).read_text())
+        return None if unsupported_architecture(config, self.model_id) else Path(found)
 
     def _count_tokens(self, text: str) -> int:
         if self._tokenizer is None:

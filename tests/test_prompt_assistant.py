@@ -147,11 +147,17 @@ def test_bad_requests_get_one_sentence_before_any_download(qwen_hub, idea, prese
 
 
 def test_a_transformers_without_the_architecture_says_so_before_the_download(hub, tiny_qwen, tmp_path):
-    hub.repos[MODEL_ID] = RepoSpec(with_model_type(tiny_qwen, tmp_path / "future", "qwen9_future"))
-    with pytest.raises(ValueError, match=r"'qwen9_future' model, which transformers .* cannot run") as caught:
+    future = with_model_type(tiny_qwen, tmp_path / "future", "qwen9_future")
+    hub.repos[MODEL_ID] = RepoSpec(future)
+    unknown = r"'qwen9_future' model, which transformers .* cannot run"
+    with pytest.raises(ValueError, match=unknown) as caught:
         PromptAssistant().expand(IDEA)
     assert "pip install -U transformers" in str(caught.value)
     assert hub.count("GET", "model.safetensors") == 0
+    local = PromptAssistant(str(future))
+    with pytest.raises(ValueError, match=unknown):
+        local.expand(IDEA)
+    assert local.cpu_estimate("SFX").parameters == prompt_assistant.TEXT_PARAMETERS
 
 
 def test_this_transformers_runs_qwen3_5():
