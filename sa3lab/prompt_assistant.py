@@ -7,7 +7,7 @@ sampling at temperature 1.11 with at most 128 new tokens, and up to five tries u
 the style (:mod:`sa3lab.prompt_style`). ``greedy=True`` decodes greedily instead: reproducible, one try.
 
 The model is downloaded on first use through huggingface_hub (its cache, ``HF_ENDPOINT`` and
-``HF_HUB_OFFLINE`` apply; the tokenizer's ``config.json`` is read first, so a transformers too old for
+``HF_HUB_OFFLINE`` apply; the model's ``config.json`` is read first, so a transformers too old for
 the architecture is reported before gigabytes arrive), then kept loaded: :func:`shared` gives the
 kernel's one assistant. It runs on the GPU when there is one (:mod:`sa3lab.device`).
 """
