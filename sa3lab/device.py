@@ -67,6 +67,18 @@ def choose(machine: Machine, *, gpu_first: bool = False, device: str | None = No
     return Policy("cpu", torch.float32, torch.float32, "CPU: float32", notes)
 
 
+def language_model_dtype(policy: Policy) -> torch.dtype:
+    """The dtype for the Prompt Assistant's language model on ``policy.device``.
+
+    bfloat16 where the GPU has it natively; float16 on Apple GPUs (unified memory is small); float32 on
+    older CUDA GPUs, as a precaution against float16 overflow in language-model activations (a 2B
+    model fits a 16 GB T4 in float32), and on the CPU.
+    """
+    if policy.dit_dtype == torch.bfloat16:
+        return torch.bfloat16
+    return torch.float16 if policy.device == "mps" else torch.float32
+
+
 def free_memory_gib() -> dict[str, float]:
     """Free CPU RAM and, where CUDA exists, free GPU memory, in GiB."""
     import psutil

@@ -174,21 +174,33 @@ def download(repo_id: str, filename: str, *, token=None, revision=None, cache_di
     return Path(path)
 
 
-def download_folder(repo_id: str, subfolder: str, *, token=None, revision=None, cache_dir=None) -> Path:
-    """A subfolder of a repo (e.g. the bundled text encoder) through huggingface_hub's cache."""
+def download_snapshot(
+    repo_id: str, allow_patterns: list[str], *, token=None, revision=None, cache_dir=None, tqdm_class=None
+) -> Path:
+    """The snapshot folder of a repo's files matching ``allow_patterns``, through huggingface_hub's cache.
+
+    ``tqdm_class`` receives huggingface_hub's progress bars (files, and bytes where it reports them).
+    """
     try:
         root = huggingface_hub.snapshot_download(
             repo_id,
             revision=revision,
             token=token,
             cache_dir=cache_dir or default_cache_dir(),
-            allow_patterns=[f"{subfolder}/*"],
+            allow_patterns=allow_patterns,
             endpoint=endpoint(),
             local_files_only=is_offline(),
+            tqdm_class=tqdm_class,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
         raise translate_error(exc, repo_id) from None
-    folder = Path(root) / subfolder
+    return Path(root)
+
+
+def download_folder(repo_id: str, subfolder: str, *, token=None, revision=None, cache_dir=None) -> Path:
+    """A subfolder of a repo (e.g. the bundled text encoder) through huggingface_hub's cache."""
+    root = download_snapshot(repo_id, [f"{subfolder}/*"], token=token, revision=revision, cache_dir=cache_dir)
+    folder = root / subfolder
     if not (folder / "config.json").exists():
         raise HubAccessError(f"{repo_id} has no {subfolder}/ text encoder folder.", "not_found", repo_id)
     return folder
