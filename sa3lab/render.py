@@ -1,89 +1,186 @@
-"""Display objects for a result: audio player, spectrogram, waveform, timing/metadata table.
+"""A result as self-contained HTML: player, spectrogram, waveform, levels and a run table.
 
-Pure functions: they return IPython display objects and keep no figures open. Figures are drawn on
-``matplotlib.figure.Figure`` directly, so the kernel's own backend (e.g. inline) is left alone.
+Pure functions that return HTML strings (or PNG bytes), so a result can be written into a notebook
+as an ordinary cell output: it is saved with the notebook, shows in static exports (nbconvert,
+GitHub, nbviewer) and after a kernel restart, with no widget state. Audio is embedded as a
+compressed preview (MP3, or WAV where libsndfile cannot write MP3) sized to a byte budget; the
+full-quality file is the saved WAV. Figures are drawn on ``matplotlib.figure.Figure`` directly, so
+the kernel's own matplotlib backend (e.g. inline) is left alone.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import math
+from dataclasses import dataclass
 
-import ipywidgets as widgets
+import numpy as np
 import soundfile
 import torch
-from IPython.display import HTML, Audio, Image
 from matplotlib.figure import Figure
 
-EMBED_LIMIT_S = 60.0  # longer clips are played through a widget instead of embedded
-SPECTRO_RATE = 22050  # the spectrogram shows 0..11 kHz of a mono mix
+DB_RANGE = (-100.0, 0.0)  # dBFS: one fixed colour scale for every spectrogram (before/after alike)
+FREQ_RANGE = (20.0, 22050.0)  # Hz shown on the log frequency axis
+FREQ_ROWS = 256  # log-spaced rows of a spectrogram image
+PREVIEW_BYTES = 240_000  # audio budget per embedded clip: 30 s at 64 kbit/s
+PREVIEW_KBPS = (32, 128)  # MP3 bitrate bounds of a preview
+MESSAGE_COLOURS = {"error": "#b00020", "info": "#0b5394", "warning": "#8a6d00"}
 
 
-def audio_player(audio: torch.Tensor, sample_rate: int, saved_path: str | None = None):
-    """A player for one (channels, samples) clip at its true level (no peak normalisation).
+# ---------------------------------------------------------------------------------------- audio
 
-    Clips longer than ``EMBED_LIMIT_S`` are not embedded in the notebook (they would make it tens of
-    MB): they play from an ipywidgets ``Audio`` widget, whose WAV bytes go to the browser over the
-    widget channel (JupyterLab, Notebook 7, VS Code and Colab alike) and are not saved with the
-    notebook; a note names the saved file.
+
+def _mono_or_stereo(audio: torch.Tensor) -> np.ndarray:
+    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip."""
+    return audio.detach().to("cpu", torch.float32).clamp(-1, 1).T.contiguous().numpy()
+
+
+def mp3_available() -> bool:
+    return "MP3" in soundfile.available_formats()
+
+
+def _mp3_level(kbps: float) -> float:
+    """libsndfile's MP3 compression level for a constant bitrate (0.0 = 320 kbit/s, 0.98 = 32)."""
+    return min(0.98, max(0.0, (320.0 - kbps) / 293.3))
+
+
+def audio_preview(audio: torch.Tensor, sample_rate: int, budget: int = PREVIEW_BYTES) -> tuple[str, bytes]:
+    """``(mime type, bytes)`` of a compressed preview of a (channels, samples) clip, about ``budget`` bytes.
+
+    MP3 at a constant bitrate chosen from the budget (within :data:`PREVIEW_KBPS`; long clips get the
+    lowest rate and may exceed the budget); 16-bit WAV where libsndfile cannot write MP3.
     """
-    seconds = audio.shape[-1] / sample_rate
-    data = audio.detach().to("cpu", torch.float32).clamp(-1, 1).numpy()
-    if seconds <= EMBED_LIMIT_S:
-        return Audio(data=data, rate=sample_rate, normalize=False)
-    wav = io.BytesIO()
-    soundfile.write(wav, data.T, sample_rate, format="WAV", subtype="PCM_16")
-    player = widgets.Audio(value=wav.getvalue(), format="wav", autoplay=False, loop=False)
-    where = f"; the full file is {html.escape(saved_path)}" if saved_path else ""
-    text = f"{seconds:.0f} s clip: played from the kernel, not kept in the notebook{where}."
-    note = widgets.HTML(f"<small>{text}</small>")
-    return widgets.VBox([player, note])
+    data, buf = _mono_or_stereo(audio), io.BytesIO()
+    if not mp3_available():
+        soundfile.write(buf, data, sample_rate, format="WAV", subtype="PCM_16")
+        return "audio/wav", buf.getvalue()
+    seconds = max(data.shape[0] / sample_rate, 1e-3)
+    kbps = min(PREVIEW_KBPS[1], max(PREVIEW_KBPS[0], budget * 8 / 1000 / seconds))
+    soundfile.write(
+        buf, data, sample_rate, format="MP3", compression_level=_mp3_level(kbps), bitrate_mode="CONSTANT"
+    )
+    return "audio/mpeg", buf.getvalue()
 
 
-def _figure_png(fig: Figure) -> Image:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    return Image(data=buf.getvalue(), format="png")
+def _data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def spectrogram(audio: torch.Tensor, sample_rate: int, title: str = "") -> Image:
-    """Log-magnitude spectrogram (dB) of the mono mix, with time and frequency axes."""
+def audio_html(audio: torch.Tensor, sample_rate: int, *, loop: bool = False) -> str:
+    """An ``<audio>`` player with the preview embedded (plays offline, in static exports too)."""
+    mime, data = audio_preview(audio, sample_rate)
+    attrs = "controls preload='metadata'" + (" loop" if loop else "")
+    return f"<audio {attrs} style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'></audio>"
+
+
+# ---------------------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """dBFS levels on log-spaced frequency rows (low to high) and the axes that go with them."""
+
+    db: np.ndarray  # (FREQ_ROWS, columns)
+    freqs: np.ndarray  # (FREQ_ROWS,) Hz
+    seconds: float
+
+
+def log_spectrogram(audio: torch.Tensor, sample_rate: int, columns: int = 1200) -> Spectrogram:
+    """The mono mix's levels in dBFS (a full-scale sine reads 0 dB) on a log frequency axis."""
     mono = audio.detach().to("cpu", torch.float32).mean(dim=0)
-    step = max(1, sample_rate // SPECTRO_RATE)
-    mono, rate = mono[::step], sample_rate / step
-    n_fft = 1024
-    hop = max(256, int(mono.numel() / 1200))  # at most ~1200 columns whatever the length
+    n_fft = 2048
+    hop = max(256, mono.numel() // columns)
     if mono.numel() < n_fft:
         mono = torch.nn.functional.pad(mono, (0, n_fft - mono.numel()))
-    spec = torch.stft(mono, n_fft, hop_length=hop, window=torch.hann_window(n_fft), return_complex=True)
-    db = 20 * torch.log10(spec.abs() + 1e-6)
-    db = db.clamp(min=db.max() - 90)
-    fig = Figure(figsize=(8, 2.6))
+    window = torch.hann_window(n_fft)
+    spec = torch.stft(mono, n_fft, hop_length=hop, window=window, return_complex=True).abs()
+    db = (20 * torch.log10(spec * 2 / window.sum() + 1e-10)).numpy()
+    linear = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    top = min(FREQ_RANGE[1], sample_rate / 2)
+    freqs = np.geomspace(FREQ_RANGE[0], top, FREQ_ROWS)
+    rows = np.stack([np.interp(freqs, linear, column) for column in db.T], axis=1)
+    return Spectrogram(np.clip(rows, *DB_RANGE), freqs, mono.numel() / sample_rate)
+
+
+def _shade(ax, regions) -> None:
+    for start, end in regions:
+        ax.axvspan(start, end, color="#2a9df4", alpha=0.25, lw=0)
+        ax.axvline(start, color="#2a9df4", lw=1)
+        ax.axvline(end, color="#2a9df4", lw=1)
+
+
+def _image(fig: Figure, kind: str) -> bytes:
+    """The figure as PNG (line art: small and sharp) or JPEG (a spectrogram: a tenth of the PNG)."""
+    buf = io.BytesIO()
+    options = {"pil_kwargs": {"quality": 80}} if kind == "jpeg" else {}
+    fig.savefig(buf, format=kind, dpi=72, bbox_inches="tight", **options)
+    return buf.getvalue()
+
+
+FREQ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+
+
+def spectrogram_jpeg(audio: torch.Tensor, sample_rate: int, *, title: str = "", regions=()) -> bytes:
+    """Spectrogram image: log frequency axis to 22 kHz, fixed dB range, ``regions`` (s) marked."""
+    spec = log_spectrogram(audio, sample_rate)
+    fig = Figure(figsize=(8, 2.4))
     ax = fig.subplots()
-    extent = [0, mono.numel() / rate, 0, rate / 2000]
-    im = ax.imshow(db.numpy(), origin="lower", aspect="auto", extent=extent, cmap="magma")
+    lo, hi = math.log10(spec.freqs[0]), math.log10(spec.freqs[-1])
+    image = ax.imshow(
+        spec.db,
+        origin="lower",
+        aspect="auto",
+        extent=[0, spec.seconds, lo, hi],
+        cmap="magma",
+        vmin=DB_RANGE[0],
+        vmax=DB_RANGE[1],
+        interpolation="nearest",
+    )
+    ticks = [f for f in FREQ_TICKS if spec.freqs[0] <= f <= spec.freqs[-1]]
+    ax.set_yticks([math.log10(f) for f in ticks], [f"{f / 1000:g}k" if f >= 1000 else str(f) for f in ticks])
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (kHz)")
+    ax.set_ylabel("frequency (Hz)")
+    _shade(ax, regions)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, label="dB")
-    return _figure_png(fig)
+    fig.colorbar(image, ax=ax, label="dBFS")
+    return _image(fig, "jpeg")
 
 
-def waveform(audio: torch.Tensor, sample_rate: int) -> Image:
-    """Min/max envelope of each channel over time."""
+def waveform_png(audio: torch.Tensor, sample_rate: int, *, regions=()) -> bytes:
+    """Min/max envelope of each channel over time, ``regions`` (s) marked."""
     data = audio.detach().to("cpu", torch.float32)
-    bins = min(2000, data.shape[-1])
+    bins = max(1, min(2000, data.shape[-1]))
     usable = data[:, : data.shape[-1] // bins * bins].reshape(data.shape[0], bins, -1)
-    t = torch.linspace(0, data.shape[-1] / sample_rate, bins)
-    fig = Figure(figsize=(8, 1.6))
+    t = np.linspace(0, data.shape[-1] / sample_rate, bins)
+    fig = Figure(figsize=(8, 1.3))
     ax = fig.subplots()
     for ch in range(data.shape[0]):
-        ax.fill_between(t.numpy(), usable[ch].amin(-1).numpy(), usable[ch].amax(-1).numpy(), alpha=0.6)
+        ax.fill_between(t, usable[ch].amin(-1).numpy(), usable[ch].amax(-1).numpy(), alpha=0.6, lw=0)
+    _shade(ax, regions)
     ax.set_ylim(-1, 1)
+    ax.set_xlim(0, data.shape[-1] / sample_rate)
     ax.set_xlabel("time (s)")
-    return _figure_png(fig)
+    return _image(fig, "png")
+
+
+def image_html(data: bytes, mime: str, alt: str) -> str:
+    return (
+        f"<img alt='{html.escape(alt)}' style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'/>"
+    )
+
+
+# ---------------------------------------------------------------------------------------- text
+
+
+def message_html(text: str, kind: str = "error") -> str:
+    """One message line (error, info or warning) with a coloured edge."""
+    return (
+        f'<div class="sa3lab-message sa3lab-{kind}" style="border-left:4px solid {MESSAGE_COLOURS[kind]};'
+        f'padding:4px 8px;margin:4px 0">{html.escape(text)}</div>'
+    )
 
 
 def _fmt(value) -> str:
@@ -94,11 +191,58 @@ def _fmt(value) -> str:
     return html.escape(str(value))
 
 
-def metadata_table(rows: dict, flags: dict | None = None) -> HTML:
-    """A compact two-column table, with any quality flags spelled out above it."""
+def table_html(rows: dict) -> str:
+    """A compact two-column table."""
     body = "".join(
-        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{_fmt(v)}</td></tr>"
+        f"<tr><th style='text-align:left;padding-right:12px'>{html.escape(str(k))}</th>"
+        f"<td>{_fmt(v)}</td></tr>"
         for k, v in rows.items()
     )
-    warn = "".join(f"<div class='sa3lab-flag'>&#9888; {html.escape(t)}</div>" for t in (flags or {}).values())
-    return HTML(f"{warn}<table class='sa3lab-table'>{body}</table>")
+    return f"<table class='sa3lab-table'>{body}</table>"
+
+
+def levels_html(quality: dict) -> str:
+    """Length, peak and RMS of a clip, with each quality flag spelled out."""
+    peak, rms = max(quality["peak_dbfs"]), max(quality["rms_dbfs"])
+    line = f"{quality['produced_s']:.2f} s · peak {peak:.1f} dBFS · RMS {rms:.1f} dBFS"
+    flags = "".join(message_html(text, "warning") for text in quality["flags"].values())
+    return f"<div><small>{line}</small></div>{flags}"
+
+
+def clip_html(
+    audio: torch.Tensor,
+    sample_rate: int,
+    *,
+    title: str = "",
+    quality: dict | None = None,
+    saved: str | None = None,
+    regions=(),
+    loop: bool = False,
+) -> str:
+    """Title, player, spectrogram, waveform, levels and saved file of one (channels, samples) clip."""
+    parts = [f"<b>{html.escape(title)}</b>"] if title else []
+    parts.append(audio_html(audio, sample_rate, loop=loop))
+    spectrogram = spectrogram_jpeg(audio, sample_rate, regions=regions)
+    parts.append(image_html(spectrogram, "image/jpeg", "spectrogram"))
+    parts.append(image_html(waveform_png(audio, sample_rate, regions=regions), "image/png", "waveform"))
+    if quality is not None:
+        parts.append(levels_html(quality))
+    if saved:
+        name = html.escape(saved)
+        parts.append(f"<div><small>Saved: <a href='{name}' download><code>{name}</code></a></small></div>")
+    return (
+        "<div class='sa3lab-clip' style='flex:1 1 360px;min-width:300px;margin:0 8px 8px 0'>"
+        + "".join(parts)
+        + "</div>"
+    )
+
+
+def result_html(header: str, clips: list[str], rows: dict, notes: list[str] = ()) -> str:
+    """One result block: ``header`` (HTML), its notes as warnings, the clips side by side, the run table."""
+    warnings = "".join(message_html(note, "warning") for note in notes)
+    return (
+        "<div class='sa3lab-result' style='border:1px solid #ddd;padding:6px;margin:6px 0'>"
+        f"<div>{header}</div>{warnings}"
+        f"<div style='display:flex;flex-flow:row wrap'>{''.join(clips)}</div>"
+        f"{table_html(rows)}</div>"
+    )

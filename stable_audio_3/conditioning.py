@@ -70,8 +70,9 @@ def load_text_encoder(folder: Path) -> nn.Module:
 
     weights = folder / "model.safetensors"
     config = AutoConfig.from_pretrained(str(folder), is_encoder_decoder=False)
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # its load report would list the decoder weights we skip
+    hf_logging.disable_progress_bar()  # a bar for a second-long load only litters saved notebooks
     try:
         with torch.device("cpu"):
             model, info = T5GemmaEncoderModel.from_pretrained(
@@ -85,6 +86,8 @@ def load_text_encoder(folder: Path) -> nn.Module:
         raise CheckpointMismatchError(f"{weights} does not fit its config.json: {err}") from err
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     _check_loading_info(info, weights)
     width = model.config.encoder.hidden_size
     if width != TEXT_WIDTH:

@@ -1,6 +1,4 @@
-"""The shared form shell: messages instead of tracebacks, results kept, Stop between steps."""
-
-import threading
+"""The shared form shell: messages instead of tracebacks, results kept, Stop and interrupt between steps."""
 
 import ipywidgets as widgets
 import pytest
@@ -14,7 +12,7 @@ class FakeJob:
     def __init__(self):
         self.fail_with = None
         self.steps = 3
-        self.step_gate = None  # threading.Event that each step waits on, when set
+        self.on_step = None  # called with the step number, when set (stands in for a user's click)
 
     def read(self):
         if isinstance(self.fail_with, ValueError):
@@ -26,13 +24,13 @@ class FakeJob:
             raise self.fail_with
         progress.start(request["n"], "sampling")
         for i in range(request["n"]):
-            if self.step_gate is not None:
-                self.step_gate.wait(5)
+            if self.on_step is not None:
+                self.on_step(i + 1)
             progress.step(i + 1, request["n"])
         return f"result-{request['n']}"
 
     def render(self, result):
-        return widgets.HTML(value=result)
+        return f"<p>{result}</p>"
 
 
 @pytest.fixture
@@ -52,7 +50,7 @@ def test_results_are_added_newest_first_and_kept_after_a_bad_run(shell, job):
     job.fail_with = ValueError("Enter a prompt: the prompt is empty.")
     assert shell.run() is None
     assert "Enter a prompt" in shell.message.value
-    assert [c.value for c in shell.results.children] == ["result-2", "result-3"]
+    assert shell.results == ["<p>result-2</p>", "<p>result-3</p>"]
     job.fail_with = None
     assert shell.run() == "result-2"
     assert shell.message.value == ""
@@ -73,17 +71,31 @@ def test_out_of_memory_gets_an_actionable_sentence(shell, job):
     assert "ran out of memory" in shell.message.value and "shorter duration" in shell.message.value
 
 
-def test_the_button_runs_in_a_thread_disables_itself_and_stop_takes_effect_between_steps(shell, job):
-    job.step_gate = threading.Event()
+def test_the_button_runs_here_ignores_a_second_click_and_stop_takes_effect_between_steps(shell, job):
+    states = []
+
+    def press(step):
+        states.append((shell.running, shell.run_button.disabled, shell.stop_button.disabled))
+        shell.run_button.click()  # ignored: a run is going
+        if step == 2:
+            shell.stop_button.click()
+
+    job.on_step = press
+    shell.run_button.click()  # outside a kernel the run happens right here, as on the main thread
+    assert states == [(True, True, False), (True, True, False)]
+    assert "Stopped" in shell.message.value and shell.results == []
+    assert not shell.run_button.disabled and shell.stop_button.disabled and not shell.running
+    job.on_step = None
     shell.run_button.click()
-    assert shell.run_button.disabled and not shell.stop_button.disabled
-    shell.stop_button.click()
-    job.step_gate.set()
-    shell.wait(5)
-    assert "Stopped" in shell.message.value
-    assert shell.results.children == ()
-    assert not shell.run_button.disabled
-    job.step_gate = None
-    shell.run_button.click()
-    shell.wait(5)
-    assert [c.value for c in shell.results.children] == ["result-3"]
+    assert shell.results == ["<p>result-3</p>"]
+
+
+def test_an_interrupt_stops_the_run_with_the_same_message_and_keeps_earlier_results(shell, job):
+    assert shell.run() == "result-3"
+
+    def interrupt(step):
+        raise KeyboardInterrupt
+
+    job.on_step = interrupt
+    assert shell.run() is None
+    assert "Stopped" in shell.message.value and shell.results == ["<p>result-3</p>"]

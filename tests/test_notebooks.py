@@ -56,16 +56,26 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
             assert f"{name} =" in source, (path.name, name)
 
 
+def outputs(nb: dict) -> list[dict]:
+    return [out for cell in nb["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 def test_notebook_runs_headless_with_the_demo_model(name, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the demo needs no network and no account
-    run_notebook(name, tmp_path, MODEL="demo")
+    nb = run_notebook(name, tmp_path, MODEL="demo")
     runs = saved_runs(tmp_path)
     assert runs, "the notebook saved no result"
     for wav, _ in runs:
         data, rate = sf.read(str(wav))
         assert rate == 44100 and len(data) > 0
+    results = [o["data"]["text/html"] for o in outputs(nb) if "sa3lab-result" in str(o.get("data", {}))]
+    assert len(results) == 1 and "<audio" in "".join(results[0]) and "data:image/" in "".join(results[0])
+    texts = " ".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs(nb)
+    )
+    assert "VBox(" not in texts and "%|" not in texts and "Loading weights" not in texts
 
 
 @pytest.mark.slow

@@ -1,41 +1,67 @@
-"""Rendering (sa3lab.render): display objects, no open figures, the kernel's matplotlib backend left alone."""
+"""Rendering (sa3lab.render): self-contained HTML, log frequency axis, fixed levels, no backend change."""
 
+import base64
 import io
 import math
+import re
 import subprocess
 import sys
 
-import ipywidgets as widgets
-import matplotlib.pyplot as plt
+import numpy as np
 import soundfile as sf
 import torch
-from IPython.display import Audio, Image
 
-from sa3lab import render
+from sa3lab import quality, render
 
 SR = 44100
 
 
-def _tone(seconds=0.5):
+def _tone(hz=440.0, seconds=0.5, amp=0.3):
     t = torch.arange(int(SR * seconds)) / SR
-    return (0.3 * torch.sin(2 * math.pi * 440 * t)).expand(2, -1).clone()
+    return (amp * torch.sin(2 * math.pi * hz * t)).expand(2, -1).clone()
 
 
-def test_render_returns_display_objects_and_closes_figures():
-    audio = _tone()
-    assert isinstance(render.audio_player(audio, SR), Audio)
-    long = torch.sin(torch.arange(SR * 61) / 7.0).repeat(2, 1) * 0.5
-    player, note = render.audio_player(long, SR, saved_path="outputs/x.wav").children
-    assert isinstance(player, widgets.Audio) and player.format == "wav" and "outputs/x.wav" in note.value
-    data, rate = sf.read(io.BytesIO(player.value), dtype="int16")  # 16-bit WAV of the whole clip, as is
-    assert rate == SR and data.shape == (SR * 61, 2) and abs(int(data.max()) - 16384) < 4
-    before = len(plt.get_fignums())
-    image = render.spectrogram(audio, SR, title="test")
-    assert isinstance(image, Image) and image.data[:4] == b"\x89PNG"
-    assert isinstance(render.waveform(audio, SR), Image)
-    assert len(plt.get_fignums()) == before
-    table = render.metadata_table({"seed": 1, "peak": -3.2}, {"clipped": "clipped <b>"})
-    assert "clipped &lt;b&gt;" in table.data and "seed" in table.data
+def _embedded(html_text: str, mime: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(rf"data:{mime};base64,([A-Za-z0-9+/=]+)", html_text)]
+
+
+def test_a_440_hz_tone_sits_at_440_hz_on_the_log_axis_and_a_full_scale_sine_reads_0_dbfs():
+    spec = render.log_spectrogram(_tone(amp=1.0), SR)
+    peak_row = int(np.argmax(spec.db.mean(axis=1)))
+    assert 400 < spec.freqs[peak_row] < 480
+    assert peak_row > render.FREQ_ROWS // 3  # not squashed into the bottom rows as on a linear axis
+    assert spec.freqs[-1] == 22050 and -3 < spec.db.max() <= 0
+    quiet = render.log_spectrogram(_tone(amp=0.01), SR)
+    assert abs(quiet.db.max() - 20 * math.log10(0.01)) < 3  # absolute levels: the same scale for any clip
+
+
+def test_the_player_embeds_a_compressed_preview_within_its_budget():
+    clip = torch.randn(2, SR * 30, generator=torch.Generator().manual_seed(0)) * 0.1
+    player = render.audio_html(clip, SR, loop=True)
+    (data,) = _embedded(player, "audio/mpeg")
+    assert 0.8 * render.PREVIEW_BYTES < len(data) < 1.1 * render.PREVIEW_BYTES and " loop" in player
+    decoded, rate = sf.read(io.BytesIO(data))
+    assert rate == SR and abs(len(decoded) / rate - 30) < 0.2
+
+
+def test_a_clip_is_self_contained_html_with_player_images_levels_and_marked_regions():
+    audio = _tone(seconds=2.0)
+    marked = render.clip_html(
+        audio, SR, title="a <b>", quality=quality.assess(audio, SR), regions=[(0.5, 1.0)]
+    )
+    plain = render.clip_html(audio, SR, saved="outputs/x.wav")
+    assert "a &lt;b&gt;" in marked and "peak" in marked and "href='outputs/x.wav'" in plain
+    images = _embedded(marked, "image/jpeg") + _embedded(marked, "image/png")
+    assert len(images) == 2 and images[0][:2] == b"\xff\xd8" and images[1][:4] == b"\x89PNG"
+    unmarked = render.clip_html(audio, SR)
+    assert _embedded(marked, "image/png") != _embedded(unmarked, "image/png")  # the regions are drawn
+    assert "src='http" not in marked  # nothing to fetch: it shows offline and in static exports
+
+
+def test_flags_are_spelled_out_under_a_clip():
+    silent = quality.assess(torch.zeros(2, SR), SR)
+    assert silent["flags"]["silent"] in render.levels_html(silent)
+    assert "sa3lab-warning" not in render.levels_html(quality.assess(_tone(), SR))
 
 
 def test_the_inline_backend_survives_import_and_rendering():
@@ -43,7 +69,7 @@ def test_the_inline_backend_survives_import_and_rendering():
     script = (
         "import matplotlib; matplotlib.use('module://matplotlib_inline.backend_inline');"
         "import torch, sa3lab; from sa3lab import render;"
-        "render.spectrogram(torch.zeros(2, 44100), 44100); render.waveform(torch.zeros(2, 4410), 44100);"
+        "render.clip_html(torch.zeros(2, 44100), 44100);"
         "print(matplotlib.get_backend())"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

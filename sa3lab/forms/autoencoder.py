@@ -7,7 +7,7 @@ import math
 
 import ipywidgets as widgets
 
-from .. import quality
+from .. import quality, render
 from ..roundtrip import AUTOENCODER_KEYS, RoundTripRequest, RoundTripResult
 from . import parts
 from .session import Session, shared_session
@@ -60,6 +60,7 @@ class AutoencoderForm(NotebookForm):
             self.render,
             run_label="Round trip",
             secrets=self.session.secrets,
+            title="SAME round-trip form",
         )
         self.widget = self.shell.widget
 
@@ -78,18 +79,22 @@ class AutoencoderForm(NotebookForm):
     def execute(self, request: RoundTripRequest, progress) -> RoundTripResult:
         return self.session.lab.roundtrip(request, pasted_token=self.session.token, progress=progress)
 
-    def render(self, result: RoundTripResult) -> widgets.Widget:
+    def render(self, result: RoundTripResult) -> str:
         self._count += 1
         run = result.run
         header = f"<b>#{self._count}</b> {html.escape(run.model_key)} · {html.escape(result.source)}"
-        levels = quality.assess(result.before, result.sample_rate)
-        before = parts.clip_view(result.before, result.sample_rate, "Before (input)", quality=levels)
-        after = parts.clip_view(
+        before = render.clip_html(
+            result.before,
+            result.sample_rate,
+            title="Before (input)",
+            quality=quality.assess(result.before, result.sample_rate),
+        )
+        after = render.clip_html(
             result.after,
             result.sample_rate,
-            "After (decoded)",
-            run.paths[0] if run.paths else None,
-            run.quality[0],
+            title="After (decoded)",
+            quality=run.quality[0],
+            saved=run.paths[0] if run.paths else None,
         )
         channels, samples = result.before.shape
         frames = result.latent_shape[-1]
@@ -103,13 +108,7 @@ class AutoencoderForm(NotebookForm):
             "chunked": run.settings.get("chunked"),
             **parts.run_rows(run),
         }
-        return parts.result_box(
-            [
-                widgets.HTML(header),
-                widgets.HBox([before, after], layout={"flex_flow": "row wrap"}),
-                parts.table(rows),
-            ]
-        )
+        return render.result_html(header, [before, after], rows)
 
 
 autoencoder_form = AutoencoderForm  # notebook 03

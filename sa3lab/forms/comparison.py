@@ -7,12 +7,13 @@ import warnings
 
 import ipywidgets as widgets
 
-from .. import catalog
+from .. import catalog, render
 from ..comparison import MAX_SEEDS, comparison_models
 from ..generation import GenerationRequest
+from ..render import message_html
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm, message_html
+from .shell import FormShell, NotebookForm
 
 BASE_KEYS = (*catalog.keys("base"), "demo")
 
@@ -64,7 +65,13 @@ class ComparisonForm(NotebookForm):
             [self.picker.widget, self.prompt, self.negative, self.duration, self.seeds, self.plan]
         )
         self.shell = FormShell(
-            inputs, self.read, self.execute, self.render, run_label="Compare", secrets=self.session.secrets
+            inputs,
+            self.read,
+            self.execute,
+            self.render,
+            run_label="Compare",
+            secrets=self.session.secrets,
+            title="Comparison form",
         )
         self.widget = self.shell.widget
         if notice:
@@ -103,35 +110,37 @@ class ComparisonForm(NotebookForm):
         )
         return rows
 
-    def render(self, rows) -> widgets.Widget:
+    def render(self, rows) -> str:
+        """A grid: one column per model (its settings on top), one row per seed."""
         first = rows[0]
-        columns = len(first)
-        heads = [
-            widgets.HTML(
-                f"<b>{html.escape(r.model_key)}</b> · {r.settings['steps']} steps, "
-                f"CFG {r.settings['cfg_scale']:g}"
-            )
+        heads = "".join(
+            f"<th style='text-align:left'>{html.escape(r.model_key)} · {r.settings['steps']} steps, "
+            f"CFG {r.settings['cfg_scale']:g}</th>"
             for r in first
-        ]
-        cells = []
-        for row in rows:
-            for r in row:
-                total = r.timings.get("total", 0.0)
-                cells.append(
-                    parts.clip_view(
-                        r.audio[0],
-                        r.sample_rate,
-                        f"seed {r.seed} · {total:.1f} s",
-                        r.paths[0] if r.paths else None,
-                        r.quality[0],
-                    )
+        )
+        body = "".join(
+            "<tr>"
+            + "".join(
+                "<td style='vertical-align:top'>"
+                + render.clip_html(
+                    r.audio[0],
+                    r.sample_rate,
+                    title=f"seed {r.seed} · {r.timings.get('total', 0.0):.1f} s",
+                    quality=r.quality[0],
+                    saved=r.paths[0] if r.paths else None,
                 )
-        grid = widgets.GridBox(
-            heads + cells, layout={"grid_template_columns": f"repeat({columns}, minmax(300px, 1fr))"}
+                + "</td>"
+                for r in row
+            )
+            + "</tr>"
+            for row in rows
         )
         prompt = html.escape(first[0].settings.get("prompt", ""))
-        return parts.result_box(
-            [widgets.HTML(f"<b>Comparison</b> · “{prompt}”" + parts.notes_html(self._notes)), grid]
+        notes = "".join(message_html(note, "warning") for note in self._notes)
+        return (
+            "<div class='sa3lab-result' style='border:1px solid #ddd;padding:6px;margin:6px 0'>"
+            f"<div><b>Comparison</b> · “{prompt}”</div>{notes}"
+            f"<table class='sa3lab-grid'><tr>{heads}</tr>{body}</table></div>"
         )
 
 

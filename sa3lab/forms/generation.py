@@ -7,11 +7,12 @@ import warnings
 
 import ipywidgets as widgets
 
-from .. import catalog
+from .. import catalog, render
 from ..generation import MODES, GenerationRequest
-from . import parts
+from ..render import message_html
+from . import compat, parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm, message_html
+from .shell import FormShell, NotebookForm
 
 COLLECTIONS = {  # model picker choices per notebook, from the catalog
     "standard": (*catalog.keys("standard"), "demo"),
@@ -100,8 +101,9 @@ class GenerationForm(NotebookForm):
         self.lora_strengths = parts.text_field("", "Strengths", "one per file, or one for all (default 1)")
         self.lora_upload.observe(self._lora_uploaded, "value")
         self.lora_note = widgets.HTML()
-        self.tabs = widgets.Tab(
-            children=[
+        self.tabs = compat.titled(
+            widgets.Tab,
+            [
                 widgets.HTML("<small>Generate from the prompt alone.</small>"),
                 widgets.VBox([self.a2a_audio.widget, self.noise, widgets.HTML(A2A_HELP)]),
                 widgets.VBox([self.inpaint_audio.widget, self.regions, widgets.HTML(INPAINT_HELP)]),
@@ -109,7 +111,7 @@ class GenerationForm(NotebookForm):
                     [widgets.HBox([self.lora_files, self.lora_upload]), self.lora_strengths, self.lora_note]
                 ),
             ],
-            titles=(*MODE_TITLES, LORA_TITLE),
+            (*MODE_TITLES, LORA_TITLE),
         )
         self._mode_index = 0  # the LoRA tab is not a mode: Generate runs the mode tab picked last
         self.tabs.observe(self._tab_changed, "selected_index")
@@ -128,6 +130,7 @@ class GenerationForm(NotebookForm):
             self.render,
             run_label="Generate",
             secrets=self.session.secrets,
+            title="Generation form",
         )
         self.widget = self.shell.widget
 
@@ -162,11 +165,9 @@ class GenerationForm(NotebookForm):
         )
 
     def _lora_uploaded(self, change) -> None:
-        if not change["new"]:
-            return
-        saved = [str(parts.save_upload(item)) for item in change["new"]]
-        self.lora_files.value = "\n".join([*self._lora_lines(), *saved])
-        self.lora_upload.value = ()
+        saved = parts.take_uploads(self.lora_upload, change["new"])
+        if saved:
+            self.lora_files.value = "\n".join([*self._lora_lines(), *map(str, saved)])
 
     def _lora_lines(self) -> list[str]:
         return [line.strip() for line in self.lora_files.value.splitlines() if line.strip()]
@@ -216,7 +217,7 @@ class GenerationForm(NotebookForm):
         )
         return result
 
-    def render(self, result) -> widgets.Widget:
+    def render(self, result) -> str:
         self._count += 1
         settings = result.settings
         mode = html.escape(settings.get("mode", ""))
@@ -225,22 +226,17 @@ class GenerationForm(NotebookForm):
             f"seed {result.seed} · “{html.escape(settings.get('prompt', ''))}”"
         )
         clips = [
-            parts.clip_view(
+            render.clip_html(
                 audio,
                 result.sample_rate,
-                f"item {i + 1}" if len(result.audio) > 1 else "",
-                result.paths[i] if i < len(result.paths) else None,
-                result.quality[i],
+                title=f"item {i + 1}" if len(result.audio) > 1 else "",
+                quality=result.quality[i],
+                saved=result.paths[i] if i < len(result.paths) else None,
+                regions=settings.get("regions", ()),
             )
             for i, audio in enumerate(result.audio)
         ]
-        return parts.result_box(
-            [
-                widgets.HTML(header + parts.notes_html(self._notes)),
-                widgets.HBox(clips, layout={"flex_flow": "row wrap"}),
-                parts.table(parts.run_rows(result)),
-            ]
-        )
+        return render.result_html(header, clips, parts.run_rows(result), self._notes)
 
 
 generation_form = GenerationForm  # the notebooks' name: 01 (collection="standard") and 02 ("base")

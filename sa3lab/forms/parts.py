@@ -10,10 +10,10 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .. import catalog, render
+from .. import catalog
 from ..audio_input import check_readable
 from ..runs import RunResult, random_seed
-from .shell import message_html
+from . import compat
 
 STYLE = {"description_width": "130px"}
 WIDE = {"width": "680px"}
@@ -138,13 +138,21 @@ class SeedField:
         return seed
 
 
-def save_upload(item: dict) -> Path:
-    """Write one FileUpload item to a private temporary folder; returns its path."""
+def save_upload(name: str, data: bytes) -> Path:
+    """Write one uploaded file to a private temporary folder; returns its path."""
     UPLOADS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(item.get("name") or "upload")).name) or "upload"
-    path = UPLOADS / f"{uuid.uuid4().hex[:8]}-{name}"
-    path.write_bytes(bytes(item["content"]))
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(name or "upload")).name) or "upload"
+    path = UPLOADS / f"{uuid.uuid4().hex[:8]}-{safe}"
+    path.write_bytes(data)
     return path
+
+
+def take_uploads(upload: widgets.FileUpload, value) -> list[Path]:
+    """Save the files of a FileUpload ``value`` and empty the widget (no bytes stay in widget state)."""
+    saved = [save_upload(name, data) for name, data in compat.uploaded_files(value)]
+    if saved:
+        compat.clear_upload(upload)
+    return saved
 
 
 class AudioSource:
@@ -162,9 +170,9 @@ class AudioSource:
         self.widget = widgets.HBox([self.path, self.upload])
 
     def _uploaded(self, change) -> None:
-        if change["new"]:
-            self.path.value = str(save_upload(change["new"][0]))
-            self.upload.value = ()
+        saved = take_uploads(self.upload, change["new"])
+        if saved:
+            self.path.value = str(saved[0])
 
     def read(self, what: str = "audio") -> str:
         return str(check_readable(self.path.value, what))
@@ -219,33 +227,6 @@ def parse_seeds(text: str, limit: int) -> list[int]:
 # ---------------------------------------------------------------------------------------------- views
 
 
-def _levels(quality: dict) -> str:
-    peak = max(quality["peak_dbfs"])
-    rms = max(quality["rms_dbfs"])
-    return f"{quality['produced_s']:.2f} s · peak {peak:.1f} dBFS · RMS {rms:.1f} dBFS"
-
-
-def clip_view(
-    audio, sample_rate: int, title: str = "", saved: str | None = None, quality: dict | None = None
-):
-    """Player, spectrogram, levels with plain-word flags and saved file of one (channels, samples) clip."""
-    children = []
-    if title:
-        children.append(widgets.HTML(f"<b>{html.escape(title)}</b>"))
-    player = render.audio_player(audio, sample_rate, saved)
-    children.append(player if isinstance(player, widgets.Widget) else widgets.HTML(player._repr_html_()))
-    spectrogram = render.spectrogram(audio, sample_rate).data
-    children.append(
-        widgets.Image(value=spectrogram, format="png", layout={"width": "100%", "max_width": "640px"})
-    )
-    if quality is not None:
-        flags = "".join(message_html(text, "warning") for text in quality["flags"].values())
-        children.append(widgets.HTML(f"<small>{_levels(quality)}</small>{flags}"))
-    if saved:
-        children.append(widgets.HTML(f"<small>Saved: <code>{html.escape(saved)}</code></small>"))
-    return widgets.VBox(children, layout={"flex": "1 1 360px", "min_width": "300px", "margin": "0 8px 8px 0"})
-
-
 SETTING_FORMATS = {
     "mode": "{}",
     "steps": "{} steps",
@@ -272,15 +253,3 @@ def run_rows(result: RunResult) -> dict:
         f"{stage.replace('_', ' ')} {sec:.2f} s" for stage, sec in result.timings.items()
     )
     return rows
-
-
-def table(rows: dict) -> widgets.HTML:
-    return widgets.HTML(render.metadata_table(rows).data)
-
-
-def notes_html(notes: list[str]) -> str:
-    return "".join(message_html(n, "warning") for n in notes)
-
-
-def result_box(children) -> widgets.VBox:
-    return widgets.VBox(children, layout={"border": "1px solid #ddd", "padding": "6px", "margin": "6px 0"})

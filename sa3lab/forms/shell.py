@@ -1,33 +1,44 @@
-"""The part every form shares: run button, stop button, progress, messages and a results list.
+"""The part every form shares: run and stop buttons, progress, messages, and results as cell outputs.
 
 A form supplies ``read`` (widgets -> request, raising ``ValueError`` with one sentence on bad input),
-``execute`` (request, progress) -> result, and ``render`` (result -> widget). The shell runs the job in
-a background thread from the button (so Stop and other widgets keep working) or in the calling thread
-from :meth:`FormShell.run` (headless / papermill), through the same code path. Results are added
-newest first and earlier ones stay, whatever happens to a later run.
+``execute`` (request, progress) -> result, and ``render`` (result -> one HTML block). Both the button
+and :meth:`FormShell.run` (headless / papermill) go through :meth:`FormShell.run` on the kernel's main
+thread (see :mod:`.kernel`). Results are ordinary rich output: :meth:`FormShell.display` shows the
+form and, below it in the same cell, an output with a display id that every result updates (newest
+first), so results are saved with the notebook, survive a kernel restart and show in static exports,
+without widget state. Earlier results stay, whatever happens to a later run.
 """
 
 from __future__ import annotations
 
 import html
-import threading
 import traceback
 from collections.abc import Callable
 
 import ipywidgets as widgets
-from IPython.display import display
+from IPython.display import HTML, display
+
+from ..render import message_html
+from . import kernel
 
 
 class StopRequested(Exception):
     """Raised between sampling steps after the user pressed Stop."""
 
 
+STOPPED_TEXT = "Stopped before the end; nothing was generated. Press the button again to start over."
+OOM_TEXT = (
+    "The device ran out of memory: try a shorter duration, batch size 1, chunked decoding, "
+    "or a smaller model (small instead of medium)."
+)
+
+
 class Progress:
-    """Drives the progress bar from engine callbacks and carries the Stop flag."""
+    """Drives the progress bar from job callbacks, hears Stop between steps and carries its flag."""
 
     def __init__(self, bar: widgets.IntProgress, label: widgets.Label):
         self.bar, self.label = bar, label
-        self.stop_event = threading.Event()
+        self.stop_requested = False
 
     def start(self, total: int, text: str) -> None:
         self.bar.max, self.bar.value, self.label.value = max(total, 1), 0, text
@@ -37,95 +48,114 @@ class Progress:
         self.bar.max, self.bar.value = max(total, 1), done
         if text:
             self.label.value = text
-        if self.stop_event.is_set():
+        kernel.process_ui_events()
+        if self.stop_requested:
             raise StopRequested()
 
     def stage(self, text: str) -> None:
         self.label.value = text
-
-
-def message_html(text: str, kind: str = "error") -> str:
-    colour = {"error": "#b00020", "info": "#0b5394", "warning": "#8a6d00"}[kind]
-    return (
-        f'<div class="sa3lab-message sa3lab-{kind}" style="border-left:4px solid {colour};'
-        f'padding:4px 8px;margin:4px 0">{html.escape(text)}</div>'
-    )
+        kernel.process_ui_events()
 
 
 class FormShell:
-    """Buttons, progress, message area and results list around a form's own inputs."""
+    """Buttons, progress and messages around a form's own inputs; results below them as cell output."""
 
     def __init__(
         self,
         inputs: widgets.Widget,
         read: Callable[[], object],
         execute: Callable[[object, Progress], object],
-        render: Callable[[object], widgets.Widget],
+        render: Callable[[object], str],
         run_label: str = "Generate",
         secrets: Callable[[], list[str]] = list,
+        title: str = "sa3lab form",
     ):
         self._read, self._execute, self._render = read, execute, render
-        self._secrets = secrets
+        self._secrets, self.title = secrets, title
         self.run_button = widgets.Button(description=run_label, button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
         self.bar = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"width": "320px"})
         self.status = widgets.Label(value="")
         self.message = widgets.HTML(value="")
-        self.results = widgets.VBox([])
         self.progress = Progress(self.bar, self.status)
+        self.results: list[str] = []  # HTML blocks, newest first
         self.last_result = None
         self.last_error: str | None = None
-        self._thread: threading.Thread | None = None
+        self.running = False
+        self._handle = None
         self.run_button.on_click(lambda _: self.start())
-        self.stop_button.on_click(lambda _: self.progress.stop_event.set())
+        self.stop_button.on_click(lambda _: setattr(self.progress, "stop_requested", True))
         controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
-        self.widget = widgets.VBox([inputs, controls, self.message, self.results])
+        self.widget = widgets.VBox([inputs, controls, self.message])
+
+    # ------------------------------------------------------------------ showing
+
+    def display(self, widget: widgets.Widget | None = None) -> None:
+        """The form (a widget, with a plain-text stand-in where no widget can show) and its results.
+
+        ``widget``: what to show instead of the shell's own widget (a view that contains it).
+        """
+        view = {"version_major": 2, "version_minor": 0, "model_id": (widget or self.widget).model_id}
+        text = f"{self.title} (interactive when the kernel runs; its results are the output below)"
+        display({"application/vnd.jupyter.widget-view+json": view, "text/plain": text}, raw=True)
+        self._handle = display(HTML(self.results_html()), display_id=True)
+
+    def results_html(self) -> str:
+        return "".join(self.results)
+
+    def _show_results(self) -> None:
+        if self._handle is not None:
+            self._handle.update(HTML(self.results_html()))
+
+    # ------------------------------------------------------------------ running
 
     def start(self) -> None:
-        """Button path: run in a background thread so the kernel stays responsive."""
-        if self._thread is not None and self._thread.is_alive():
+        """Button path: the same run, on the kernel's main thread; a click during a run does nothing."""
+        if self.running:
             return
-        self.run_button.disabled = True  # at once, so a second click cannot queue another run
-        self._thread = threading.Thread(target=self.run, daemon=True)
-        self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until a button-started run has finished (for tests and scripts)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.running = True  # at once, so a click that arrives before the run starts is ignored too
+        self.run_button.disabled = True
+        kernel.on_main_thread(self.run)
 
     def run(self):
         """Read the inputs, run once and show the result; returns it (None if the run failed)."""
+        self.running, self.progress.stop_requested = True, False
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self.progress.stop_event.clear()
         self.message.value, self.last_error = "", None
         try:
             request = self._read()
             result = self._execute(request, self.progress)
-            view = self._render(result)
-        except StopRequested:
-            self._show(
-                "Stopped before the end; nothing was generated. Press the button again to start over.", "info"
-            )
+            block = self._render(result)
+        except (StopRequested, KeyboardInterrupt):
+            self._show(STOPPED_TEXT, "info")
             return None
         except ValueError as exc:
             self._show(str(exc), "error")
             return None
         except MemoryError:
-            self._show(_OOM_TEXT, "error")
+            self._show(OOM_TEXT, "error")
             return None
         except Exception as exc:  # noqa: BLE001 - the kernel must survive anything a run does
             if _is_out_of_memory(exc):
-                self._show(_OOM_TEXT, "error")
+                self._show(OOM_TEXT, "error")
             else:
                 self._show_unexpected(exc)
             return None
         finally:
+            self.running = False
             self.run_button.disabled, self.stop_button.disabled = False, True
-        self.results.children = (view, *self.results.children)
+        self.results.insert(0, block)
+        self._show_results()
         self.last_result = result
         self.status.value = "done"
         return result
+
+    def clear_results(self) -> None:
+        """Empty the results output (the saved files stay)."""
+        self.results.clear()
+        self._show_results()
+
+    # ------------------------------------------------------------------ messages
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets():
@@ -150,7 +180,7 @@ class FormShell:
 
 
 class NotebookForm:
-    """What a notebook cell gets: ``display()`` shows ``widget``; ``run()`` runs once like the button."""
+    """What a notebook cell gets: ``display()`` shows the form and its results; ``run()`` runs once."""
 
     widget: widgets.Widget
     shell: FormShell
@@ -160,16 +190,10 @@ class NotebookForm:
         return self.shell.run()
 
     def display(self) -> None:
-        display(self.widget)
+        self.shell.display(self.widget)
 
     def _ipython_display_(self) -> None:
         self.display()
-
-
-_OOM_TEXT = (
-    "The device ran out of memory: try a shorter duration, batch size 1, chunked decoding, "
-    "or a smaller model (small instead of medium)."
-)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -7,11 +7,12 @@ import html
 import ipywidgets as widgets
 
 from ..auth import resolve_token
+from ..render import message_html
 from ..setup_check import TOKEN_SOURCES, coverage, setup_report
 from . import parts
 from .generation import GenerationForm
 from .session import Session, shared_session
-from .shell import NotebookForm, message_html
+from .shell import NotebookForm
 
 GREEN, RED = "#1b7f3b", "#b00020"
 

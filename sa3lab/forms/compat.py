@@ -1,0 +1,37 @@
+"""What differs between ipywidgets 7 (Colab's 7.7.1) and 8, in one place.
+
+Tab/Accordion titles (``titles=`` exists only in 8; 7 has ``set_title``) and FileUpload's value
+(7: a read-only dict ``{name: {"metadata": {...}, "content": bytes}}``; 8: a tuple of dicts with
+``name`` and ``content``). Forms use these helpers and core widgets only.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+
+MAJOR = int(widgets.__version__.split(".")[0])
+
+
+def titled(container_class, children, titles) -> widgets.Widget:
+    """A Tab or Accordion with ``titles``, on either major version."""
+    container = container_class(children=list(children))
+    for index, title in enumerate(titles):
+        container.set_title(index, title)
+    return container
+
+
+def uploaded_files(value) -> list[tuple[str, bytes]]:
+    """``(file name, bytes)`` of each file in a FileUpload ``value`` of either major version."""
+    if isinstance(value, dict):  # ipywidgets 7
+        return [(name, bytes(item["content"])) for name, item in value.items()]
+    return [(item["name"], bytes(item["content"])) for item in value or ()]
+
+
+def clear_upload(upload: widgets.FileUpload) -> None:
+    """Empty a FileUpload so the file's bytes do not stay in the widget state (saved with a notebook)."""
+    if MAJOR >= 8:
+        upload.value = ()
+        return
+    with upload.hold_trait_notifications():
+        upload.data, upload.metadata = [], []
+        upload.set_trait("value", {})
