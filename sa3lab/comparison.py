@@ -43,10 +43,9 @@ def run(
     variants = [
         replace(request, model=key, steps=None, cfg_scale=None) for key in comparison_models(request.model)
     ]
-    token = lab.token(pasted_token)
     for variant in variants:
         variant.check()
-        lab.require_access(variant.entry(), token)
+        lab.download_token(variant.entry(), pasted_token)
     seeds = [random_seed() if seed == -1 else seed for seed in seeds]
     rows: list[list[RunResult]] = [[] for _ in seeds]
     count = len(seeds) * len(variants)

@@ -141,8 +141,7 @@ def run(lab, request: GenerationRequest, pasted_token: str | None = None, progre
     progress = progress or NoProgress()
     entry = request.entry()
     start = time.perf_counter()
-    token = lab.token(pasted_token)
-    lab.require_access(entry, token)
+    token = lab.download_token(entry, pasted_token)
     timings = {"access_check": time.perf_counter() - start}
     progress.stage("loading the model (first run downloads it)")
     model, cache_hit, load_s = lab.load_generator(request.model, entry, token)

@@ -91,7 +91,10 @@ def run(lab, request: RoundTripRequest, pasted_token: str | None = None, progres
     progress = progress or NoProgress()
     start = time.perf_counter()
     progress.stage("loading the autoencoder (first run downloads it)")
-    ae, cache_hit, load_s = lab.load_autoencoder(request.model, request.entry(), lab.token(pasted_token))
+    entry = request.entry()
+    ae, cache_hit, load_s = lab.load_autoencoder(
+        request.model, entry, lab.download_token(entry, pasted_token)
+    )
     rate, audio, label = _input(request)
     sr = int(ae.sample_rate)
     length = max(1, round(audio.shape[-1] * sr / rate))
