@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import catalog, generation
+from . import catalog, checks, generation
 from .generation import GenerationRequest
 from .progress import PartProgress
 from .runs import RunResult, random_seed
@@ -36,6 +36,12 @@ def run(
     model is checked before anything runs, so a missing login fails in a second, not after a run;
     the runs go model by model, so each model is loaded once even with a one-model cache.
     """
+    if not isinstance(request, GenerationRequest):
+        raise ValueError(f"A comparison takes a GenerationRequest; got {checks.shown(request)}.")
+    seeds = [
+        checks.seed(seed)
+        for seed in checks.items(seeds, "Seeds must be a list of whole numbers, e.g. [42, 7]")
+    ]
     if not seeds:
         raise ValueError("Give at least one seed, e.g. 42 or 42, 7.")
     if len(seeds) > MAX_SEEDS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from stable_audio_3.hub import TokenRejectedWarning
+from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
 
 from . import catalog, comparison, device, generation, roundtrip
 from .auth import Access, AccessChecker, resolve_token
@@ -65,7 +65,6 @@ class Lab:
         cached model is evicted, so a model that cannot be had leaves the previous one loaded.
         """
         from stable_audio_3 import StableAudioModel
-        from stable_audio_3.hub import resolve_model_files
 
         source = model if entry is not None else str(Path(model).expanduser())
         policy = self.policy(entry)
@@ -84,7 +83,6 @@ class Lab:
     def load_autoencoder(self, model: str, entry: catalog.Entry | None, token):
         """``(AutoencoderModel, cache_hit, load_s)`` for same-s, same-l, demo or a folder (files first)."""
         from stable_audio_3 import AutoencoderModel
-        from stable_audio_3.hub import resolve_autoencoder_files
 
         source = model if entry is not None else str(Path(model).expanduser())
         policy = self.policy(entry)
