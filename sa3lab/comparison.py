@@ -14,7 +14,12 @@ MAX_SEEDS = 8
 
 def comparison_models(key: str) -> list[str]:
     """The models a comparison runs side by side: a base checkpoint and its post-trained sibling."""
-    entry = catalog.get(key)
+    entry = catalog.lookup(key)
+    if entry is None:
+        raise ValueError(
+            f"A comparison runs catalog models (a base checkpoint and its post-trained sibling); {key} is a "
+            "local folder: run it in the generation notebook (01) instead."
+        )
     if entry.key == "demo":
         return ["demo"]  # no sibling: one column, still useful to check the grid on any machine
     if entry.collection == "base":

@@ -398,10 +398,13 @@ def _text_encoder_source(config: dict) -> tuple[str | None, str]:
 
 
 def _local_folder(path: Path) -> tuple[Path, Path]:
+    """Config and weights of a local folder, present and undamaged (DamagedFileError otherwise)."""
     config, weights = path / CONFIG, path / WEIGHTS
     missing = [p.name for p in (config, weights) if not p.is_file()]
     if missing:
         raise ValueError(f"The folder {path} lacks {' and '.join(missing)}; it needs {CONFIG} and {WEIGHTS}.")
+    read_config(config)
+    check_safetensors(weights)
     return config, weights
 
 

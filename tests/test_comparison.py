@@ -26,3 +26,10 @@ def test_bad_seeds_say_what_to_give(seeds, words):
 def test_a_comparison_takes_a_request():
     with pytest.raises(ValueError, match="A comparison takes a GenerationRequest; got a dict"):
         Lab().compare({"model": "demo"}, [1])
+
+
+def test_a_comparison_runs_catalog_models_and_a_missing_folder_is_not_found(tmp_path):
+    with pytest.raises(ValueError, match="A comparison runs catalog models .* is a local folder"):
+        Lab().compare(GenerationRequest(str(tmp_path), "rain", duration=0.5), [1])
+    with pytest.raises(ValueError, match="The model folder /no/such/folder was not found"):
+        Lab().compare(GenerationRequest("/no/such/folder", "rain", duration=0.5), [1])

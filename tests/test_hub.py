@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, REJECTED_TOKEN
 from hubserver import RepoSpec
+from parity import MODELS
 
 from stable_audio_3.hub import (
     DIFFUSION_MODELS,
@@ -18,6 +19,7 @@ from stable_audio_3.hub import (
     resolve_autoencoder_files,
     resolve_model_files,
 )
+from stable_audio_3.loading import DamagedFileError
 
 GATED = "small-music"
 
@@ -189,3 +191,14 @@ def test_a_file_damaged_on_the_hub_itself_is_fetched_once_more_then_explained(hu
     assert "models--someone--broken" in str(info.value)
     assert hub.count("GET", contains="someone/broken/resolve/main/model.safetensors") == 1
     assert hub.count("GET", contains="someone/broken/resolve/") == 3  # config, weights, weights again
+
+
+def test_a_damaged_local_folder_is_refused_before_anything_is_built(tmp_path):
+    folder = tmp_path / "my-model"
+    shutil.copytree(MODELS / "same-s", folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(
+        DamagedFileError, match=f"{weights} is truncated: .*; download it again or replace it"
+    ):
+        resolve_autoencoder_files(folder)
