@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import checks
+
 POST_TRAINED = {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong"}
 BASE = {"steps": 50, "cfg_scale": 7.0, "sampler": "euler"}
 T5GEMMA_ENCODER_PARAMS = 110_000_000  # approximate; bundled in each repo, counted separately
@@ -198,6 +200,25 @@ def get(key: str) -> Entry:
         return ENTRIES[key]
     except KeyError:
         raise ValueError(f"Unknown model {key!r}; choose one of: {', '.join(ENTRIES)}.") from None
+
+
+def lookup(model) -> Entry | None:
+    """The entry of a catalog key, or None for an existing local model folder; ValueError otherwise.
+
+    A folder wins over a key of the same name, as in the engine (``demo`` is always the demo model).
+    A name that looks like a path but is no folder is "not found"; any other name is unknown.
+    """
+    model = checks.path(model, "The model must be a catalog name such as small-music, or a model folder")
+    if model != "demo" and Path(model).expanduser().is_dir():
+        return None
+    if model in ENTRIES:
+        return ENTRIES[model]
+    if "/" in model or "\\" in model or model.startswith(("~", ".")):
+        raise ValueError(
+            f"The model folder {model} was not found; check the path (the folder holds model_config.json "
+            f"and model.safetensors), or choose one of: {', '.join(ENTRIES)}."
+        )
+    return get(model)
 
 
 def in_collection(*collections: str) -> list[Entry]:

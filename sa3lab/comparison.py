@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import catalog, generation
+from . import catalog, checks, generation
 from .generation import GenerationRequest
 from .progress import PartProgress
 from .runs import RunResult, random_seed
@@ -14,7 +14,12 @@ MAX_SEEDS = 8
 
 def comparison_models(key: str) -> list[str]:
     """The models a comparison runs side by side: a base checkpoint and its post-trained sibling."""
-    entry = catalog.get(key)
+    entry = catalog.lookup(key)
+    if entry is None:
+        raise ValueError(
+            f"A comparison runs catalog models (a base checkpoint and its post-trained sibling); {key} is a "
+            "local folder: run it in the generation notebook (01) instead."
+        )
     if entry.key == "demo":
         return ["demo"]  # no sibling: one column, still useful to check the grid on any machine
     if entry.collection == "base":
@@ -36,6 +41,12 @@ def run(
     model is checked before anything runs, so a missing login fails in a second, not after a run;
     the runs go model by model, so each model is loaded once even with a one-model cache.
     """
+    if not isinstance(request, GenerationRequest):
+        raise ValueError(f"A comparison takes a GenerationRequest; got {checks.shown(request)}.")
+    seeds = [
+        checks.seed(seed)
+        for seed in checks.items(seeds, "Seeds must be a list of whole numbers, e.g. [42, 7]")
+    ]
     if not seeds:
         raise ValueError("Give at least one seed, e.g. 42 or 42, 7.")
     if len(seeds) > MAX_SEEDS:
@@ -43,10 +54,9 @@ def run(
     variants = [
         replace(request, model=key, steps=None, cfg_scale=None) for key in comparison_models(request.model)
     ]
-    token = lab.token(pasted_token)
     for variant in variants:
         variant.check()
-        lab.require_access(variant.entry(), token)
+        lab.download_token(variant.entry(), pasted_token)
     seeds = [random_seed() if seed == -1 else seed for seed in seeds]
     rows: list[list[RunResult]] = [[] for _ in seeds]
     count = len(seeds) * len(variants)

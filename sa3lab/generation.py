@@ -2,7 +2,8 @@
 
 Text-to-audio, audio-to-audio and inpainting / continuation, each optionally with LoRA files.
 Default steps and CFG come from :func:`sa3lab.catalog.model_defaults` when the request leaves them
-unset, for the button and the plain-Python path alike.
+unset, for the button and the plain-Python path alike. More than :data:`LONG_STEPS` steps run only
+with ``confirm_long=True`` (the refusal says how much longer they take); :data:`MAX_STEPS` is the most.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from pathlib import Path
 
 import torch
 
-from . import catalog
+from . import catalog, checks
 from .audio_input import check_readable, read_audio
 from .progress import NoProgress
 from .runs import RunResult, new_result, save_result
 
 MODES = ("text-to-audio", "audio-to-audio", "inpaint")
+LONG_STEPS = 200  # more steps need confirm_long=True
+MAX_STEPS = 1000
+MAX_CFG = 100.0
+MAX_BATCH = 16
+MAX_LORA_STRENGTH = 10.0
 
 
 @dataclass
@@ -26,6 +32,7 @@ class GenerationRequest:
     """One generation. ``model`` is a catalog key or a local model folder. Holds no token.
 
     ``lora_strengths`` holds one strength per LoRA file, or one for all of them (none: 1).
+    ``confirm_long`` allows more than :data:`LONG_STEPS` steps.
     """
 
     model: str
@@ -43,12 +50,11 @@ class GenerationRequest:
     lora_files: list[str] = field(default_factory=list)
     lora_strengths: list[float] = field(default_factory=list)
     output_dir: str = "outputs"
+    confirm_long: bool = False
 
     def entry(self) -> catalog.Entry | None:
-        """The catalog entry, or None for a local folder."""
-        if Path(self.model).expanduser().is_dir():
-            return None
-        return catalog.get(self.model)
+        """The catalog entry, or None for a local folder (ValueError: not found / unknown)."""
+        return catalog.lookup(self.model)
 
     def settings(self) -> dict:
         """Steps, CFG and sampler as they will run: the request's own, else the model's defaults."""
@@ -67,35 +73,27 @@ class GenerationRequest:
         return list(zip(self.lora_files, strengths, strict=True))
 
     def check(self) -> None:
-        """Raise ValueError with one sentence for anything a person must fix."""
+        """Raise ValueError with one sentence for anything a person must fix.
+
+        Types, ranges and finiteness of every field, then what depends on the model and the files.
+        Whole numbers given as whole floats (8.0) become ints, paths become strings.
+        """
+        self._check_values()
         entry = self.entry()
         if entry is not None and not entry.runnable:
             raise ValueError(f"{entry.key} cannot run here: {entry.not_runnable_reason}")
         if entry is not None and entry.kind != "generation":
             raise ValueError(f"{entry.key} is an autoencoder; use the SAME notebook (03) for it.")
-        if not self.prompt.strip():
-            raise ValueError("Enter a prompt: describe the audio you want, e.g. 'rain on a tin roof'.")
         limit = entry.max_duration_s if entry is not None else None
-        if not self.duration > 0 or (limit is not None and self.duration > limit):
+        if limit is not None and self.duration > limit:
             raise ValueError(
                 f"Duration must be more than 0 and at most {limit:g} s for {self.model}; "
                 f"got {self.duration:g} s."
-                if limit is not None
-                else f"Duration must be more than 0 seconds; got {self.duration:g}."
             )
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"Steps must be at least 1; got {self.steps}.")
-        if self.cfg_scale is not None and self.cfg_scale < 0:
-            raise ValueError(f"CFG scale must be 0 or more; got {self.cfg_scale:g}.")
-        if not 1 <= self.batch_size <= 16:
-            raise ValueError(f"Batch size must be between 1 and 16; got {self.batch_size}.")
-        if self.mode not in MODES:
-            raise ValueError(f"Mode must be one of {', '.join(MODES)}; got {self.mode!r}.")
+        self._check_long_run()
         if self.mode != "text-to-audio":
             what = "audio to transform" if self.mode == "audio-to-audio" else "audio to edit"
             check_readable(self.source_audio or "", what)
-        if self.mode == "audio-to-audio" and not 0 < self.init_noise_level <= 1:
-            raise ValueError(f"The noise level must be above 0 and at most 1; got {self.init_noise_level:g}.")
         if self.mode == "inpaint":
             if not self.regions:
                 raise ValueError("Add at least one region to regenerate (start and end in seconds).")
@@ -110,6 +108,76 @@ class GenerationRequest:
                 raise ValueError(f"The LoRA file {file} was not found; check the path or upload it.")
         if len(self.lora_strengths) not in (0, 1, len(self.lora_files)):
             raise ValueError("Give one LoRA strength per LoRA file, one for all, or none for strength 1.")
+
+    def _check_values(self) -> None:
+        """Each field on its own: type, finiteness, range (normalised in place)."""
+        self.model = checks.path(
+            self.model, "The model must be a catalog name such as small-music, or a folder"
+        )
+        self.prompt = checks.text(self.prompt, "The prompt must be text, e.g. 'rain on a tin roof'")
+        if not self.prompt.strip():
+            raise ValueError("Enter a prompt: describe the audio you want, e.g. 'rain on a tin roof'.")
+        self.negative_prompt = checks.text(
+            self.negative_prompt or "", "The negative prompt must be text (or empty)"
+        )
+        self.duration = checks.real(
+            self.duration, "Duration must be a number of seconds, more than 0", above=0
+        )
+        if self.steps is not None:
+            self.steps = checks.whole(
+                self.steps, f"Steps must be a whole number from 1 to {MAX_STEPS}", low=1, high=MAX_STEPS
+            )
+        if self.cfg_scale is not None:
+            self.cfg_scale = checks.real(
+                self.cfg_scale, f"CFG scale must be a number from 0 to {MAX_CFG:g}", low=0, high=MAX_CFG
+            )
+        self.seed = checks.seed(self.seed)
+        self.batch_size = checks.whole(
+            self.batch_size,
+            f"Batch size must be between 1 and {MAX_BATCH} (a whole number)",
+            low=1,
+            high=MAX_BATCH,
+        )
+        if self.mode not in MODES:
+            raise ValueError(f"Mode must be one of {', '.join(MODES)}; got {checks.shown(self.mode)}.")
+        self.source_audio = (
+            checks.path(self.source_audio, "The source audio must be a file path", True) or None
+        )
+        self.init_noise_level = checks.real(
+            self.init_noise_level, "The noise level must be a number above 0 and at most 1", above=0, high=1
+        )
+        pairs = "Regions must be a list of (start, end) pairs in seconds, e.g. [(2, 4), (6, 7.5)]"
+        regions = []
+        for pair in checks.items(self.regions, pairs):
+            if len(checks.items(pair, pairs)) != 2:
+                raise ValueError(f"{pairs}; got {checks.shown(pair)}.")
+            regions.append((checks.real(pair[0], pairs), checks.real(pair[1], pairs)))
+        self.regions = regions
+        files = "LoRA files must be a list of paths, e.g. ['style.safetensors']"
+        self.lora_files = [checks.path(f, files) for f in checks.items(self.lora_files, files)]
+        strengths = (
+            f"LoRA strengths must be a list of numbers from {-MAX_LORA_STRENGTH:g} to {MAX_LORA_STRENGTH:g}, "
+            "e.g. [0.8]"
+        )
+        self.lora_strengths = [
+            checks.real(x, strengths, low=-MAX_LORA_STRENGTH, high=MAX_LORA_STRENGTH)
+            for x in checks.items(self.lora_strengths, strengths)
+        ]
+        self.output_dir = checks.path(
+            self.output_dir, "The output folder must be a folder path, e.g. 'outputs'"
+        )
+        self.confirm_long = checks.flag(self.confirm_long, "confirm_long must be True or False")
+
+    def _check_long_run(self) -> None:
+        """More than LONG_STEPS steps only with confirm_long, said with how much longer they take."""
+        if self.steps is None or self.steps <= LONG_STEPS or self.confirm_long:
+            return
+        default = catalog.model_defaults(self.model)["steps"]
+        raise ValueError(
+            f"{self.steps} steps take about {self.steps / default:.0f} times as long as this model's "
+            f"default of {default} steps (the model runs once per step): confirm the long run "
+            f"(confirm_long=True) or use at most {LONG_STEPS} steps."
+        )
 
 
 def _mode_inputs(request: GenerationRequest) -> dict:
@@ -137,12 +205,13 @@ def _apply_loras(model, loras: list[tuple[str, float]]) -> None:
 
 def run(lab, request: GenerationRequest, pasted_token: str | None = None, progress=None) -> RunResult:
     """Check, load (or reuse), generate, assess and save one request."""
+    if not isinstance(request, GenerationRequest):
+        raise ValueError(f"A generation takes a GenerationRequest; got {checks.shown(request)}.")
     request.check()
     progress = progress or NoProgress()
     entry = request.entry()
     start = time.perf_counter()
-    token = lab.token(pasted_token)
-    lab.require_access(entry, token)
+    token = lab.download_token(entry, pasted_token)
     timings = {"access_check": time.perf_counter() - start}
     progress.stage("loading the model (first run downloads it)")
     model, cache_hit, load_s = lab.load_generator(request.model, entry, token)

@@ -7,7 +7,10 @@ policy, and the token lookup.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+
+from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
 
 from . import catalog, comparison, device, generation, roundtrip
 from .auth import Access, AccessChecker, resolve_token
@@ -33,19 +36,34 @@ class Lab:
         entry = catalog.get(key)
         return self.checker.check(entry.repo_id, self.token(pasted_token)) if entry.repo_id else None
 
-    def require_access(self, entry: catalog.Entry | None, token: str | None) -> None:
-        """ValueError with the Hub's advice when ``token`` cannot download a gated entry (offline passes)."""
-        if entry is None or not entry.gated:
-            return
+    def download_token(self, entry: catalog.Entry | None, pasted_token: str | None = None):
+        """The token to download ``entry`` with; ValueError with the Hub's advice when it cannot.
+
+        A gated entry needs access (offline passes: the cache decides). A token the Hub rejects
+        (401 invalid credentials) is dropped for an open entry: the result is ``False`` (anonymous),
+        and a :class:`~stable_audio_3.hub.TokenRejectedWarning` names the token's source and how to
+        replace it. Local folders get the token as it is.
+        """
+        token = self.token(pasted_token)
+        if entry is None or entry.repo_id is None or (token is None and not entry.gated):
+            return token
         access = self.checker.check(entry.repo_id, token)
-        if not access.ok and access.status is not Access.OFFLINE:
+        if access.ok and access.token_rejected:
+            warnings.warn(TokenRejectedWarning(access.message), stacklevel=2)
+            return False
+        if entry.gated and not access.ok and access.status is not Access.OFFLINE:
             raise ValueError(access.message)
+        return token
 
     def policy(self, entry: catalog.Entry | None) -> device.Policy:
         return device.choose(self.machine, gpu_first=bool(entry and entry.gpu_first))
 
-    def load_generator(self, model: str, entry: catalog.Entry | None, token: str | None):
-        """``(StableAudioModel, cache_hit, load_s)`` for a catalog key (``demo`` included) or a folder."""
+    def load_generator(self, model: str, entry: catalog.Entry | None, token):
+        """``(StableAudioModel, cache_hit, load_s)`` for a catalog key (``demo`` included) or a folder.
+
+        The files are downloaded and checked (a damaged cached file is fetched again) before the
+        cached model is evicted, so a model that cannot be had leaves the previous one loaded.
+        """
         from stable_audio_3 import StableAudioModel
 
         source = model if entry is not None else str(Path(model).expanduser())
@@ -53,26 +71,27 @@ class Lab:
         key = f"{source}|{policy.device}|{policy.dit_dtype}|{policy.autoencoder_dtype}"
         return self.cache.get(
             key,
-            lambda: StableAudioModel.from_pretrained(
-                source,
+            lambda files: StableAudioModel.from_pretrained(
+                files,
                 device=policy.device,
                 dtype=policy.dit_dtype,
                 autoencoder_dtype=policy.autoencoder_dtype,
-                token=token,
             ),
+            prepare=lambda: resolve_model_files(source, token=token),
         )
 
-    def load_autoencoder(self, model: str, entry: catalog.Entry | None, token: str | None):
-        """``(AutoencoderModel, cache_hit, load_s)`` for same-s, same-l, demo or a folder."""
+    def load_autoencoder(self, model: str, entry: catalog.Entry | None, token):
+        """``(AutoencoderModel, cache_hit, load_s)`` for same-s, same-l, demo or a folder (files first)."""
         from stable_audio_3 import AutoencoderModel
 
         source = model if entry is not None else str(Path(model).expanduser())
         policy = self.policy(entry)
         return self.cache.get(
             f"autoencoder|{source}|{policy.device}",
-            lambda: AutoencoderModel.from_pretrained(
-                source, device=policy.device, token=token, dtype=policy.autoencoder_dtype
+            lambda files: AutoencoderModel.from_pretrained(
+                files, device=policy.device, dtype=policy.autoencoder_dtype
             ),
+            prepare=lambda: resolve_autoencoder_files(source, token=token),
         )
 
     # ------------------------------------------------------------------ the jobs

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from . import catalog, metrics
+from . import catalog, checks, metrics
 from .audio_input import REFERENCE_CHORD_RATE, check_readable, read_audio, reference_chord
 from .progress import NoProgress
 from .runs import RunResult, new_result, random_seed, save_result
@@ -28,38 +27,34 @@ class RoundTripRequest:
     seed: int = -1
     output_dir: str = "outputs"
 
-    def is_local(self) -> bool:
-        return self.model not in catalog.ENTRIES
-
     def entry(self) -> catalog.Entry | None:
-        return None if self.is_local() else catalog.get(self.model)
+        """The catalog entry, or None for a local folder (ValueError: not found / unknown)."""
+        return catalog.lookup(self.model)
 
     def check(self) -> None:
-        """Raise ValueError with one sentence for anything a person must fix."""
-        limit = LOCAL_FOLDER_MAX_S
-        if self.is_local():
-            if not Path(self.model).expanduser().is_dir():
-                raise ValueError(
-                    f"{self.model!r} is neither {', '.join(AUTOENCODER_KEYS)} nor an existing folder; "
-                    "choose a model or type the folder that holds model_config.json and model.safetensors."
-                )
-        else:
-            entry = catalog.get(self.model)
-            if entry.key not in AUTOENCODER_KEYS:
-                raise ValueError(
-                    f"{entry.key} is a text-to-audio model; choose same-s or same-l here "
-                    "(text-to-audio models are in notebooks 01 and 02)."
-                )
-            limit = entry.max_duration_s
-        if not 0 < self.duration <= limit:
+        """Raise ValueError with one sentence for anything a person must fix (values normalised in place)."""
+        self.model = checks.path(self.model, "The model must be same-s, same-l, demo or a model folder")
+        entry = self.entry()
+        if entry is not None and entry.key not in AUTOENCODER_KEYS:
             raise ValueError(
-                f"Duration must be more than 0 and at most {limit:g} s for {self.model}; "
-                f"got {self.duration:g} s."
+                f"{entry.key} is a text-to-audio model; choose same-s or same-l here "
+                "(text-to-audio models are in notebooks 01 and 02)."
             )
+        limit = LOCAL_FOLDER_MAX_S if entry is None else entry.max_duration_s
+        self.duration = checks.real(
+            self.duration,
+            f"Duration must be a number of seconds, more than 0 and at most {limit:g} s for {self.model}",
+            above=0,
+            high=limit,
+        )
+        self.audio = checks.path(self.audio, "The audio must be a file path (or empty: the test chord)", True)
         if self.audio.strip():
             check_readable(self.audio)
-        if self.seed < -1:
-            raise ValueError(f"Seed must be -1 (random) or a number of 0 or more; got {self.seed}.")
+        self.chunked = checks.flag(self.chunked, "chunked must be True or False")
+        self.seed = checks.seed(self.seed)
+        self.output_dir = checks.path(
+            self.output_dir, "The output folder must be a folder path, e.g. 'outputs'"
+        )
 
 
 @dataclass
@@ -87,11 +82,16 @@ def _input(request: RoundTripRequest) -> tuple[int, torch.Tensor, str]:
 
 def run(lab, request: RoundTripRequest, pasted_token: str | None = None, progress=None) -> RoundTripResult:
     """Encode a file (or the built-in test chord) with a SAME autoencoder, decode it, measure, save."""
+    if not isinstance(request, RoundTripRequest):
+        raise ValueError(f"A round trip takes a RoundTripRequest; got {checks.shown(request)}.")
     request.check()
     progress = progress or NoProgress()
     start = time.perf_counter()
     progress.stage("loading the autoencoder (first run downloads it)")
-    ae, cache_hit, load_s = lab.load_autoencoder(request.model, request.entry(), lab.token(pasted_token))
+    entry = request.entry()
+    ae, cache_hit, load_s = lab.load_autoencoder(
+        request.model, entry, lab.download_token(entry, pasted_token)
+    )
     rate, audio, label = _input(request)
     sr = int(ae.sample_rate)
     length = max(1, round(audio.shape[-1] * sr / rate))

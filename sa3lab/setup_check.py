@@ -10,16 +10,8 @@ from dataclasses import dataclass, field
 from stable_audio_3.hub import endpoint, is_cached, is_offline
 
 from . import catalog, device
-from .auth import Access, AccessChecker, TokenChoice
+from .auth import TOKEN_SOURCES, Access, AccessChecker, TokenChoice
 from .runs import package_versions
-
-TOKEN_SOURCES = {
-    "pasted": "a token pasted in this notebook (kept in memory for this session only)",
-    "stored login": "the stored Hugging Face login on this machine",
-    "HF_TOKEN": "the HF_TOKEN environment variable",
-    "Colab secret": "the HF_TOKEN Colab secret",
-    "Kaggle secret": "the HF_TOKEN Kaggle secret",
-}
 
 
 @dataclass
@@ -127,16 +119,35 @@ class CoverageRow:
     size: str
     device_advice: str  # "GPU recommended", "CPU or GPU" or "-"
     runnable: bool
-    why: str  # why it cannot run here, or ""
+    why: str  # why it cannot run here (the real cause), or ""
+    token_rejected: bool = False  # the Hub refused the token; an open model still works without it
 
 
 STATUS_LABELS = {
     Access.OK: "ok",
     Access.NEEDS_LOGIN: "needs login (401)",
     Access.NEEDS_TERMS: "needs terms accepted (403)",
+    Access.TOKEN_REJECTED: "token rejected (401)",
     Access.NOT_FOUND: "not found",
     Access.SERVER_ERROR: "Hub error",
 }
+CAUSES = {  # why a model cannot run here yet, per access status
+    Access.NEEDS_LOGIN: "needs a login",
+    Access.NEEDS_TERMS: "its terms are not accepted yet",
+    Access.TOKEN_REJECTED: "the Hub rejected your token",
+    Access.NOT_FOUND: "not found on the Hub",
+    Access.SERVER_ERROR: "the Hub answered with an error; check again in a minute",
+}
+UNREACHABLE = "Hub unreachable: "
+
+
+@dataclass(frozen=True)
+class _Status:
+    label: str
+    detail: str
+    usable: bool
+    cause: str = ""  # why it is not usable
+    token_rejected: bool = False
 
 
 def _size(entry: catalog.Entry) -> str:
@@ -149,10 +160,8 @@ def _size(entry: catalog.Entry) -> str:
     return text
 
 
-def _status(entry: catalog.Entry, checker: AccessChecker, token: str | None, hub_down: bool):
-    """(label, actionable sentence or "", usable) of one entry."""
-    if entry.repo_id is None:
-        return "built locally", "", True
+def _status(entry: catalog.Entry, checker: AccessChecker, token: str | None, hub_down: bool) -> _Status:
+    """What the Hub and the cache say about one runnable entry with a repo."""
     cached = is_cached(entry.repo_id)
     if not hub_down:
         try:
@@ -160,37 +169,42 @@ def _status(entry: catalog.Entry, checker: AccessChecker, token: str | None, hub
         except Exception:  # noqa: BLE001 - a transport error (refused, DNS, timeout): the Hub is unreachable
             access = None
         if access is not None and access.status is not Access.OFFLINE:
-            return STATUS_LABELS[access.status], access.message, access.ok
+            label = STATUS_LABELS[access.status]
+            if access.ok and access.token_rejected:
+                label = "ok without your token (the Hub rejected it)"
+            return _Status(
+                label, access.message, access.ok, CAUSES.get(access.status, ""), access.token_rejected
+            )
         if access is not None and is_offline():
-            return ("offline: using cached copy" if cached else "offline: not cached"), access.message, cached
+            if cached:
+                return _Status("offline: using cached copy", access.message, True)
+            return _Status("offline: not cached", access.message, False, "offline and not in the local cache")
     if cached:
-        return UNREACHABLE + "using cached copy", "", True
-    return (
+        return _Status(UNREACHABLE + "using cached copy", "", True)
+    return _Status(
         UNREACHABLE + "not cached",
-        (
-            f"The Hub cannot be reached and {entry.repo_id} is not in the local cache; "
-            "check the network and refresh."
-        ),
+        f"The Hub cannot be reached and {entry.repo_id} is not in the local cache; check the network "
+        "and refresh.",
         False,
+        "the Hub cannot be reached and it is not in the local cache",
     )
-
-
-UNREACHABLE = "Hub unreachable: "
 
 
 def coverage(checker: AccessChecker, token: str | None) -> list[CoverageRow]:
     """Every catalog entry with whether ``token`` can download it and whether it can run here.
 
-    After the first connection failure the other repos are not asked (no waiting for each timeout).
+    Entries the engine cannot load are not asked about (nothing to download). After the first
+    connection failure the other repos are not asked either (no waiting for each timeout).
     """
     rows, hub_down = [], False
     for entry in catalog.ENTRIES.values():
-        status, detail, usable = _status(entry, checker, token, hub_down)
-        hub_down = hub_down or status.startswith(UNREACHABLE)
         if not entry.runnable:
-            why = entry.not_runnable_reason
+            status = _Status("not loadable by this engine", "", False, entry.not_runnable_reason)
+        elif entry.repo_id is None:
+            status = _Status("built locally", "", True)
         else:
-            why = "" if usable else "no access yet"
+            status = _status(entry, checker, token, hub_down)
+            hub_down = hub_down or status.label.startswith(UNREACHABLE)
         rows.append(
             CoverageRow(
                 entry.key,
@@ -198,12 +212,19 @@ def coverage(checker: AccessChecker, token: str | None) -> list[CoverageRow]:
                 entry.page,
                 entry.collection,
                 entry.gated,
-                status,
-                detail,
+                status.label,
+                status.detail,
                 _size(entry),
                 ("GPU recommended" if entry.gpu_first else "CPU or GPU") if entry.runnable else "-",
-                entry.runnable and usable,
-                why,
+                status.usable,
+                "" if status.usable else status.cause,
+                status.token_rejected,
             )
         )
     return rows
+
+
+def token_notice(rows: list[CoverageRow]) -> str:
+    """The one sentence to show above the table when the Hub rejected the token, else ""."""
+    notices = [r.detail for r in rows if r.token_rejected and r.runnable]  # open models still work
+    return notices[0] if notices else next((r.detail for r in rows if r.token_rejected), "")

@@ -6,12 +6,17 @@ Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_END
 become a :class:`HubAccessError` with one actionable sentence and a ``reason``; no message ever
 contains the token. The name ``demo`` resolves to the tiny model built on this machine
 (:mod:`stable_audio_3.demo`).
+
+Two faults heal themselves: a token the Hub rejects (401 invalid credentials) is dropped for an open
+repo (:class:`TokenRejectedWarning`), and a cached file that is damaged (see
+:class:`~stable_audio_3.loading.DamagedFileError`) is downloaded again once, through huggingface_hub's
+``force_download`` (:class:`CacheRepairedWarning`); offline, the error names the folder to delete.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +24,7 @@ import huggingface_hub
 from huggingface_hub import errors as hf_errors
 
 from .demo import DEMO, demo_model_dir
+from .loading import DamagedFileError, check_safetensors, read_config
 
 DIFFUSION_MODELS = {
     name: f"stabilityai/stable-audio-3-{name}"
@@ -31,12 +37,15 @@ AUTOENCODER_HOSTS = {
     "same-l": ["stabilityai/stable-audio-3-medium"],
 }
 CONFIG, WEIGHTS, TEXT_ENCODER = "model_config.json", "model.safetensors", "t5gemma-b-b-ul2"
+TOKENS_PAGE = "https://huggingface.co/settings/tokens"
 
 
 class HubAccessError(ValueError):
     """A model's files could not be had.
 
-    ``reason`` is needs_login, needs_terms, not_found, offline or server_error.
+    ``reason`` is needs_login, needs_terms, token_rejected (the Hub refused the token itself),
+    not_found, offline, damaged (a cached file is broken and could not be downloaded again) or
+    server_error.
     """
 
     def __init__(self, message: str, reason: str, repo_id: str | None = None):
@@ -44,9 +53,21 @@ class HubAccessError(ValueError):
         self.reason, self.repo_id = reason, repo_id
 
 
+class TokenRejectedWarning(UserWarning):
+    """The Hub rejected the token (401 invalid credentials); an open repo was downloaded without it."""
+
+
+class CacheRepairedWarning(UserWarning):
+    """A damaged file in the huggingface_hub cache was downloaded again."""
+
+
 @dataclass(frozen=True)
 class ModelFiles:
-    """Local paths of a model's files, and where they came from."""
+    """Local paths of a model's files, and where they came from.
+
+    The ``resolve_*`` functions (and so ``from_pretrained``) take a ModelFiles as it is, so files can
+    be resolved and checked before a model is built from them.
+    """
 
     config_path: Path
     weights_path: Path
@@ -54,6 +75,9 @@ class ModelFiles:
     repo_id: str | None = None
     revision: str | None = None  # the commit hash, when the files came from the Hub
     weights_prefix: str = ""  # where the wanted weights sit in the file (an autoencoder inside a full model)
+
+    def __str__(self) -> str:
+        return self.repo_id or str(self.config_path.parent)
 
 
 def model_page(repo_id: str) -> str:
@@ -96,9 +120,29 @@ def is_cached(repo_id: str, filename: str = "model.safetensors", cache_dir=None)
     return isinstance(found, str)
 
 
+def is_rejected_token(exc: Exception) -> bool:
+    """Whether a huggingface_hub error is the Hub refusing the token itself (401 invalid credentials)."""
+    if not isinstance(exc, hf_errors.HfHubHTTPError) or isinstance(exc, hf_errors.GatedRepoError):
+        return False
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) != 401:
+        return False
+    message = response.headers.get("X-Error-Message") or exc.server_message or ""
+    return "invalid credentials" in message.lower()
+
+
 def translate_error(exc: Exception, repo_id: str) -> HubAccessError:
     """One actionable sentence for a huggingface_hub failure (never echoing the request or token)."""
     page = model_page(repo_id)
+    if isinstance(exc, ValueError) and isinstance(exc.__cause__, Exception):
+        exc = exc.__cause__  # a failed force download wraps the Hub's answer
+    if is_rejected_token(exc):
+        return HubAccessError(
+            f"The Hub rejected the token (401: invalid credentials) for {repo_id}; replace it with a valid "
+            f"one from {TOKENS_PAGE}.",
+            "token_rejected",
+            repo_id,
+        )
     if isinstance(exc, hf_errors.GatedRepoError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status == 403:
@@ -157,21 +201,157 @@ def translate_error(exc: Exception, repo_id: str) -> HubAccessError:
     )
 
 
-def download(repo_id: str, filename: str, *, token=None, revision=None, cache_dir=None) -> Path:
-    """One file of a repo through huggingface_hub's cache."""
-    try:
-        path = huggingface_hub.hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir or default_cache_dir(),
-            endpoint=endpoint(),
-            local_files_only=is_offline(),
+class _Downloads:
+    """The downloads of one model, through huggingface_hub's cache.
+
+    Once the Hub rejects the token (401 invalid credentials), the remaining files come anonymously:
+    open repos work, with one :class:`TokenRejectedWarning`; a gated repo says the token was
+    rejected. (huggingface_hub's own token, ``HF_TOKEN`` or the stored login, is what a ``None``
+    token means, so that case falls back too.) Each file is checked, and a damaged cached file is
+    downloaded again once with huggingface_hub's ``force_download`` (:class:`CacheRepairedWarning`);
+    offline, or if the new copy is damaged too, the error names the cache folder to delete.
+    """
+
+    def __init__(self, token, cache_dir):
+        self.token, self.cache_dir = token, cache_dir or default_cache_dir()
+        self.rejected = False
+
+    def file(self, repo_id: str, filename: str, check, revision=None) -> Path:
+        """One file, checked by ``check(path)`` (raising DamagedFileError when broken)."""
+        path = self.fetch(repo_id, filename, revision)
+        return self._check_or_repair(repo_id, filename, path, check)
+
+    def checkpoint(self, repo_id: str, revision=None) -> tuple[Path, Path]:
+        """Config and weights of a Hub repo, both checked."""
+        config = self.file(repo_id, CONFIG, read_config, revision)
+        return config, self.file(repo_id, WEIGHTS, check_safetensors, revision)
+
+    def snapshot(self, repo_id: str, allow_patterns: list[str], revision=None, tqdm_class=None) -> Path:
+        """The snapshot folder of a repo's files matching ``allow_patterns`` (``tqdm_class``: progress)."""
+        return Path(
+            self._call(
+                repo_id,
+                lambda token: huggingface_hub.snapshot_download(
+                    repo_id,
+                    revision=revision,
+                    token=token,
+                    cache_dir=self.cache_dir,
+                    allow_patterns=allow_patterns,
+                    endpoint=endpoint(),
+                    local_files_only=is_offline(),
+                    tqdm_class=tqdm_class,
+                ),
+            )
         )
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence below
-        raise translate_error(exc, repo_id) from None
-    return Path(path)
+
+    def folder(self, repo_id: str, subfolder: str, revision=None) -> Path:
+        """A subfolder of a repo (e.g. the bundled text encoder); its safetensors files are checked."""
+        root = self.snapshot(repo_id, [f"{subfolder}/*"], revision)
+        folder = root / subfolder
+        if not (folder / "config.json").exists():
+            raise HubAccessError(f"{repo_id} has no {subfolder}/ text encoder folder.", "not_found", repo_id)
+        for file in sorted(folder.rglob("*.safetensors")):
+            self._check_or_repair(repo_id, file.relative_to(root).as_posix(), file, check_safetensors)
+        return folder
+
+    def fetch(self, repo_id: str, filename: str, revision=None, force: bool = False) -> Path:
+        """One file, unchecked (``force``: download it again)."""
+        return Path(
+            self._call(
+                repo_id,
+                lambda token: huggingface_hub.hf_hub_download(
+                    repo_id,
+                    filename,
+                    revision=revision,
+                    token=token,
+                    cache_dir=self.cache_dir,
+                    endpoint=endpoint(),
+                    local_files_only=is_offline(),
+                    force_download=force,
+                ),
+            )
+        )
+
+    def _call(self, repo_id: str, request):
+        """``request(token)``, anonymous once the Hub has rejected the token; every failure one sentence."""
+        if not self.rejected:
+            try:
+                return request(self.token)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence below
+                error = translate_error(exc, repo_id)
+                if error.reason != "token_rejected" or self.token is False:
+                    raise error from None
+            self.rejected = True
+            try:
+                found = request(False)
+            except Exception as exc:  # noqa: BLE001
+                raise self._anonymous_error(exc, repo_id) from None
+            warnings.warn(
+                TokenRejectedWarning(
+                    f"The Hub rejected the token (401: invalid credentials), so {repo_id} (an open repo) "
+                    f"was downloaded without it; replace the token with a valid one from {TOKENS_PAGE} "
+                    "to use gated models."
+                ),
+                stacklevel=5,
+            )
+            return found
+        try:
+            return request(False)
+        except Exception as exc:  # noqa: BLE001
+            raise self._anonymous_error(exc, repo_id) from None
+
+    @staticmethod
+    def _anonymous_error(exc: Exception, repo_id: str) -> HubAccessError:
+        """What an anonymous attempt after a rejected token failed with; gated repos name the token."""
+        error = translate_error(exc, repo_id)
+        if error.reason not in ("needs_login", "needs_terms"):
+            return error
+        return HubAccessError(
+            f"The Hub rejected the token (401: invalid credentials) and {repo_id} is gated: replace the "
+            f"token with a valid one from {TOKENS_PAGE}, of an account that has accepted the terms at "
+            f"{model_page(repo_id)}.",
+            "token_rejected",
+            repo_id,
+        )
+
+    def _check_or_repair(self, repo_id: str, filename: str, path: Path, check) -> Path:
+        try:
+            check(path)
+            return path
+        except DamagedFileError as exc:
+            damage = exc
+        folder = _repo_cache_folder(path)
+        if is_offline():
+            raise HubAccessError(
+                f"{filename} of {repo_id} in the Hugging Face cache {damage.problem}, and HF_HUB_OFFLINE is "
+                f"set, so it cannot be downloaded again: delete the folder {folder} (or replace it with a "
+                "good copy) and run again with the network on.",
+                "damaged",
+                repo_id,
+            )
+        fresh = self.fetch(repo_id, filename, _commit_of(path), force=True)
+        try:
+            check(fresh)
+        except DamagedFileError as again:
+            raise HubAccessError(
+                f"{filename} of {repo_id} {again.problem} even after downloading it again: delete the "
+                f"folder {folder} and run again; if that does not help, the file on the Hub is damaged.",
+                "damaged",
+                repo_id,
+            ) from None
+        warnings.warn(
+            CacheRepairedWarning(
+                f"{filename} of {repo_id} in the Hugging Face cache {damage.problem}; it was downloaded "
+                "again and is complete now."
+            ),
+            stacklevel=4,
+        )
+        return fresh
+
+
+def download(repo_id: str, filename: str, *, token=None, revision=None, cache_dir=None) -> Path:
+    """One file of a repo through huggingface_hub's cache (a rejected token is dropped for open repos)."""
+    return _Downloads(token, cache_dir).fetch(repo_id, filename, revision)
 
 
 def download_snapshot(
@@ -181,29 +361,15 @@ def download_snapshot(
 
     ``tqdm_class`` receives huggingface_hub's progress bars (files, and bytes where it reports them).
     """
-    try:
-        root = huggingface_hub.snapshot_download(
-            repo_id,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir or default_cache_dir(),
-            allow_patterns=allow_patterns,
-            endpoint=endpoint(),
-            local_files_only=is_offline(),
-            tqdm_class=tqdm_class,
-        )
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
-        raise translate_error(exc, repo_id) from None
-    return Path(root)
+    return _Downloads(token, cache_dir).snapshot(repo_id, allow_patterns, revision, tqdm_class)
 
 
-def download_folder(repo_id: str, subfolder: str, *, token=None, revision=None, cache_dir=None) -> Path:
-    """A subfolder of a repo (e.g. the bundled text encoder) through huggingface_hub's cache."""
-    root = download_snapshot(repo_id, [f"{subfolder}/*"], token=token, revision=revision, cache_dir=cache_dir)
-    folder = root / subfolder
-    if not (folder / "config.json").exists():
-        raise HubAccessError(f"{repo_id} has no {subfolder}/ text encoder folder.", "not_found", repo_id)
-    return folder
+def _repo_cache_folder(path: Path) -> Path:
+    """The ``models--owner--name`` folder of a file in the huggingface_hub cache layout."""
+    for parent in Path(path).parents:
+        if parent.name.startswith("models--"):
+            return parent
+    return Path(path).parent
 
 
 def _commit_of(path: Path) -> str | None:
@@ -232,10 +398,13 @@ def _text_encoder_source(config: dict) -> tuple[str | None, str]:
 
 
 def _local_folder(path: Path) -> tuple[Path, Path]:
+    """Config and weights of a local folder, present and undamaged (DamagedFileError otherwise)."""
     config, weights = path / CONFIG, path / WEIGHTS
     missing = [p.name for p in (config, weights) if not p.is_file()]
     if missing:
         raise ValueError(f"The folder {path} lacks {' and '.join(missing)}; it needs {CONFIG} and {WEIGHTS}.")
+    read_config(config)
+    check_safetensors(weights)
     return config, weights
 
 
@@ -244,55 +413,62 @@ def _as_path(name_or_path) -> Path:
 
 
 def resolve_model_files(name_or_path, token=None, revision=None, cache_dir=None) -> ModelFiles:
-    """Config, weights and text-encoder folder of a text-to-audio model."""
+    """Config, weights and text-encoder folder of a text-to-audio model (damaged cached files healed)."""
+    if isinstance(name_or_path, ModelFiles):
+        return name_or_path
+    downloads = _Downloads(token, cache_dir)
     path = _as_path(name_or_path)
     if path.is_dir():
         config_path, weights_path = _local_folder(path)
         local_te = path / TEXT_ENCODER
         text_dir = local_te if (local_te / "config.json").exists() else None
         if text_dir is None:
-            text_dir = _hub_text_encoder(config_path, token, cache_dir)
+            text_dir = _hub_text_encoder(config_path, downloads)
         return ModelFiles(config_path, weights_path, text_dir)
     repo_id = _repo_id_for(str(name_or_path), {**DIFFUSION_MODELS, **AUTOENCODER_MODELS})
-    config_path = download(repo_id, CONFIG, token=token, revision=revision, cache_dir=cache_dir)
-    weights_path = download(repo_id, WEIGHTS, token=token, revision=revision, cache_dir=cache_dir)
+    config_path, weights_path = downloads.checkpoint(repo_id, revision)
     return ModelFiles(
         config_path,
         weights_path,
-        _hub_text_encoder(config_path, token, cache_dir, repo_id, revision),
+        _hub_text_encoder(config_path, downloads, repo_id, revision),
         repo_id,
         _commit_of(config_path),
     )
 
 
-def _hub_text_encoder(config_path: Path, token, cache_dir, own_repo=None, revision=None) -> Path | None:
+def _hub_text_encoder(config_path: Path, downloads: _Downloads, own_repo=None, revision=None) -> Path | None:
     """The text encoder folder: the model repo's own copy if it has one, else the repo its config names.
 
     (The released base configs name the gated post-trained repo; using the base repo's own copy when
     it exists keeps the open models usable without accepting terms.)
     """
-    source, subfolder = _text_encoder_source(json.loads(Path(config_path).read_text()))
+    source, subfolder = _text_encoder_source(read_config(config_path))
     if source is None:
         return None
     if Path(source).is_dir():
         return Path(source) / subfolder
     if own_repo is not None and own_repo != source:
         try:
-            return download_folder(own_repo, subfolder, token=token, revision=revision, cache_dir=cache_dir)
+            return downloads.folder(own_repo, subfolder, revision)
         except HubAccessError as exc:
             if exc.reason != "not_found":
                 raise
-    return download_folder(source, subfolder, token=token, cache_dir=cache_dir)
+    return downloads.folder(source, subfolder)
 
 
 def _cached_host_checkpoint(name: str, cache_dir) -> tuple[Path, Path] | None:
-    """A complete full checkpoint already in the cache that carries this autoencoder (no network)."""
+    """An undamaged full checkpoint in the cache that carries this autoencoder (no network)."""
     for repo_id in AUTOENCODER_HOSTS.get(name, []):
         found = [
             huggingface_hub.try_to_load_from_cache(repo_id, f, cache_dir=cache_dir or default_cache_dir())
             for f in (CONFIG, WEIGHTS)
         ]
         if all(isinstance(p, str) for p in found):
+            try:
+                read_config(found[0])
+                check_safetensors(found[1])
+            except DamagedFileError:
+                continue  # its own load repairs it; the autoencoder comes from elsewhere meanwhile
             return Path(found[0]), Path(found[1])
     return None
 
@@ -304,6 +480,8 @@ def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir
     small-sfx; medium), with the weights under ``pretransform.model.``; otherwise the AE repo is
     downloaded. A local folder (or ``demo``) may hold an AE-only or a full checkpoint.
     """
+    if isinstance(name_or_path, ModelFiles):
+        return name_or_path
     path = _as_path(name_or_path)
     repo_id = None
     if path.is_dir():
@@ -317,9 +495,8 @@ def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir
         repo_id = _repo_of(config_path)
     else:
         repo_id = _repo_id_for(str(name_or_path), AUTOENCODER_MODELS)
-        config_path = download(repo_id, CONFIG, token=token, revision=revision, cache_dir=cache_dir)
-        weights_path = download(repo_id, WEIGHTS, token=token, revision=revision, cache_dir=cache_dir)
-    is_full = "encoder" not in json.loads(Path(config_path).read_text()).get("model", {})
+        config_path, weights_path = _Downloads(token, cache_dir).checkpoint(repo_id, revision)
+    is_full = "encoder" not in read_config(config_path).get("model", {})
     return ModelFiles(
         config_path,
         weights_path,

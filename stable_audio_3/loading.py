@@ -3,7 +3,9 @@
 :func:`load_weights` is the one loading path of both model wrappers: the module is built on the
 meta device, filled with ``assign=True`` (the weights are read once from disk into the target
 device and dtype), and frozen for inference. Any mismatch between the file and the module is an
-error that names the key and the file; so is a config file that is not valid JSON.
+error that names the key and the file. A file that cannot be read as what it should be (a
+safetensors file that is truncated, of the wrong size or with a broken header; a config that is not
+a JSON object) raises :class:`DamagedFileError`, so that callers can fetch it again.
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ from pathlib import Path
 import torch
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+MAX_HEADER_BYTES = 100_000_000  # the safetensors format's own limit
 
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint does not fit the model built from its config."""
+
+
+class DamagedFileError(ValueError):
+    """A file is damaged: ``problem`` says how (e.g. "is truncated: 100 of 2000 bytes")."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path} {problem}; download it again or replace it with the original.")
+        self.path, self.problem = Path(path), problem
 
 
 _DTYPES = {
@@ -36,12 +47,55 @@ _DTYPES = {
 
 
 def read_header(path) -> tuple[dict, int]:
-    """The safetensors JSON header of ``path`` (tensor entries only) and the offset where data starts."""
+    """The safetensors JSON header of ``path`` (tensor entries only) and the offset where data starts.
+
+    Raises :class:`DamagedFileError` when the header cannot be read or does not describe tensors.
+    """
+    size_on_disk = Path(path).stat().st_size
     with open(path, "rb") as f:
-        size = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(size))
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise DamagedFileError(path, f"is not a safetensors file: it holds only {size_on_disk} bytes")
+        size = int.from_bytes(prefix, "little")
+        if size > MAX_HEADER_BYTES:
+            raise DamagedFileError(path, f"is not a safetensors file: its header would take {size} bytes")
+        if size > size_on_disk - 8:
+            raise DamagedFileError(path, f"is truncated: {size_on_disk} of at least {8 + size} bytes")
+        try:
+            header = json.loads(f.read(size))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise DamagedFileError(path, "has a broken header: it is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise DamagedFileError(path, "has a broken header: it holds no JSON object")
     header.pop("__metadata__", None)
+    for key, info in header.items():
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(isinstance(o, int) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]
+            and isinstance(info.get("shape"), list)
+            and all(isinstance(n, int) and n >= 0 for n in info["shape"])
+            and "dtype" in info
+        ):
+            raise DamagedFileError(path, f"has a broken header entry for tensor '{key}'")
     return header, 8 + size
+
+
+def check_safetensors(path) -> None:
+    """DamagedFileError unless ``path`` has a readable header and exactly the size that header needs.
+
+    Reads the header only, so it is cheap; a file cut short (or with bytes appended) fails here
+    before anything is built from it.
+    """
+    header, start = read_header(path)
+    expected = start + max((info["data_offsets"][1] for info in header.values()), default=0)
+    actual = Path(path).stat().st_size
+    if actual < expected:
+        raise DamagedFileError(path, f"is truncated: {actual} of {expected} bytes")
+    if actual > expected:
+        raise DamagedFileError(path, f"has the wrong size: {actual} bytes where its header needs {expected}")
 
 
 def read_safetensors(path, *, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -63,13 +117,15 @@ def read_safetensors(path, *, prefix: str = "") -> dict[str, torch.Tensor]:
                 )
             tensor = torch.empty(info["shape"], dtype=_DTYPES[info["dtype"]])
             begin, end = info["data_offsets"]
+            if tensor.numel() * tensor.element_size() != end - begin:
+                raise DamagedFileError(
+                    path, f"has a header entry for tensor '{key}' that does not fit its size"
+                )
             if end > begin:
                 f.seek(start + begin)
                 view = memoryview(tensor.view(-1).view(torch.uint8).numpy())
                 if f.readinto(view) != end - begin:
-                    raise CheckpointMismatchError(
-                        f"{path} is truncated inside tensor '{key}'; download it again."
-                    )
+                    raise DamagedFileError(path, f"is truncated inside tensor '{key}'")
             out[key[len(prefix) :]] = tensor
     return out
 
@@ -149,16 +205,15 @@ def resolve_device(device=None) -> torch.device:
 
 
 def read_config(path) -> dict:
-    """The JSON object in ``path``; ValueError naming the file and what to do if it is broken."""
+    """The JSON object in ``path``; :class:`DamagedFileError` naming the file if it is broken."""
     try:
         config = json.loads(Path(path).read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path} is not valid JSON ({exc.__class__.__name__}: {getattr(exc, 'msg', exc)}); "
-            "download the model again or replace the file with the repo's original."
+        raise DamagedFileError(
+            path, f"is not valid JSON ({exc.__class__.__name__}: {getattr(exc, 'msg', exc)})"
         ) from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path} holds no JSON object; download the model again or replace the file.")
+        raise DamagedFileError(path, "holds no JSON object")
     return config
 
 

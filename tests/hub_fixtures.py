@@ -6,6 +6,7 @@ from parity import MODELS
 
 ACCEPTED_TOKEN = "hf_test_accepted_0123456789abcdef"
 NOT_ACCEPTED_TOKEN = "hf_test_notaccepted_0123456789abcdef"
+REJECTED_TOKEN = "hf_test_unknown_0123456789abcdef"  # the Hub does not know it: 401 invalid credentials
 
 FIXTURE_REPOS = {
     "stabilityai/stable-audio-3-small-music": ("small-music", True),

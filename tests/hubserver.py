@@ -4,8 +4,10 @@ Bound to 127.0.0.1 on an ephemeral port. It answers the calls huggingface_hub ma
 and access checks (file resolve HEAD/GET with X-Repo-Commit / ETag / Content-Length and Range,
 ``/api/models/<repo>[/revision/<rev>]``, ``/auth-check``, whoami), gates repos like the real Hub
 (401 without a token, 403 for a token that has not accepted the terms, with ``X-Error-Code:
-GatedRepo``), and can inject faults per path: HTTP 500, a connection dropped mid-file, or a slow
-response. The request log records whether a token was sent, never the token.
+GatedRepo``), refuses a token it does not know on every request, open repos included, as the real
+Hub does (401, ``X-Error-Message: Invalid credentials in Authorization header``), and can inject
+faults per path: HTTP 500, a connection dropped mid-file, or a slow response. The request log
+records whether a token was sent, never the token.
 """
 
 from __future__ import annotations
@@ -148,9 +150,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not head and body:
             self.wfile.write(body)
 
-    def _error(self, status: int, code: str, message: str, head: bool, extra: dict | None = None):
+    def _error(self, status: int, code: str | None, message: str, head: bool, extra: dict | None = None):
         body = json.dumps({"error": message}).encode()
-        headers = {"X-Error-Code": code, "X-Error-Message": message, "Content-Type": "application/json"}
+        headers = {"X-Error-Message": message, "Content-Type": "application/json"}
+        if code is not None:
+            headers["X-Error-Code"] = code
         self._reply(status, body, {**headers, **(extra or {})}, head)
 
     def _gate(self, repo_id: str, head: bool) -> RepoSpec | None:
@@ -162,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not spec.gated:
             return spec
         token = self._token()
-        if token is None or token not in self.hub.known_tokens:
+        if token is None:  # an unknown token was refused before (see _route)
             self._error(
                 401,
                 "GatedRepo",
@@ -196,6 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(500, "ServerError", "Internal Error (injected)", head)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
+        token = self._token()
+        if token is not None and token not in self.hub.known_tokens:
+            return self._error(401, None, "Invalid credentials in Authorization header", head)
         if m := _RESOLVE.match(path):
             return self._resolve(
                 m["repo"], m["rev"], m["file"], head, drop=fault is not None and fault.kind == "drop"
@@ -203,9 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
         if m := _API.match(path):
             return self._api(m["repo"], m["rest"] or "", head)
         if path == "/api/whoami-v2":
-            if self._token() in self.hub.known_tokens:
+            if token is not None:
                 return self._reply(200, json.dumps({"name": "tester", "type": "user"}).encode(), head=head)
-            return self._error(401, "Unauthorized", "Invalid credentials in Authorization header", head)
+            return self._error(401, None, "Invalid credentials in Authorization header", head)
         return self._error(404, "NotFound", "Not Found", head)
 
     def _api(self, repo_id: str, rest: str, head: bool):

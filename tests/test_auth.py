@@ -1,9 +1,9 @@
 """Token sources and cached access checks, against the loopback Hub."""
 
 import pytest
-from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, REJECTED_TOKEN
 
-from sa3lab.auth import Access, AccessChecker, resolve_token
+from sa3lab.auth import Access, AccessChecker, resolve_token, token_source
 
 REPO = "stabilityai/stable-audio-3-small-music"
 
@@ -77,3 +77,33 @@ def test_no_network_is_reported_as_offline_not_as_a_crash(hub, monkeypatch):
     result = AccessChecker().check(REPO, ACCEPTED_TOKEN)
     assert result.status is Access.OFFLINE and "not in the local cache" in result.message
     assert ACCEPTED_TOKEN not in result.message
+
+
+def test_a_rejected_token_is_named_with_its_source_open_repos_pass_gated_ones_say_replace(hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", REJECTED_TOKEN)
+    assert token_source(REJECTED_TOKEN) == "HF_TOKEN" and token_source("hf_other") == "pasted"
+    checker = AccessChecker()
+    open_repo = checker.check("stabilityai/SAME-S", REJECTED_TOKEN)
+    assert open_repo.ok and open_repo.token_rejected
+    assert open_repo.message == (
+        "The Hub rejected the token from the HF_TOKEN environment variable (401: invalid credentials), so "
+        "the open models download without it; to use the gated ones, set HF_TOKEN to a valid token from "
+        "https://huggingface.co/settings/tokens."
+    )
+    gated = checker.check(REPO, REJECTED_TOKEN)
+    assert gated.status is Access.TOKEN_REJECTED and gated.token_rejected
+    assert gated.message.startswith("The Hub rejected the token from the HF_TOKEN environment variable")
+    assert f"{REPO} is gated" in gated.message and "https://huggingface.co/" + REPO in gated.message
+    pasted = AccessChecker().check(REPO, "hf_pasted_but_unknown")
+    assert (
+        "from a token pasted in this notebook" in pasted.message and "paste a valid token" in pasted.message
+    )
+    for result in (open_repo, gated, pasted):
+        assert REJECTED_TOKEN not in result.message and "hf_pasted_but_unknown" not in result.message
+    accepted = AccessChecker().check(REPO, ACCEPTED_TOKEN)
+    assert accepted.ok and not accepted.token_rejected and accepted.message == ""
+
+
+def test_a_pasted_token_must_be_text():
+    with pytest.raises(ValueError, match="A pasted token must be text; got a value of type int"):
+        resolve_token(12345)

@@ -44,3 +44,31 @@ def test_a_bigger_cache_keeps_the_most_recently_used():
     assert cache.keys() == ["a", "c"]
     with pytest.raises(ValueError):
         ModelCache(max_models=0)
+
+
+def test_a_load_that_fails_before_building_keeps_the_previous_model():
+    cache, log = ModelCache(max_models=1), []
+    model, _, _ = cache.get("a", loader(log))
+
+    def damaged_files():
+        raise ValueError("model.safetensors is truncated")
+
+    with pytest.raises(ValueError, match="truncated"):
+        cache.get("b", lambda files: log.append("built b"), prepare=damaged_files)
+    assert cache.keys() == ["a"] and "built b" not in log
+    again, hit, _ = cache.get("a", loader(log))
+    assert hit and again is model
+
+
+def test_build_gets_what_prepare_made_and_the_old_model_goes_before_building():
+    cache, seen = ModelCache(max_models=1), []
+    cache.get("a", lambda: "model a")
+    model, hit, _ = cache.get(
+        "b",
+        lambda files: seen.append((files, cache.keys())) or f"model from {files}",
+        prepare=lambda: "files b",
+    )
+    assert (model, hit) == ("model from files b", False)
+    assert seen == [("files b", [])]  # evicted (memory freed) only once the files were had
+    with pytest.raises(ValueError, match="whole number of at least 1"):
+        ModelCache(max_models="2")

@@ -1,12 +1,15 @@
 """Generation requests (sa3lab.generation) are checked once, with one actionable sentence per problem."""
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from parity import MODELS
 
+from sa3lab.checks import LARGEST_SEED
 from sa3lab.generation import GenerationRequest
 
 
@@ -26,9 +29,9 @@ def test_a_plain_request_passes():
         (dict(prompt="   "), "Enter a prompt"),
         (dict(duration=0), "more than 0"),
         (dict(duration=200.0), "at most 120"),
-        (dict(steps=0), "at least 1"),
-        (dict(cfg_scale=-1.0), "0 or more"),
-        (dict(batch_size=0), "between 1 and 16"),
+        (dict(steps=0), "Steps must be a whole number from 1 to 1000; got 0"),
+        (dict(cfg_scale=-1.0), "CFG scale must be a number from 0 to 100; got -1"),
+        (dict(batch_size=0), "Batch size must be between 1 and 16 .*; got 0"),
         (
             dict(mode="audio-to-audio", source_audio="/nope.wav"),
             "audio to transform file /nope.wav was not found",
@@ -37,7 +40,43 @@ def test_a_plain_request_passes():
         (dict(lora_files=["/nope/a.safetensors"]), "LoRA file /nope/a.safetensors was not found"),
         (dict(model="same-s"), "autoencoder"),
         (dict(model="optimized"), "cannot run here"),
-        (dict(model="large"), "Unknown model"),
+        (dict(model="large"), "Unknown model 'large'; choose one of: small-music"),
+        (dict(model="/no/such/folder"), "The model folder /no/such/folder was not found; check the path"),
+        (dict(model="~/models/sa3"), "The model folder ~/models/sa3 was not found"),
+        (dict(model=3), "The model must be a catalog name .*; got 3[.]"),
+        # types: text or lists where numbers are expected and the other way round, True/False
+        (dict(duration="10"), "Duration must be a number of seconds, more than 0; got the text '10'"),
+        (dict(duration=[10]), r"Duration must be a number .*; got a list: \[10\]"),
+        (dict(steps="8"), "Steps must be a whole number from 1 to 1000; got the text '8'"),
+        (dict(steps=8.5), "Steps must be a whole number .*; got 8.5"),
+        (dict(steps=True), "Steps must be a whole number .*; got True"),
+        (dict(batch_size=[2]), "Batch size must be between 1 and 16 .*; got a list"),
+        (dict(prompt=["rain", "wind"]), "The prompt must be text, .*; got a list"),
+        (dict(prompt=None), "The prompt must be text, .*; got None"),
+        (dict(negative_prompt=5), "The negative prompt must be text .*; got 5"),
+        (dict(mode=1), "Mode must be one of text-to-audio, audio-to-audio, inpaint; got 1"),
+        (dict(lora_files="style.safetensors"), "LoRA files must be a list of paths, .*; got the text"),
+        (dict(lora_strengths=0.5), r"LoRA strengths must be a list of numbers from -10 to 10, .*; got 0.5"),
+        (dict(regions="2-4"), "Regions must be a list of .start, end. pairs .*; got the text '2-4'"),
+        (dict(regions=[(1, 2, 3)]), "Regions must be a list .*; got a tuple: .1, 2, 3."),
+        (dict(regions=[(1, "2")]), "Regions must be a list .*; got the text '2'"),
+        (dict(confirm_long="yes"), "confirm_long must be True or False; got the text 'yes'"),
+        (dict(output_dir=None), "The output folder must be a folder path, .*; got None"),
+        (dict(source_audio=7), "The source audio must be a file path; got 7"),
+        # not finite, out of range
+        (dict(duration=math.nan), "Duration must be a number .*; got nan"),
+        (dict(duration=math.inf), "Duration must be a number .*; got inf"),
+        (dict(cfg_scale=math.nan), "CFG scale must be a number from 0 to 100; got nan"),
+        (dict(cfg_scale=1e9), "CFG scale must be a number from 0 to 100; got 1e[+]09"),
+        (dict(lora_strengths=[math.inf]), "LoRA strengths must be .*; got inf"),
+        (dict(init_noise_level=math.nan), "The noise level must be a number above 0 and at most 1; got nan"),
+        (dict(steps=5000), "Steps must be a whole number from 1 to 1000; got 5000"),
+        (dict(steps=10**30), "Steps must be .*; got a number with 31 digits"),
+        # seeds: -1 or 0 .. 2**64 - 1, what torch.manual_seed takes
+        (dict(seed=2**64), f"Seed must be -1 .random. or a whole number from 0 to {2**64 - 1}; got {2**64}"),
+        (dict(seed=-2), "Seed must be -1 .*; got -2"),
+        (dict(seed="42"), "Seed must be -1 .*; got the text '42'"),
+        (dict(seed=1.5), "Seed must be -1 .*; got 1.5"),
     ],
 )
 def test_bad_requests_name_the_fix(kw, words):
@@ -78,3 +117,30 @@ def test_inpaint_regions_must_lie_inside_the_audio(tmp_path):
         req(mode="inpaint", source_audio=str(wav)).check()
     with pytest.raises(ValueError, match="noise level"):
         req(mode="audio-to-audio", source_audio=str(wav), init_noise_level=0.0).check()
+
+
+def test_whole_floats_and_paths_are_normalised_and_the_largest_seed_is_torchs(tmp_path):
+    request = req(steps=8.0, batch_size=2.0, seed=float(42), output_dir=tmp_path, negative_prompt=None)
+    request.check()
+    assert (request.steps, request.batch_size, request.seed) == (8, 2, 42)
+    assert (
+        type(request.steps) is int and request.output_dir == str(tmp_path) and request.negative_prompt == ""
+    )
+    request = req(seed=LARGEST_SEED)
+    request.check()
+    torch.manual_seed(request.seed)  # the bound is exactly what torch accepts ...
+    with pytest.raises(ValueError):
+        torch.manual_seed(LARGEST_SEED + 1)  # ... and one more it refuses
+
+
+def test_more_than_200_steps_need_confirmation_and_say_how_long_they_take():
+    with pytest.raises(ValueError) as info:
+        req(steps=400).check()
+    assert str(info.value) == (
+        "400 steps take about 50 times as long as this model's default of 8 steps (the model runs once "
+        "per step): confirm the long run (confirm_long=True) or use at most 200 steps."
+    )
+    req(steps=200).check()
+    req(steps=400, confirm_long=True).check()
+    with pytest.raises(ValueError, match="about 8 times as long as this model's default of 50 steps"):
+        req(model="small-music-base", steps=400).check()

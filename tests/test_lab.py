@@ -1,18 +1,22 @@
-"""The Lab end to end against the loopback Hub: cache hits, and no token anywhere it could leak to."""
+"""The Lab end to end against the loopback Hub: cache hits, healing, rejected tokens, no token leaks."""
 
 import json
 import logging
+import os
 import warnings
+from pathlib import Path
 
 import pytest
-from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
+from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, REJECTED_TOKEN
 from parity import MODELS
 
+from sa3lab import catalog
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
+from sa3lab.roundtrip import RoundTripRequest
+from stable_audio_3.hub import CacheRepairedWarning, TokenRejectedWarning
 
-UNKNOWN_TOKEN = "hf_test_unknown_0123456789abcdef"
-TOKENS = (ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, UNKNOWN_TOKEN)
+TOKENS = (ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, REJECTED_TOKEN)
 
 
 def request(tmp_path, model="small-music", **kw):
@@ -38,7 +42,7 @@ def test_no_token_leaks_into_results_files_logs_warnings_or_errors(hub, tmp_path
         warnings.simplefilter("always")
         result = lab.generate(request(tmp_path), pasted_token=ACCEPTED_TOKEN)
         texts += [json.dumps(result.metadata(), default=str), repr(result)]
-        for token in (NOT_ACCEPTED_TOKEN, UNKNOWN_TOKEN):
+        for token in (NOT_ACCEPTED_TOKEN, REJECTED_TOKEN):
             with pytest.raises(ValueError) as info:
                 Lab().generate(request(tmp_path), pasted_token=token)
             texts += [str(info.value), repr(info.value)]
@@ -71,3 +75,42 @@ def test_a_headless_run_on_a_base_folder_uses_the_base_defaults(tmp_path):
     )
     sidecar = json.loads(open(result.paths[0].replace(".wav", ".json")).read())
     assert sidecar["settings"]["steps"] == 50
+
+
+def test_a_damaged_cached_model_is_explained_offline_repaired_online_and_never_costs_the_loaded_one(
+    hub, monkeypatch
+):
+    lab, same_l, same_s = Lab(), catalog.get("same-l"), catalog.get("same-s")
+    first, _, _ = lab.load_autoencoder("same-l", same_l, None)
+    weights = Path(first.source.weights_path)
+    lab.load_autoencoder("same-s", same_s, None)  # a one-model cache: same-l is evicted
+    del first
+    blob = weights.resolve()
+    blob.write_bytes(blob.read_bytes()[:1000])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = Path(os.environ["HF_HOME"]) / "hub" / "models--stabilityai--SAME-L"
+    with pytest.raises(ValueError, match=f"is truncated: 1000 of .* delete the folder {folder} "):
+        lab.load_autoencoder("same-l", same_l, None)
+    assert lab.load_autoencoder("same-s", same_s, None)[1]  # still loaded: a cache hit
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with pytest.warns(
+        CacheRepairedWarning, match="model.safetensors of stabilityai/SAME-L .* downloaded again"
+    ):
+        repaired, hit, _ = lab.load_autoencoder("same-l", same_l, None)
+    assert not hit and repaired.latent_dim > 0 and "same-l" in lab.cache.keys()[0]
+
+
+def test_a_rejected_token_runs_open_models_anonymously_with_one_notice(hub, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", REJECTED_TOKEN)
+    lab = Lab()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = lab.roundtrip(RoundTripRequest("same-s", duration=0.5, seed=1, output_dir=str(tmp_path)))
+    notices = {str(w.message) for w in caught if w.category is TokenRejectedWarning}
+    assert len(notices) == 1 and result.run.repo_id == "stabilityai/SAME-S"
+    (notice,) = notices
+    assert notice.startswith("The Hub rejected the token from the HF_TOKEN environment variable")
+    assert not any(r.had_token for r in hub.requests if "/resolve/" in r.path)  # anonymous downloads
+    with pytest.raises(ValueError, match="is gated: set HF_TOKEN to a valid token"):
+        lab.generate(request(tmp_path))
+    assert REJECTED_TOKEN not in notice

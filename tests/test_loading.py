@@ -4,7 +4,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from stable_audio_3.loading import CheckpointMismatchError, has_prefix, read_safetensors
+from stable_audio_3.loading import (
+    DamagedFileError,
+    check_safetensors,
+    has_prefix,
+    read_config,
+    read_safetensors,
+)
 
 
 @pytest.fixture
@@ -39,5 +45,58 @@ def test_prefix_selects_and_strips(checkpoint):
 def test_a_truncated_file_names_the_tensor(checkpoint):
     data = checkpoint.read_bytes()
     checkpoint.write_bytes(data[:-3])
-    with pytest.raises(CheckpointMismatchError, match="truncated"):
+    with pytest.raises(DamagedFileError, match="truncated inside tensor 'b.flag'"):
         read_safetensors(checkpoint)
+
+
+def _header_bytes(header: bytes) -> bytes:
+    return len(header).to_bytes(8, "little") + header
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda data: data[:-3], r"is truncated: \d+ of \d+ bytes"),
+        (lambda data: data + b"\0" * 5, "has the wrong size"),
+        (lambda data: data[:5], "is not a safetensors file: it holds only 5 bytes"),
+        (
+            lambda data: (10**9).to_bytes(8, "little") + data[8:],
+            "not a safetensors file: its header would take",
+        ),
+        (lambda data: data[:40], r"is truncated: 40 of at least \d+ bytes"),
+        (lambda data: _header_bytes(b"{not json"), "header: it is not valid JSON"),
+        (lambda data: _header_bytes(b"[1, 2]"), "header: it holds no JSON object"),
+        (
+            lambda data: _header_bytes(b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}}'),
+            "broken header entry for tensor 'a'",
+        ),
+    ],
+)
+def test_damaged_files_are_one_error_type_that_names_the_damage(checkpoint, damage, words):
+    check_safetensors(checkpoint)  # the intact file passes
+    checkpoint.write_bytes(damage(checkpoint.read_bytes()))
+    with pytest.raises(DamagedFileError, match=words) as info:
+        check_safetensors(checkpoint)
+    assert info.value.path == checkpoint and str(checkpoint) in str(info.value)
+    assert "download it again" in str(info.value)
+
+
+def test_a_header_whose_shape_does_not_fit_its_data_is_damaged(tmp_path):
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(
+        _header_bytes(b'{"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}') + b"\0" * 8
+    )
+    check_safetensors(path)  # the size fits the offsets ...
+    with pytest.raises(DamagedFileError, match="tensor 'a' that does not fit its size"):
+        read_safetensors(path)  # ... but not the shape
+
+
+def test_a_broken_config_names_the_file(tmp_path):
+    config = tmp_path / "model_config.json"
+    config.write_text('{"model": ')
+    with pytest.raises(DamagedFileError, match="model_config.json is not valid JSON") as info:
+        read_config(config)
+    assert isinstance(info.value, ValueError) and info.value.path == config
+    config.write_text("[]")
+    with pytest.raises(DamagedFileError, match="holds no JSON object"):
+        read_config(config)

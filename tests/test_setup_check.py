@@ -1,12 +1,12 @@
 """The set-up report and the per-model coverage table (sa3lab.setup_check), in plain words."""
 
 import pytest
-from hub_fixtures import NOT_ACCEPTED_TOKEN
+from hub_fixtures import NOT_ACCEPTED_TOKEN, REJECTED_TOKEN
 
 from sa3lab.auth import TokenChoice
 from sa3lab.device import Machine
 from sa3lab.lab import Lab
-from sa3lab.setup_check import coverage, setup_report
+from sa3lab.setup_check import coverage, setup_report, token_notice
 
 NO_TOKEN = TokenChoice(None, "none")
 
@@ -45,9 +45,34 @@ def test_coverage_with_a_token_that_has_not_accepted_the_terms(hub):
 def test_coverage_offline_and_unreachable(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     rows = {r.key: r for r in coverage(Lab().checker, None)}
-    assert rows["same-s"].status == "offline: not cached" and not rows["same-s"].runnable
+    same_s = rows["same-s"]
+    assert same_s.status == "offline: not cached" and not same_s.runnable
+    assert same_s.why == "offline and not in the local cache"  # not "no access"
     assert rows["demo"].runnable and not rows["optimized"].runnable
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     rows = coverage(Lab().checker, None)
-    assert all(r.status.startswith("Hub unreachable") for r in rows if r.repo_id != "-")
+    reachable = [r for r in rows if r.repo_id != "-" and r.key != "optimized"]
+    assert all(r.status.startswith("Hub unreachable") for r in reachable)
+    assert all(r.why == "the Hub cannot be reached and it is not in the local cache" for r in reachable)
+
+
+def test_the_optimized_repo_is_explained_not_offered_for_download(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    row = {r.key: r for r in coverage(Lab().checker, None)}["optimized"]
+    assert row.status == "not loadable by this engine" and row.detail == "" and not row.runnable
+    assert "MLX, ONNX and TensorRT" in row.why and "download" not in row.why
+
+
+def test_coverage_with_a_rejected_token_names_it_and_keeps_the_open_models(hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", REJECTED_TOKEN)
+    rows = {r.key: r for r in coverage(Lab().checker, REJECTED_TOKEN)}
+    base, gated = rows["small-music-base"], rows["small-music"]
+    assert base.status == "ok without your token (the Hub rejected it)" and base.runnable
+    assert gated.status == "token rejected (401)" and not gated.runnable
+    assert gated.why == "the Hub rejected your token"
+    notice = token_notice(list(rows.values()))
+    assert notice.startswith("The Hub rejected the token from the HF_TOKEN environment variable")
+    assert "set HF_TOKEN to a valid token" in notice
+    assert all(REJECTED_TOKEN not in r.detail for r in rows.values())
+    assert token_notice(coverage(Lab().checker, None)) == ""
