@@ -25,7 +25,7 @@ DB_RANGE = (-100.0, 0.0)  # dBFS: one fixed colour scale for every spectrogram (
 FREQ_RANGE = (20.0, 22050.0)  # Hz shown on the log frequency axis
 FREQ_ROWS = 256  # log-spaced rows of a spectrogram image
 PREVIEW_BYTES = 240_000  # audio budget per embedded clip: 30 s at 64 kbit/s
-PREVIEW_KBPS = (32, 128)  # MP3 bitrate bounds of a preview
+PREVIEW_KBPS = (40, 128)  # MP3 bitrate bounds of a preview (libsndfile's constant rates span 40-320)
 MESSAGE_COLOURS = {"error": "#b00020", "info": "#0b5394", "warning": "#8a6d00"}
 
 
@@ -42,7 +42,7 @@ def mp3_available() -> bool:
 
 
 def _mp3_level(kbps: float) -> float:
-    """libsndfile's MP3 compression level for a constant bitrate (0.0 = 320 kbit/s, 0.98 = 32)."""
+    """libsndfile's MP3 compression level for a constant bitrate (0.0: 320 kbit/s, 0.9: 56, 0.98: 40)."""
     return min(0.98, max(0.0, (320.0 - kbps) / 293.3))
 
 

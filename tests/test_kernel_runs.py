@@ -86,8 +86,12 @@ class FrontEnd:
                 if "value" in state and isinstance(state["value"], str):
                     self.labels[content["comm_id"]] = state["value"]
 
-    def execute(self, code: str, timeout: float = 300) -> None:
-        msg_id = self.kc.execute(code)
+    def execute(self, code: str, timeout: float = 300, cell_id: str | None = None) -> None:
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {}}
+        metadata = {"cellId": cell_id} if cell_id else {}
+        msg = self.kc.session.msg("execute_request", content, metadata=metadata)
+        self.kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
         end = time.time() + timeout
         while time.time() < end:
             self.pump(0.1)
@@ -111,12 +115,11 @@ class FrontEnd:
                 return json.loads(text.split("@@", 1)[1])
         raise AssertionError(f"no value for {expression}")
 
-    def click(self, description: str) -> None:
-        content = {
-            "comm_id": self.buttons[description],
-            "data": {"method": "custom", "content": {"event": "click"}},
-        }
-        self.kc.shell_channel.send(self.kc.session.msg("comm_msg", content))
+    def click(self, description: str, page=None) -> None:
+        """Click a button, from this page connection or from ``page`` (another jupyter_client Session)."""
+        data = {"method": "custom", "content": {"event": "click"}}
+        content = {"comm_id": self.buttons[description], "data": data}
+        self.kc.shell_channel.send((page or self.kc.session).msg("comm_msg", content))
 
     def wait_for_status(self, words: tuple[str, ...], timeout: float = 300) -> str:
         end = time.time() + timeout
@@ -168,7 +171,7 @@ def test_a_click_runs_on_the_main_thread_and_the_result_reaches_the_cell(front_e
 
 
 def test_stop_and_interrupt_stop_a_button_run_between_steps_and_the_kernel_lives_on(front_end, tmp_path):
-    front_end.execute(form_cell(str(tmp_path / "out"), steps=400))
+    front_end.execute(form_cell(str(tmp_path / "out"), steps=200))
     front_end.click("Generate")
     front_end.wait_for_status(("sampling",))
     front_end.click("Stop")
@@ -181,3 +184,21 @@ def test_stop_and_interrupt_stop_a_button_run_between_steps_and_the_kernel_lives
     assert front_end.evaluate("form.shell.last_error") is None
     assert front_end.evaluate("1 + 1") == 2  # the kernel is alive and answers cells
     assert front_end.results_shown() == 0 and not list((tmp_path / "out").glob("*.wav"))
+
+
+def test_after_a_page_reload_results_show_inside_the_form_and_a_rerun_cell_closes_the_old_form(
+    front_end, tmp_path
+):
+    from jupyter_client.session import Session
+
+    front_end.execute(form_cell(str(tmp_path / "out"), steps=2), cell_id="cell-1")
+    first_form = front_end.evaluate("form.widget.model_id")
+    reloaded_page = Session(key=front_end.kc.session.key)  # a new page connection: a new session id
+    front_end.click("Generate", page=reloaded_page)
+    assert front_end.wait_for_status(("done", "failed")) == "done"
+    front_end.pump(0.5)
+    shown = [v for v in front_end.labels.values() if "sa3lab-result" in v]
+    assert shown and "This page was reloaded" in shown[0]
+    front_end.execute(form_cell(str(tmp_path / "out"), steps=2), cell_id="cell-1")  # the cell runs again
+    closed = {m["content"]["comm_id"] for m in front_end.iopub if m["msg_type"] == "comm_close"}
+    assert first_form in closed

@@ -9,9 +9,10 @@ cell) waiting in its order.
 
 Two kernel layouts exist: ipykernel 6 (Colab: requests wait in the shell stream's queue) and
 ipykernel 7 (a shell-channel thread hands requests to the main thread over an in-process socket;
-JupyterLab >= 4.4 sends widget messages on a subshell, so a click handler may run on a subshell
-thread). Anything else (no kernel, an unknown layout) degrades to: run directly, Stop only through
-the interrupt.
+JupyterLab 4.6 and Notebook 7 send widget messages on a subshell, so a click handler may run on a
+subshell thread). Anything else (no kernel, an unknown layout) degrades to: run directly, Stop only
+through the interrupt. :func:`client_session` tells which page connection sent the request being
+handled, so a form can notice that its page was reloaded.
 """
 
 from __future__ import annotations
@@ -95,18 +96,42 @@ def _pending_v7(kernel, limit: int) -> int:
 
 
 def process_ui_events(limit: int = 50) -> int:
-    """Dispatch up to ``limit`` pending widget messages now (from the main thread); how many were."""
+    """Dispatch up to ``limit`` pending widget messages now (from the main thread); how many were.
+
+    The kernel is then published as busy again (each dispatched message ends with "idle", and a
+    subshell's own "idle" for the click may come after the run's "busy"), so the page shows it busy.
+    """
     kernel = _kernel()
     if kernel is None or threading.current_thread() is not threading.main_thread():
         return 0
     try:
         if getattr(kernel, "shell_channel_thread", None) is not None:
-            return _pending_v7(kernel, limit)
-        if hasattr(kernel, "msg_queue"):
-            return _pending_v6(kernel, limit)
+            done = _pending_v7(kernel, limit)
+        elif hasattr(kernel, "msg_queue"):
+            done = _pending_v6(kernel, limit)
+        else:
+            return 0
+        kernel._publish_status("busy", "shell")
+        return done
     except Exception:  # noqa: BLE001 - an unknown kernel layout: Stop works through the interrupt only
         kernel.log.warning("sa3lab: cannot read widget messages during a run", exc_info=True)
     return 0
+
+
+def client_session() -> str | None:
+    """The session id of the page connection whose request is being handled (None outside a kernel)."""
+    kernel = _kernel()
+    if kernel is None:
+        return None
+    return kernel.get_parent("shell").get("header", {}).get("session")
+
+
+def cell_id() -> str | None:
+    """The notebook cell being run, where the front end says (JupyterLab, Notebook 7, VS Code)."""
+    kernel = _kernel()
+    if kernel is None:
+        return None
+    return kernel.get_parent("shell").get("metadata", {}).get("cellId")
 
 
 def on_main_thread(fn) -> None:
@@ -124,11 +149,13 @@ def on_main_thread(fn) -> None:
     def run() -> None:
         saved_parent, saved_ident = kernel.get_parent("shell"), _parent_ident(kernel)
         kernel.set_parent(ident, parent, channel="shell")
+        kernel._publish_status("busy", "shell")
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             fn()
         finally:
             signal.signal(signal.SIGINT, previous)
+            kernel._publish_status("idle", "shell")
             kernel.set_parent(saved_ident, saved_parent, channel="shell")
 
     kernel.io_loop.add_callback(run)

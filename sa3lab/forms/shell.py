@@ -7,6 +7,11 @@ thread (see :mod:`.kernel`). Results are ordinary rich output: :meth:`FormShell.
 form and, below it in the same cell, an output with a display id that every result updates (newest
 first), so results are saved with the notebook, survive a kernel restart and show in static exports,
 without widget state. Earlier results stay, whatever happens to a later run.
+
+After a page reload the front end no longer knows that output (its display-id routing lived in the
+old page), so a run requested from another page connection also shows the results inside the form,
+with a sentence asking to run the cell again. Re-running a form's cell closes the previous form's
+widgets (fewer widgets for the front end to restore).
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ class StopRequested(Exception):
 
 
 STOPPED_TEXT = "Stopped before the end; nothing was generated. Press the button again to start over."
+RELOADED_TEXT = (
+    "This page was reloaded after the form was shown, so new results cannot be written into the "
+    "notebook: they show here and are saved in the output folder; run this cell again to put them "
+    "into the notebook."
+)
 OOM_TEXT = (
     "The device ran out of memory: try a shorter duration, batch size 1, chunked decoding, "
     "or a smaller model (small instead of medium)."
@@ -77,16 +87,19 @@ class FormShell:
         self.bar = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"width": "320px"})
         self.status = widgets.Label(value="")
         self.message = widgets.HTML(value="")
+        self.fallback = widgets.HTML(value="")  # results shown inside the form after a page reload
         self.progress = Progress(self.bar, self.status)
         self.results: list[str] = []  # HTML blocks, newest first
         self.last_result = None
         self.last_error: str | None = None
         self.running = False
         self._handle = None
+        self._shown_in: str | None = None  # the page connection that ran the form's cell
+        self._reloaded = False
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: setattr(self.progress, "stop_requested", True))
         controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
-        self.widget = widgets.VBox([inputs, controls, self.message])
+        self.widget = widgets.VBox([inputs, controls, self.message, self.fallback])
 
     # ------------------------------------------------------------------ showing
 
@@ -95,10 +108,14 @@ class FormShell:
 
         ``widget``: what to show instead of the shell's own widget (a view that contains it).
         """
-        view = {"version_major": 2, "version_minor": 0, "model_id": (widget or self.widget).model_id}
+        widget = widget or self.widget
+        _close_earlier_form_of_this_cell(widget)
+        view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
         text = f"{self.title} (interactive when the kernel runs; its results are the output below)"
         display({"application/vnd.jupyter.widget-view+json": view, "text/plain": text}, raw=True)
         self._handle = display(HTML(self.results_html()), display_id=True)
+        self._shown_in, self._reloaded = kernel.client_session(), False
+        self.fallback.value = ""
 
     def results_html(self) -> str:
         return "".join(self.results)
@@ -106,6 +123,14 @@ class FormShell:
     def _show_results(self) -> None:
         if self._handle is not None:
             self._handle.update(HTML(self.results_html()))
+        if self._reloaded:
+            self.fallback.value = message_html(RELOADED_TEXT, "info") + self.results_html()
+
+    def _notice_reload(self) -> None:
+        """A request from another page connection than the one that showed the form: a reload."""
+        session = kernel.client_session()
+        if self._shown_in and session and session != self._shown_in:
+            self._reloaded = True
 
     # ------------------------------------------------------------------ running
 
@@ -121,6 +146,7 @@ class FormShell:
         """Read the inputs, run once and show the result; returns it (None if the run failed)."""
         self.running, self.progress.stop_requested = True, False
         self.run_button.disabled, self.stop_button.disabled = True, False
+        self._notice_reload()
         self.message.value, self.last_error = "", None
         try:
             request = self._read()
@@ -194,6 +220,25 @@ class NotebookForm:
 
     def _ipython_display_(self) -> None:
         self.display()
+
+
+_SHOWN_IN_CELL: dict[str, widgets.Widget] = {}  # notebook cell id -> the form widget it shows
+
+
+def _close_tree(widget: widgets.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+def _close_earlier_form_of_this_cell(widget: widgets.Widget) -> None:
+    cell = kernel.cell_id()
+    if cell is None:
+        return
+    earlier = _SHOWN_IN_CELL.get(cell)
+    if earlier is not None and earlier is not widget:
+        _close_tree(earlier)
+    _SHOWN_IN_CELL[cell] = widget
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
