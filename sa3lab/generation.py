@@ -9,7 +9,7 @@ with ``confirm_long=True`` (the refusal says how much longer they take); :data:`
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -55,6 +55,18 @@ class GenerationRequest:
     def entry(self) -> catalog.Entry | None:
         """The catalog entry, or None for a local folder (ValueError: not found / unknown)."""
         return catalog.lookup(self.model)
+
+    @classmethod
+    def from_record(cls, meta: dict) -> GenerationRequest:
+        """The request a saved run's sidecar records (``meta["request"]``): running it again gives the run."""
+        record = dict(meta.get("request") or {})
+        if not record:
+            raise ValueError(
+                "This run's record has no request (it was saved by an older sa3lab); run it anew."
+            )
+        record["regions"] = [tuple(pair) for pair in record.get("regions", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in record.items() if k in known})
 
     def settings(self) -> dict:
         """Steps, CFG and sampler as they will run: the request's own, else the model's defaults."""
@@ -249,6 +261,15 @@ def run(lab, request: GenerationRequest, pasted_token: str | None = None, progre
             "batch_size": request.batch_size,
         },
         requested_s=request.duration,
+        request=asdict(
+            replace(
+                request,
+                seed=model.last_seed,
+                steps=settings["steps"],
+                cfg_scale=settings["cfg_scale"],
+                confirm_long=settings["steps"] > LONG_STEPS,
+            )
+        ),
     )
     save_result(result, request.output_dir)
     return result

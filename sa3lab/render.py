@@ -167,9 +167,7 @@ def waveform_png(audio: torch.Tensor, sample_rate: int, *, regions=()) -> bytes:
 
 
 def image_html(data: bytes, mime: str, alt: str) -> str:
-    return (
-        f"<img alt='{html.escape(alt)}' style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'/>"
-    )
+    return f"<img alt='{html.escape(alt)}' style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'/>"
 
 
 # ---------------------------------------------------------------------------------------- text

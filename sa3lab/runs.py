@@ -58,6 +58,7 @@ class RunResult:
     quality: list[dict] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=package_versions)
     paths: list[str] = field(default_factory=list)
+    request: dict = field(default_factory=dict)  # the job's request as it ran: enough to run it again
 
     def metadata(self) -> dict:
         """Everything but the audio, JSON-serialisable."""
@@ -76,8 +77,12 @@ def new_result(
     cache_hit: bool,
     settings: dict,
     requested_s: float | None = None,
+    request: dict | None = None,
 ) -> RunResult:
-    """The result of a run of ``model`` (a StableAudioModel or an AutoencoderModel), levels assessed."""
+    """The result of a run of ``model`` (a StableAudioModel or an AutoencoderModel), levels assessed.
+
+    ``request``: the job's request as it ran (seed and defaults resolved), stored in the sidecar.
+    """
     source = model.source
     return RunResult(
         audio=audio,
@@ -93,6 +98,7 @@ def new_result(
         load_elapsed_s=timings.get("load", 0.0),
         settings=settings,
         quality=[quality.assess(item, int(model.sample_rate), requested_s) for item in audio],
+        request=request or {},
     )
 
 

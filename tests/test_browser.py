@@ -189,7 +189,8 @@ LONG_CLIP_CELL = """import math, torch
 from IPython.display import HTML
 from sa3lab import render
 t = torch.arange(44100 * 61) / 44100
-HTML(render.clip_html(0.3 * torch.sin(2 * math.pi * 440 * t).repeat(2, 1), 44100, saved="outputs/long.wav"))"""
+tone = 0.3 * torch.sin(2 * math.pi * 440 * t).repeat(2, 1)
+HTML(render.clip_html(tone, 44100, saved="outputs/long.wav"))"""
 
 
 @pytest.mark.parametrize("app", list(APPS))

@@ -22,6 +22,7 @@ from sa3lab.auth import TokenChoice
 from sa3lab.cache import ModelCache
 from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
+from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
 
 FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
@@ -444,3 +445,21 @@ def test_rendered_results_flag_bad_signals_and_leave_music_alone():
             assert warnings_shown == 0, name
         else:
             assert warnings_shown == 1 and html.escape(assessed["flags"][flag]) in shown, name
+
+
+def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(session, out, chord_file):
+    form = demo_form(session, out)
+    form.tabs.selected_index, form.inpaint_audio.path.value = 2, chord_file
+    form.regions.value, form.lora_files.value, form.lora_strengths.value = "0.2-0.5", str(LORA), "0.5"
+    result = form.run()
+    assert result is not None, message_text(form)
+    other = generation_form("base", session=session)
+    other.fill(GenerationRequest.from_record(result.metadata()))
+    again = other.read()
+    assert (again.mode, again.regions, again.loras(), again.seed) == (
+        "inpaint",
+        [(0.2, 0.5)],
+        [(str(LORA), 0.5)],
+        3,
+    )
+    assert again.source_audio == chord_file and other.picker.value == "demo"

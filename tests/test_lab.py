@@ -6,7 +6,9 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN, REJECTED_TOKEN
 from parity import MODELS
 
@@ -114,3 +116,16 @@ def test_a_rejected_token_runs_open_models_anonymously_with_one_notice(hub, monk
     with pytest.raises(ValueError, match="is gated: set HF_TOKEN to a valid token"):
         lab.generate(request(tmp_path))
     assert REJECTED_TOKEN not in notice
+
+
+def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path):
+    lab = Lab()
+    first = lab.generate(request(tmp_path, model="demo", seed=-1, steps=None, negative_prompt="hiss"))
+    sidecar = json.loads(open(first.paths[0].replace(".wav", ".json")).read())
+    again = GenerationRequest.from_record(sidecar)
+    again.output_dir = str(tmp_path / "again")
+    second = lab.generate(again)
+    assert second.seed == first.seed and second.settings == first.settings
+    original, _ = sf.read(first.paths[0], dtype="float32")
+    reproduced, _ = sf.read(second.paths[0], dtype="float32")
+    assert np.array_equal(original, reproduced)

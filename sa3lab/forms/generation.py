@@ -208,6 +208,22 @@ class GenerationForm(NotebookForm):
         request.check()
         return request
 
+    def fill(self, request: GenerationRequest) -> None:
+        """Set the widgets to ``request`` (a past run's, or a result sent on to another mode)."""
+        self.picker.select(request.model)
+        self.prompt.value, self.negative.value = request.prompt, request.negative_prompt
+        self.duration.value, self.batch.value = request.duration, request.batch_size
+        defaults = self.picker.defaults()
+        self.steps.value = request.steps or defaults["steps"]
+        self.cfg.value = defaults["cfg_scale"] if request.cfg_scale is None else request.cfg_scale
+        self.seed.box.value = request.seed
+        self.noise.value = request.init_noise_level
+        self.a2a_audio.path.value = self.inpaint_audio.path.value = request.source_audio or ""
+        self.regions.value = ", ".join(f"{start:g}-{end:g}" for start, end in request.regions)
+        self.lora_files.value = "\n".join(request.lora_files)
+        self.lora_strengths.value = ", ".join(f"{x:g}" for x in request.lora_strengths)
+        self.tabs.selected_index = MODES.index(request.mode)
+
     def execute(self, request: GenerationRequest, progress):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

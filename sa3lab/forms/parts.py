@@ -85,6 +85,16 @@ class ModelPicker:
         parts.append(html.escape(entry.device_advice))
         self.info.value = "<small>" + " · ".join(parts) + "</small>"
 
+    def select(self, model: str) -> None:
+        """Show ``model``: a choice of the dropdown, or else a local folder."""
+        keys = [value for _, value in self.dropdown.options]
+        if model in keys:
+            self.dropdown.value = model
+        elif LOCAL in keys:
+            self.dropdown.value, self.path.value = LOCAL, model
+        else:
+            raise ValueError(f"{model} is not one of this form's models: {', '.join(keys)}.")
+
     def observe(self, callback) -> None:
         """Call ``callback()`` when the model or the folder changes."""
         self.dropdown.observe(lambda _: callback(), "value")
