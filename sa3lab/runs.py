@@ -18,7 +18,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-PACKAGES = ("torch", "torchaudio", "transformers", "huggingface_hub", "sa3lab")
+PACKAGES = ("torch", "transformers", "huggingface_hub", "sa3lab")
 
 
 def package_versions() -> dict[str, str]:

@@ -2,9 +2,9 @@
 
 Audio can be given as (samples,), (channels, samples) or (batch, channels, samples), or as a list of
 single clips; numpy or torch; float, or int16/int32 (scaled by 1/32767 and 1/2147483647). Each clip
-is resampled to the model rate with torchaudio's default ``Resample``, all clips are zero-padded at
-the end to the longest one rounded up to a multiple of the downsampling ratio, and mono is
-duplicated to stereo. A 2-D array's channel axis is the shorter one.
+is resampled to the model rate with torchaudio's default ``Resample`` filter (:mod:`.resample`), all
+clips are zero-padded at the end to the longest one rounded up to a multiple of the downsampling
+ratio, and mono is duplicated to stereo. A 2-D array's channel axis is the shorter one.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 
 from .autoencoder import SameAutoencoder
 from .devices import default_device
 from .editing import _as_channels_first, set_channels
 from .hub import resolve_autoencoder_files
 from .loading import load_state_dict_strict, read_safetensors
+from .resample import resample
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 LARGE_PARAMETERS = 400_000_000  # SAME-L has 852 M (slow on a CPU), SAME-S 108 M
@@ -103,10 +103,7 @@ def prepare_batch(audio, sr, *, sample_rate: int, channels: int, multiple: int) 
     rates = _rates(sr, len(clips))
     resampled = []
     for clip, rate in zip(clips, rates, strict=True):
-        samples = _clip_tensor(clip)
-        if rate != sample_rate:
-            samples = torchaudio.transforms.Resample(rate, sample_rate).to(samples.device)(samples)
-        resampled.append(samples)
+        resampled.append(resample(_clip_tensor(clip), rate, sample_rate))
     longest = max(s.shape[-1] for s in resampled)
     length = longest + (-longest % multiple)
     device = resampled[0].device

@@ -20,7 +20,8 @@ from numbers import Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
+
+from .resample import resample
 
 _INT_SCALE = {np.dtype(np.int16): 32767.0, np.dtype(np.int32): 2147483647.0}
 _TORCH_INT_SCALE = {torch.int16: 32767.0, torch.int32: 2147483647.0}
@@ -95,14 +96,12 @@ def set_channels(audio: torch.Tensor, channels: int) -> torch.Tensor:
 def prepare_audio(audio, *, sample_rate: int, length: int, channels: int, device=None) -> torch.Tensor:
     """Input audio as a float32 (1, channels, length) tensor at ``sample_rate``, ready to encode.
 
-    Resampled with torchaudio's default windowed-sinc filter when the rate differs, then cut to its
+    Resampled with torchaudio's default windowed-sinc filter (:mod:`.resample`), then cut to its
     first ``length`` samples or zero-padded at the end (no normalisation of any kind).
     """
     rate, samples = split_audio(audio)
     samples = samples.to(device)
-    if rate != sample_rate:
-        # The transform (not torchaudio.functional.resample) builds its kernel exactly as upstream does.
-        samples = torchaudio.transforms.Resample(rate, sample_rate).to(samples.device)(samples)
+    samples = resample(samples, rate, sample_rate)
     fitted = samples.new_zeros(samples.shape[0], length)
     kept = min(length, samples.shape[1])
     fitted[:, :kept] = samples[:, :kept]
