@@ -9,6 +9,7 @@ few minutes. Nothing here stores, logs or returns a raw token except :func:`reso
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import time
 from collections.abc import Callable
@@ -22,12 +23,9 @@ from huggingface_hub import utils as hf_utils
 from stable_audio_3.hub import is_offline, model_page, translate_error
 
 # No network (refused connection, DNS failure, timeout) surfaces as the HTTP client's transport error,
-# which is not an OSError in the httpx-based huggingface_hub releases.
-_TRANSPORT_ERRORS = tuple(
-    error
-    for error in [getattr(getattr(hf_utils, "httpx", None), "TransportError", None)]
-    if error is not None
-)
+# which is not an OSError. huggingface_hub 1.x talks through httpx (named huggingface_hub.utils.httpx
+# only from 1.33 on), 2.x through httpx2 (named so there).
+_TRANSPORT_ERROR = (getattr(hf_utils, "httpx", None) or importlib.import_module("httpx")).TransportError
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ class AccessChecker:
             return _offline(repo_id, cached_locally)
         try:
             HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None).auth_check(repo_id, token=token or False)
-        except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled, *_TRANSPORT_ERRORS) as exc:
+        except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled, _TRANSPORT_ERROR) as exc:
             error = translate_error(exc, repo_id)
             if error.reason == "server_error" and not isinstance(exc, hf_errors.HfHubHTTPError):
                 return _offline(repo_id, cached_locally)
