@@ -11,6 +11,7 @@ Nothing here stores, logs or returns a raw token except :func:`resolve_token`'s 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import time
 from collections.abc import Callable
@@ -24,12 +25,9 @@ from huggingface_hub import utils as hf_utils
 from stable_audio_3.hub import TOKENS_PAGE, endpoint, is_offline, model_page, token_path, translate_error
 
 # No network (refused connection, DNS failure, timeout) surfaces as the HTTP client's transport error,
-# which is not an OSError in the httpx-based huggingface_hub releases.
-_TRANSPORT_ERRORS = tuple(
-    error
-    for error in [getattr(getattr(hf_utils, "httpx", None), "TransportError", None)]
-    if error is not None
-)
+# which is not an OSError. huggingface_hub 1.x talks through httpx (named huggingface_hub.utils.httpx
+# only from 1.33 on), 2.x through httpx2 (named so there).
+_TRANSPORT_ERROR = (getattr(hf_utils, "httpx", None) or importlib.import_module("httpx")).TransportError
 
 
 TOKEN_SOURCES = {
@@ -181,7 +179,7 @@ class AccessChecker:
             return _offline(repo_id, cached_locally)
         try:
             HfApi(endpoint=endpoint()).auth_check(repo_id, token=token or False)
-        except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled, *_TRANSPORT_ERRORS) as exc:
+        except (hf_errors.HfHubHTTPError, OSError, hf_errors.OfflineModeIsEnabled, _TRANSPORT_ERROR) as exc:
             error = translate_error(exc, repo_id)
             if error.reason == "token_rejected" and token:
                 return _rejected(repo_id, token, AccessChecker._ask_hub(repo_id, None, cached_locally))

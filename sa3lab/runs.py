@@ -21,7 +21,7 @@ import torch
 
 from . import quality
 
-PACKAGES = ("torch", "torchaudio", "transformers", "huggingface_hub", "sa3lab")
+PACKAGES = ("torch", "transformers", "huggingface_hub", "sa3lab")
 MAX_SEED = 99998  # random seeds are drawn from 0..MAX_SEED, as the engine does for seed=-1
 
 

@@ -21,7 +21,8 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
+
+from .resample import resample
 
 _INT_SCALE = {np.dtype(np.int16): 32767.0, np.dtype(np.int32): 2147483647.0}
 _TORCH_INT_SCALE = {torch.int16: 32767.0, torch.int32: 2147483647.0}
@@ -29,14 +30,6 @@ _TORCH_INT_SCALE = {torch.int16: 32767.0, torch.int32: 2147483647.0}
 
 def _is_rate(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def resample(samples: torch.Tensor, rate: int, target: int) -> torch.Tensor:
-    """(channels, n) ``samples`` at ``rate`` resampled to ``target`` with upstream's windowed-sinc filter."""
-    if rate == target:
-        return samples
-    # The transform (not torchaudio.functional.resample) builds its kernel exactly as upstream does.
-    return torchaudio.transforms.Resample(rate, target).to(samples.device)(samples)
 
 
 def split_audio(audio) -> tuple[int, torch.Tensor]:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def run_notebook(name: str, tmp_path: Path, **parameters) -> dict:
+def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **parameters) -> dict:
     out = tmp_path / f"out-{name}"
     parameters = {
         "PROMPT": "warm analog synth arpeggio",
@@ -28,7 +28,7 @@ def run_notebook(name: str, tmp_path: Path, **parameters) -> dict:
         str(out),
         parameters=parameters,
         cwd=str(tmp_path),
-        kernel_name="python3",
+        kernel_name=kernel_name,
         progress_bar=False,
         execution_timeout=600,
     )

@@ -1,4 +1,4 @@
-"""The conda environment and the pip install declare the same packages; importing sa3lab stays light."""
+"""What the pip install and the conda environment declare, that Colab's versions fit it; a light import."""
 
 import re
 import subprocess
@@ -6,14 +6,21 @@ import sys
 from pathlib import Path
 
 import tomllib
+from colab_env import COLAB_PINS, read_pins
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI names
 CONDA_TO_PYPI = {"pytorch": "torch", "pysoundfile": "soundfile"}
+# Kaggle's GPU image, 2026-08 (../shared/runtimes/README.md): a Colab base of 2026-05 plus its own pins
+KAGGLE = {"torch": "2.10.0", "transformers": "5.0.0", "numpy": "2.0.2", "ipywidgets": "8.1.5"}
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+DEPENDENCIES = [Requirement(r) for r in PYPROJECT["dependencies"]]
 
 
-def _name(requirement: str) -> str:
-    return re.split(r"[<>=!~ \[]", requirement.strip(), maxsplit=1)[0].lower().replace("-", "_")
+def _extra(name: str) -> list[Requirement]:
+    return [Requirement(r) for r in PYPROJECT["optional-dependencies"][name]]
 
 
 def _conda_packages() -> set[str]:
@@ -22,22 +29,34 @@ def _conda_packages() -> set[str]:
     for line in text.split("dependencies:", 1)[1].splitlines():
         m = re.match(r"^  - ([A-Za-z0-9_.\-]+)", line)
         if m and m.group(1) not in ("python", "pip"):
-            conda = _name(m.group(1))
-            names.add(_name(CONDA_TO_PYPI.get(conda, conda)))
+            names.add(canonicalize_name(CONDA_TO_PYPI.get(m.group(1), m.group(1))))
     return names
 
 
-def test_environment_yml_lists_the_pyproject_dependencies():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pip_names = {_name(r) for r in pyproject["project"]["dependencies"]}
-    assert _conda_packages() == pip_names
+def test_environment_yml_lists_the_runtime_dependencies_and_the_lab_extra():
+    wanted = {canonicalize_name(r.name) for r in DEPENDENCIES + _extra("lab")}
+    assert _conda_packages() == wanted
 
 
-def test_no_torch_pin_and_no_flash_attn():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    torch_reqs = [d for d in deps if _name(d) in ("torch", "torchaudio")]
-    assert torch_reqs and all("==" not in d and "<" not in d for d in torch_reqs)
-    assert not any("flash" in d for d in deps)
+def test_runtime_needs_no_front_end_no_torchaudio_and_no_upper_bounds():
+    by_name = {canonicalize_name(r.name): r for r in DEPENDENCIES}
+    assert "torch" in by_name and not {"torchaudio", "jupyterlab", "notebook", "flash-attn"} & set(by_name)
+    capping = ("<", "<=", "==", "===", "~=")
+    bounded = {n for n, r in by_name.items() if any(s.operator in capping for s in r.specifier)}
+    assert bounded == {"ipywidgets"}  # the one upper bound the forms need (they target ipywidgets 7.7 and 8)
+    widgets = by_name["ipywidgets"].specifier
+    assert widgets.contains("7.7.1") and widgets.contains("8.1.5") and not widgets.contains("9.0.0")
+    lab = {canonicalize_name(r.name) for r in _extra("lab")}
+    assert {"jupyterlab", "notebook"} <= lab
+
+
+def test_colab_and_ci_versions_satisfy_every_requirement():
+    """Installing into Colab's or Kaggle's runtime, or CI's pinned one, has nothing to up- or downgrade."""
+    for pins in (read_pins(COLAB_PINS), KAGGLE, read_pins(ROOT / "constraints-ci.txt")):
+        for requirement in DEPENDENCIES:
+            version = pins.get(canonicalize_name(requirement.name))
+            assert version is None or requirement.specifier.contains(version), (requirement, version)
+    assert {canonicalize_name(r.name) for r in DEPENDENCIES} <= set(read_pins(COLAB_PINS))  # all checked
 
 
 def test_import_sa3lab_stays_light():
