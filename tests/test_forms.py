@@ -296,6 +296,21 @@ def test_start_here_moves_a_pasted_token_into_memory_and_shows_access_per_model(
     assert session.token is None and "Not logged in" in start.login_state.value
 
 
+def test_start_here_says_once_that_the_hub_rejected_the_token_and_open_models_still_work(
+    hub, out, monkeypatch
+):
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)  # the loopback Hub, like the real one, answers 401 to it
+    start = start_here(model="demo", prompt="x", output_dir=out, session=Session(lab=Lab()))
+    table = start.coverage_table.value
+    notice, rows = table.split("<table", 1)
+    assert (
+        "rejected the token from the HF_TOKEN environment variable" in notice and notice.count("sa3lab-") == 2
+    )
+    assert "set HF_TOKEN to a valid token" in notice and FAKE_TOKEN not in table
+    same_s = next(row for row in rows.split("<tr>") if "SAME-S<" in row)
+    assert "✔ yes" in same_s
+
+
 # ------------------------------------------------------------------ real runs with the demo model
 
 

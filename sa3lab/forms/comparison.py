@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import warnings
 
 import ipywidgets as widgets
 
@@ -60,7 +59,6 @@ class ComparisonForm(NotebookForm):
         self.plan = widgets.HTML()
         self.picker.observe(self._update_plan)
         self._update_plan()
-        self._notes: list[str] = []
         inputs = widgets.VBox(
             [self.picker.widget, self.prompt, self.negative, self.duration, self.seeds, self.plan]
         )
@@ -100,15 +98,7 @@ class ComparisonForm(NotebookForm):
 
     def execute(self, job, progress):
         request, seeds = job
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            rows = self.session.lab.compare(
-                request, seeds, pasted_token=self.session.token, progress=progress
-            )
-        self._notes = list(
-            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
-        )
-        return rows
+        return self.session.lab.compare(request, seeds, pasted_token=self.session.token, progress=progress)
 
     def render(self, rows) -> str:
         """A grid: one column per model (its settings on top), one row per seed."""
@@ -136,7 +126,7 @@ class ComparisonForm(NotebookForm):
             for row in rows
         )
         prompt = html.escape(first[0].settings.get("prompt", ""))
-        notes = "".join(message_html(note, "warning") for note in self._notes)
+        notes = "".join(message_html(note, "warning") for note in self.shell.notes)
         return (
             "<div class='sa3lab-result' style='border:1px solid #ddd;padding:6px;margin:6px 0'>"
             f"<div><b>Comparison</b> · “{prompt}”</div>{notes}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import warnings
 
 import ipywidgets as widgets
 
@@ -121,7 +120,6 @@ class GenerationForm(NotebookForm):
         self.negative.observe(self._update_hint, "value")
         self.cfg.observe(self._update_hint, "value")
         self._model_changed()
-        self._notes: list[str] = []
         self._count = 0
         self.shell = FormShell(
             self._inputs(),
@@ -225,13 +223,7 @@ class GenerationForm(NotebookForm):
         self.tabs.selected_index = MODES.index(request.mode)
 
     def execute(self, request: GenerationRequest, progress):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = self.session.lab.generate(request, pasted_token=self.session.token, progress=progress)
-        self._notes = list(
-            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
-        )
-        return result
+        return self.session.lab.generate(request, pasted_token=self.session.token, progress=progress)
 
     def render(self, result) -> str:
         self._count += 1
@@ -252,7 +244,7 @@ class GenerationForm(NotebookForm):
             )
             for i, audio in enumerate(result.audio)
         ]
-        return render.result_html(header, clips, parts.run_rows(result), self._notes)
+        return render.result_html(header, clips, parts.run_rows(result), self.shell.notes)
 
 
 generation_form = GenerationForm  # the notebooks' name: 01 (collection="standard") and 02 ("base")

@@ -1,7 +1,9 @@
 """The part every form shares: run and stop buttons, progress, messages, and results as cell outputs.
 
 A form supplies ``read`` (widgets -> request, raising ``ValueError`` with one sentence on bad input),
-``execute`` (request, progress) -> result, and ``render`` (result -> one HTML block). Both the button
+``execute`` (request, progress) -> result, and ``render`` (result -> one HTML block). Warnings a run
+raises (a negative prompt that has no effect, a repaired cache, a rejected token) are kept in
+:attr:`FormShell.notes` for its result to show. Both the button
 and :meth:`FormShell.run` (headless / papermill) go through :meth:`FormShell.run` on the kernel's main
 thread (see :mod:`.kernel`). Results are ordinary rich output: :meth:`FormShell.display` shows the
 form and, below it in the same cell, an output with a display id that every result updates (newest
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import html
 import traceback
+import warnings
 from collections.abc import Callable
 
 import ipywidgets as widgets
@@ -90,6 +93,7 @@ class FormShell:
         self.fallback = widgets.HTML(value="")  # results shown inside the form after a page reload
         self.progress = Progress(self.bar, self.status)
         self.results: list[str] = []  # HTML blocks, newest first
+        self.notes: list[str] = []  # the warnings of the latest run, once each, for its result
         self.last_result = None
         self.last_error: str | None = None
         self.running = False
@@ -150,7 +154,12 @@ class FormShell:
         self.message.value, self.last_error = "", None
         try:
             request = self._read()
-            result = self._execute(request, self.progress)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = self._execute(request, self.progress)
+            self.notes = list(
+                dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+            )
             block = self._render(result)
         except (StopRequested, KeyboardInterrupt):
             self._show(STOPPED_TEXT, "info")

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 
 from ..auth import resolve_token
 from ..render import message_html
-from ..setup_check import TOKEN_SOURCES, coverage, setup_report
+from ..setup_check import TOKEN_SOURCES, coverage, setup_report, token_notice
 from . import parts
 from .generation import GenerationForm
 from .session import Session, shared_session
@@ -181,7 +181,8 @@ class StartHere(NotebookForm):
                 + "</tr>"
             )
         heads = "".join(f"<th style='text-align:left;padding:2px 8px'>{h}</th>" for h in head)
-        self.coverage_table.value = (
+        notice = token_notice(rows)
+        self.coverage_table.value = (message_html(notice, "warning") if notice else "") + (
             f"<table class='sa3lab-table' style='width:100%'><tr>{heads}</tr>{''.join(body)}</table>"
         )
 
