@@ -148,7 +148,7 @@ def test_one_step_matches_upstream_training_wrapper(base_model, clips):
             seen.update(x=args[0], t=args[1], local=args[4], global_cond=args[3], mask=kwargs["padding_mask"])
             seen["out"] = output
 
-        handle = base_model.model.model.model.register_forward_hook(hook, with_kwargs=True)
+        handle = base_model.model.dit.register_forward_hook(hook, with_kwargs=True)
         loss = trainer.loss(audio_batch(t), recorded_draws(t))
         handle.remove()
         close(seen["t"], t["dit.t"], 1e-6)
@@ -343,7 +343,7 @@ def test_base_precision_and_checkpointing(clips):
         assert math.isfinite(report.loss)
         assert model.model.dtype == torch.bfloat16
         assert all(p.dtype == torch.float32 for p in half.adapters.parameters())
-        assert model.model.model.model.transformer.rotary_pos_emb.inv_freq.dtype == torch.float32
+        assert model.model.dit.transformer.rotary_pos_emb.inv_freq.dtype == torch.float32
     finally:
         half.close()
 

@@ -25,8 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..dit import _expand_ranges
-from ..lora import ADAPTER_TYPES, LoraAdapter, read_lora_file
+from ..lora import ADAPTER_TYPES, LoraAdapter, _base_weight, expand_ranges, read_lora_file
 
 ADAPTED_LAYERS = (nn.Linear, nn.Conv1d)
 ADAPTER_PARAMS = {
@@ -95,7 +94,7 @@ class AdapterConfig:
 
 def matches_any(name: str, patterns) -> bool:
     """Whether ``name`` contains any pattern (after ``[a-b]`` range expansion), as upstream."""
-    return any(expanded in name for pattern in patterns or () for expanded in _expand_ranges(pattern))
+    return any(expanded in name for pattern in patterns or () for expanded in expand_ranges(pattern))
 
 
 def target_layers(roots: dict[str, nn.Module], config: AdapterConfig) -> dict[str, nn.Module]:
@@ -117,12 +116,6 @@ def target_layers(roots: dict[str, nn.Module], config: AdapterConfig) -> dict[st
             "(write 'layers.[0-3].' for a range of blocks)."
         )
     return chosen
-
-
-def _base(module: nn.Module) -> torch.Tensor:
-    if parametrize.is_parametrized(module, "weight"):
-        return module.parametrizations.weight.original
-    return module.weight
 
 
 def param_shapes(weight_shape, config: AdapterConfig) -> dict[str, tuple[int, ...]]:
@@ -195,7 +188,7 @@ class AdapterSet:
         """Add an adapter to every target layer; ``start`` (layer -> params) overrides initial values."""
         out = cls(config)
         for name, module in target_layers(roots, config).items():
-            base = _base(module)
+            base = _base_weight(module)
             params = initial_params(base, config, generator)
             if start is not None and name in start:  # e.g. resuming; missing tensors keep initial values
                 params.update({k: v.to(base.device, torch.float32) for k, v in start[name].items()})
@@ -275,7 +268,7 @@ def read_start(path, roots: dict[str, nn.Module]) -> tuple[AdapterConfig, dict, 
     for name, params in lora.layers.items():
         if name not in targets:
             continue
-        shapes = param_shapes(_base(targets[name]).shape, config)
+        shapes = param_shapes(_base_weight(targets[name]).shape, config)
         if any(k in shapes and params[k].numel() != math.prod(shapes[k]) for k in params):
             misfits.append(name)
             continue

@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from ..editing import set_channels
+from ..audio import set_channels
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")
 SILENCE_DBFS = -60.0

@@ -180,7 +180,7 @@ class LoraTrainer:
         self.adapters = AdapterSet.attach(self.roots, adapter_config, init, start)
         if settings.base_precision is not None:
             self._cast_frozen(PRECISIONS[settings.base_precision])
-        inner.model.model.transformer.checkpointing = settings.gradient_checkpointing
+        inner.dit.transformer.checkpointing = settings.gradient_checkpointing
         self.optimizer = torch.optim.AdamW(
             self.adapters.parameters(), lr=settings.learning_rate, betas=BETAS, weight_decay=WEIGHT_DECAY
         )
@@ -207,7 +207,7 @@ class LoraTrainer:
     def _cast_frozen(self, dtype: torch.dtype) -> None:
         """Frozen weights (DiT, conditioners, autoencoder) to ``dtype``; adapters stay float32.
 
-        Rotary frequency tables stay float32 under bfloat16, as the loader keeps them.
+        Rotary frequency tables keep their float32, as the loader keeps them.
         """
         adapter_tensors = {
             id(t) for a in self.adapters.adapters.values() for t in [*a.parameters(), *a.buffers()]
@@ -216,7 +216,7 @@ class LoraTrainer:
             for name, tensor in [*self.model.model.named_parameters(), *self.model.model.named_buffers()]:
                 if id(tensor) in adapter_tensors or not tensor.is_floating_point():
                     continue
-                if name.endswith("inv_freq") and dtype == torch.bfloat16:
+                if name.endswith("inv_freq"):
                     continue
                 tensor.data = tensor.data.to(dtype)
 
@@ -283,7 +283,7 @@ class LoraTrainer:
         dropped = draws.cfg_dropout.to(device)[:, None, None]
         cross = torch.where(dropped, torch.zeros_like(cross), cross)
         local = torch.cat([inpaint, x0 * inpaint], dim=1)
-        velocity = inner.model.model(
+        velocity = inner.dit(
             x_t, t, cross, global_cond, local, padding_mask=kept, attention_padding=self.attention_padding
         )
         return masked_loss(velocity, noise - x0, kept, inpaint)
@@ -410,7 +410,7 @@ class LoraTrainer:
     def close(self) -> None:
         """Remove the adapters (the model's weights return to the base ones, in the cast dtype)."""
         self.adapters.detach()
-        self.model.model.model.model.transformer.checkpointing = False
+        self.model.model.dit.transformer.checkpointing = False
 
 
 def _as_tuple(value):
