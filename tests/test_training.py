@@ -315,7 +315,9 @@ def test_request_stop_from_another_thread_ends_after_the_current_step(base_model
         reports = trainer.train(lambda r: trainer.request_stop() if r.step == 3 else None)
     finally:
         trainer.close()
-    assert len(reports) == 3
+    assert [r.step for r in reports] == [1, 2, 3] and all(r.steps == 50 for r in reports)
+    assert reports[-1].remaining == pytest.approx(reports[-1].elapsed / 3 * 47)
+    assert all(r.memory_bytes > 0 and r.seconds > 0 for r in reports)
 
 
 def test_base_precision_and_checkpointing(clips):

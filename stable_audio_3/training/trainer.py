@@ -84,11 +84,8 @@ class StepReport:
     loss: float
     seconds: float  # this step's wall time
     elapsed: float  # wall time of the steps run by this trainer so far
+    remaining: float  # estimated wall time of the steps left (mean step time so far)
     memory_bytes: int  # CUDA: peak allocated; otherwise the process's resident memory
-
-    @property
-    def remaining_seconds(self) -> float:
-        return self.seconds * max(self.steps - self.step, 0)
 
 
 class TrainingStopped(Exception):
@@ -178,19 +175,23 @@ class LoraTrainer:
             adapter_config, start, header = read_start(resume_from, self.roots)
         init = torch.Generator().manual_seed(settings.seed)
         self.adapters = AdapterSet.attach(self.roots, adapter_config, init, start)
-        if settings.base_precision is not None:
-            self._cast_frozen(PRECISIONS[settings.base_precision])
-        inner.dit.transformer.checkpointing = settings.gradient_checkpointing
-        self.optimizer = torch.optim.AdamW(
-            self.adapters.parameters(), lr=settings.learning_rate, betas=BETAS, weight_decay=WEIGHT_DECAY
-        )
-        half = inner.dtype == torch.float16
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=half) if half else None
-        self._stop = threading.Event()
-        self._elapsed = 0.0
-        if resume_from is not None:
-            self.step = int(header.get("step", 0))
-            self._restore(Path(resume_from))
+        try:
+            if settings.base_precision is not None:
+                self._cast_frozen(PRECISIONS[settings.base_precision])
+            inner.dit.transformer.checkpointing = settings.gradient_checkpointing
+            self.optimizer = torch.optim.AdamW(
+                self.adapters.parameters(), lr=settings.learning_rate, betas=BETAS, weight_decay=WEIGHT_DECAY
+            )
+            half = inner.dtype == torch.float16
+            self.scaler = torch.amp.GradScaler(self.device.type) if half else None
+            self._stop = threading.Event()
+            self._elapsed, self._steps_run = 0.0, 0
+            if resume_from is not None:
+                self.step = int(header.get("step", 0))
+                self._restore(Path(resume_from))
+        except BaseException:
+            self.close()  # leave the model as it was given (apart from a cast)
+            raise
 
     # ------------------------------------------------------------------ properties
 
@@ -316,13 +317,14 @@ class LoraTrainer:
                 torch.cuda.empty_cache()
             raise ValueError(self._out_of_memory_message()) from None
         self.step += 1
+        self._steps_run += 1
         loss = loss.item()
         self.losses.append(loss)
         seconds = time.perf_counter() - began
         self._elapsed += seconds
-        return StepReport(
-            self.step, self.settings.steps, loss, seconds, self._elapsed, _memory_bytes(self.device)
-        )
+        remaining = self._elapsed / self._steps_run * max(self.settings.steps - self.step, 0)
+        memory = _memory_bytes(self.device)
+        return StepReport(self.step, self.settings.steps, loss, seconds, self._elapsed, remaining, memory)
 
     def _out_of_memory_message(self) -> str:
         s, a = self.settings, self.adapter_config
