@@ -309,6 +309,21 @@ def test_stop_mid_run_saves_a_file_that_resumes_exactly(base_model, clips, tmp_p
         bare.close()
 
 
+def test_resume_from_an_upstream_lightning_checkpoint(base_model, clips, tmp_path):
+    """Upstream's trainer writes .ckpt files holding only ``state_dict`` and ``lora_config`` (meta.json)."""
+    assert META["lightning_ckpt"]["top_level_keys"] == ["lora_config", "state_dict"]
+    t = load_file(str(REF / "types" / "bora.safetensors"))
+    config = META["types"]["bora"]["lora_config"]
+    torch.save({"state_dict": recorded_init(t), "lora_config": config}, tmp_path / "upstream.ckpt")
+    trainer = LoraTrainer(base_model, clips, resume_from=tmp_path / "upstream.ckpt")
+    try:
+        assert trainer.step == 0 and trainer.adapter_config == recorded_adapter(META["types"]["bora"])
+        for key, value in trainer.adapters.state_dict().items():
+            assert torch.equal(value, recorded_init(t)[key])
+    finally:
+        trainer.close()
+
+
 def test_request_stop_from_another_thread_ends_after_the_current_step(base_model, clips, tmp_path):
     trainer = open_trainer(base_model, clips, steps=50, duration=SHORT)
     try:
