@@ -380,6 +380,19 @@ def test_audio_dataset_pads_crops_and_reports_seconds_as_upstream(clips):
     assert audio.shape == (2, 4 * FRAME) and valid == 4 * FRAME and seconds == 2.0
 
 
+def test_audio_dataset_resamples_and_makes_mono_stereo(tmp_path):
+    from stable_audio_3.training.data import AudioCaptionDataset
+
+    t = np.arange(11025) / 22050
+    sf.write(tmp_path / "mono.flac", 0.5 * np.sin(2 * np.pi * 440 * t), 22050)
+    (tmp_path / "mono.txt").write_text("a sine")
+    audio, valid, _, seconds = AudioCaptionDataset(tmp_path, sample_rate=44100, sample_size=8 * FRAME).item(
+        0, random.Random(1)
+    )
+    assert valid == 22050 and seconds == 1.0 and torch.equal(audio[0], audio[1])
+    assert 0.45 < audio[0, :valid].abs().max() < 0.55
+
+
 def test_latent_folder_trains_and_pads_with_its_silence_latent(base_model, tmp_path, clips):
     folder = tmp_path / "latents"
     folder.mkdir()

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
 
 from ..audio import set_channels
+from ..resample import resample
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")
 SILENCE_DBFS = -60.0
@@ -123,7 +123,7 @@ class AudioCaptionDataset:
         data, rate = sf.read(str(self.clips[index]), dtype="float32", always_2d=True)
         audio = torch.from_numpy(data.T.copy())
         if rate != self.sample_rate:
-            audio = torchaudio.transforms.Resample(rate, self.sample_rate)(audio)
+            audio = resample(audio, rate, self.sample_rate)
         n = audio.shape[1]
         size = self.sample_size
         offset = rng.randint(0, n - size) if n > size else 0
