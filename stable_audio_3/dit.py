@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .layers import (
     Linear,
@@ -134,6 +135,7 @@ class DiTTrunk(nn.Module):
         self.num_memory_tokens = num_memory_tokens
         self.memory_tokens = nn.Parameter(torch.zeros(num_memory_tokens, dim)) if num_memory_tokens else None
         self.rotary_pos_emb = RotaryEmbedding()
+        self.checkpointing = False  # recompute each block in backward (training), as upstream does
         self.global_cond_embedder = nn.Sequential(Linear(dim, dim), nn.SiLU(), Linear(dim, 6 * dim))
         self.layers = nn.ModuleList(
             TransformerBlock(
@@ -167,16 +169,13 @@ class DiTTrunk(nn.Module):
             common_tail = bool((counts == valid).all()) and bool(key_mask[:, :valid].all())
             if padding == "exclude" and common_tail:  # leave the padding out instead of masking it
                 key_mask, keys = None, valid
+        recompute = self.checkpointing and torch.is_grad_enabled()
+        kw = dict(global_cond=global_cond, angles=angles, key_mask=key_mask, padding=padding, keys=keys)
         for layer, conditions in zip(self.layers, prepared, strict=True):
-            x = layer(
-                x,
-                global_cond=global_cond,
-                prepared=conditions,
-                angles=angles,
-                key_mask=key_mask,
-                padding=padding,
-                keys=keys,
-            )
+            if recompute:
+                x = checkpoint(layer, x, prepared=conditions, use_reentrant=False, **kw)
+            else:
+                x = layer(x, prepared=conditions, **kw)
         return self.project_out(x[:, m:])
 
 

@@ -44,6 +44,7 @@ class LoraFile:
     alpha: float
     adapter_type: str
     layers: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # module path -> params
+    config: dict = field(default_factory=dict)  # the file's lora_config header as written
 
 
 def _bad_file(path, why: str) -> ValueError:
@@ -113,7 +114,7 @@ def read_lora_file(path) -> LoraFile:
         needed = ("M_xs",) if xs else ("lora_A", "lora_B")
         if any(p not in params for p in needed):
             raise _bad_file(path, f"layer {module} lacks {' and '.join(needed)}")
-    return LoraFile(path, rank, alpha, adapter_type, layers)
+    return LoraFile(path, rank, alpha, adapter_type, layers, config)
 
 
 def _svd_bases(weight2d: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
