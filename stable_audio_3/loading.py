@@ -217,6 +217,17 @@ def read_config(path) -> dict:
     return config
 
 
+BUILD_ERRORS = (KeyError, TypeError, AttributeError, IndexError)  # a config missing or mistyping entries
+
+
+def config_build_error(path, exc: Exception) -> ValueError:
+    """One sentence for a config that parses as JSON but does not describe a buildable model."""
+    return ValueError(
+        f"{path} does not describe a model this engine can build ({type(exc).__name__}: {exc}); "
+        "download the model again or replace the file with the repo's original."
+    )
+
+
 def load_weights(
     build: Callable[[], torch.nn.Module],
     weights_path,
