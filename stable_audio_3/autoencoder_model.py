@@ -64,7 +64,8 @@ class AutoencoderModel:
         The device defaults to CUDA, MPS, then CPU. Upstream always runs in float32; ``dtype`` float16 /
         bfloat16 cast the weights (the rotary frequency tables stay float32).
         """
-        name_or_path = checks.path_like("name_or_path", name_or_path)
+        if not isinstance(name_or_path, ModelFiles):  # (files already resolved pass through)
+            name_or_path = checks.path_like("name_or_path", name_or_path)
         check_dtype("dtype", dtype)
         checks.hub_options(token, revision, cache_dir)
         device = resolve_device(checks.device(device))

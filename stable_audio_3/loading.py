@@ -220,11 +220,10 @@ def read_config(path) -> dict:
 BUILD_ERRORS = (KeyError, TypeError, AttributeError, IndexError)  # a config missing or mistyping entries
 
 
-def config_build_error(path, exc: Exception) -> ValueError:
-    """One sentence for a config that parses as JSON but does not describe a buildable model."""
-    return ValueError(
-        f"{path} does not describe a model this engine can build ({type(exc).__name__}: {exc}); "
-        "download the model again or replace the file with the repo's original."
+def config_build_error(path, exc: Exception) -> DamagedFileError:
+    """The error for a config that parses as JSON but does not describe a buildable model."""
+    return DamagedFileError(
+        path, f"does not describe a model this engine can build ({type(exc).__name__}: {exc})"
     )
 
 

@@ -12,7 +12,7 @@ import torch
 from . import checks, inpainting, lengths, lora, sampling
 from .audio import prepare_audio
 from .conditioning import Conditioning
-from .hub import DIFFUSION_MODELS, resolve_model_files
+from .hub import DIFFUSION_MODELS, ModelFiles, resolve_model_files
 from .layers import check_attention_padding
 from .loading import BUILD_ERRORS, check_dtype, config_build_error, read_config, resolve_device
 from .lora import LoraStack
@@ -82,7 +82,8 @@ class StableAudioModel:
         meant for CUDA: the first generation per length compiles for a minute or more; results
         move by float rounding; on the CPU it is slower than the default path, so it warns).
         """
-        name_or_path = checks.path_like("name_or_path", name_or_path)
+        if not isinstance(name_or_path, ModelFiles):  # (files already resolved pass through)
+            name_or_path = checks.path_like("name_or_path", name_or_path)
         check_attention_padding(attention_padding)
         check_dtype("dtype", dtype)
         check_dtype("autoencoder_dtype", autoencoder_dtype)

@@ -197,7 +197,7 @@ def _copy_model(tmp_path, name: str, text_encoder: bool = True):
 def test_a_config_that_is_not_json_names_the_file(tmp_path, text_encoder):
     folder = _copy_model(tmp_path, "small-music", text_encoder)
     (folder / "model_config.json").write_text('{"model": {')
-    with pytest.raises(ValueError, match="model_config.json is not valid JSON.*download the model again"):
+    with pytest.raises(ValueError, match="model_config.json is not valid JSON.*download it again"):
         StableAudioModel.from_pretrained(str(folder))
 
 
