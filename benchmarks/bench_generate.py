@@ -47,11 +47,17 @@ def run_one(
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    model.generate(
-        PROMPT, duration=duration, steps=steps, seed=1, chunked_decode=chunked, sample_size=max_samples
+    info = model.generate(
+        PROMPT,
+        duration=duration,
+        steps=steps,
+        seed=1,
+        chunked_decode=chunked,
+        sample_size=max_samples,
+        return_info=True,
     )
     total_s = time.perf_counter() - t0
-    out = {"load_s": load_s, "total_s": total_s, **{f"{k}_s": v for k, v in model.last_timings.items()}}
+    out = {"load_s": load_s, "total_s": total_s, **{f"{k}_s": v for k, v in info.timings.items()}}
     if model.device.type == "cuda":
         out["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
     else:

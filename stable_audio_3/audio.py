@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -95,13 +96,25 @@ def set_channels(audio: torch.Tensor, channels: int) -> torch.Tensor:
     return audio[:, :channels]
 
 
-def prepare_audio(audio, *, sample_rate: int, length: int, channels: int, device=None) -> torch.Tensor:
+def prepare_audio(
+    audio, *, sample_rate: int, length: int, channels: int, device=None, name: str = "The input audio"
+) -> torch.Tensor:
     """Input audio as a float32 (1, channels, length) tensor at ``sample_rate``, ready to encode.
 
     Resampled (:func:`resample`) when the rate differs, then cut to its
-    first ``length`` samples or zero-padded at the end (no normalisation of any kind).
+    first ``length`` samples or zero-padded at the end (no normalisation of any kind). NaN or
+    infinite samples are refused; channels past ``channels`` are dropped with a warning. ``name``
+    names the audio in those messages.
     """
     rate, samples = split_audio(audio)
+    if not torch.isfinite(samples).all():
+        raise ValueError(f"{name} contains NaN or infinite samples; clean or re-read it first.")
+    if channels > 1 and samples.shape[0] > channels:
+        warnings.warn(
+            f"{name} has {samples.shape[0]} channels; only the first {channels} are used "
+            f"(channels {channels + 1}-{samples.shape[0]} are dropped; mix them down first to keep them).",
+            stacklevel=3,
+        )
     samples = resample(samples.to(device), rate, sample_rate)
     fitted = samples.new_zeros(samples.shape[0], length)
     kept = min(length, samples.shape[1])

@@ -6,8 +6,9 @@ transformer blocks over the token sequence and keeps the new tokens: one latent 
 The decoder does the reverse (one latent followed by ``stride`` new tokens, keep the new tokens).
 Attention is local: SAME-S runs independent 34-token chunks whose boundaries move by half a chunk
 for the second half of the blocks; SAME-L uses a +-17-token band over the whole sequence.
-A SoftNorm bottleneck scales the latents; decoding draws noise from the global torch RNG (latent
-noise, then new-token noise) in upstream's order, per chunk when decoding in chunks.
+A SoftNorm bottleneck scales the latents; decoding draws noise (latent noise, then new-token noise)
+in upstream's order, per chunk when decoding in chunks, from a :class:`~stable_audio_3.noise.Noise`
+(default: the global torch RNG, as upstream).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Linear, TransformerBlock
+from .noise import GLOBAL_NOISE, Noise
 
 UNSUPPORTED_STAGE_OPTIONS = ("conformer", "layer_scale", "feat_scale", "cross_attn")
 SAME_PART_TYPES = {"encoder": "same", "decoder": "same", "bottleneck": "softnorm", "pretransform": "patched"}
@@ -117,11 +119,13 @@ class ResamplingStage(nn.Module):
         )
         self.new_tokens = nn.Parameter(torch.empty(1, 1 if variable_stride else self.out_seg, width))
 
-    def forward(self, x: torch.Tensor, span: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, span: tuple[int, int] | None = None, noise: Noise = GLOBAL_NOISE
+    ) -> torch.Tensor:
         """Run the stage; ``span=(start, total)`` (decoder): ``x`` holds input frames start.. of a
-        sequence of ``total`` frames, and gets that sequence's noise and positions."""
+        sequence of ``total`` frames, and gets that sequence's noise (from ``noise``) and positions."""
         if self.decoder:
-            return self.mapping(self._tokens(x, span) if len(self.transformers) else x)
+            return self.mapping(self._tokens(x, span, noise) if len(self.transformers) else x)
         if len(self.transformers):
             # padded before the mapping, so padding frames carry the mapping's response to silence
             x = _pad_end(x, self.chunk_size if self.window is None else self.stride, dim=-1)
@@ -143,7 +147,9 @@ class ResamplingStage(nn.Module):
         kernel = self.mapping.weight_v.shape[-1] if isinstance(self.mapping, WeightNormConv1d) else 1
         return edge + -(-(kernel // 2) // self.out_seg)
 
-    def _tokens(self, x: torch.Tensor, span: tuple[int, int] | None = None) -> torch.Tensor:
+    def _tokens(
+        self, x: torch.Tensor, span: tuple[int, int] | None = None, noise: Noise = GLOBAL_NOISE
+    ) -> torch.Tensor:
         """(B, W, L) -> (B, W, L_out): group, append new tokens, run the blocks, keep the new tokens."""
         batch, width, frames = x.shape
         start, total = span or (0, frames)
@@ -156,8 +162,8 @@ class ResamplingStage(nn.Module):
         if self.mask_noise > 0:
             # drawn for the whole sequence (as one pass over it would) and cut to this part
             shape = (batch, total // self.in_seg, self.out_seg, width)
-            noise = torch.randn(shape, dtype=x.dtype, device=x.device)[:, start // self.in_seg :][:, :groups]
-            new = new + noise.reshape_as(new) * self.mask_noise
+            drawn = noise.randn(shape, dtype=x.dtype, device=x.device)[:, start // self.in_seg :][:, :groups]
+            new = new + drawn.reshape_as(new) * self.mask_noise
         x = torch.cat([x, new], dim=1).reshape(batch, -1, width)
         x = self._run_blocks(x, first_token=start // self.in_seg * self.group)
         x = x.reshape(batch * groups, self.group, width)[:, -self.out_seg :]
@@ -272,8 +278,10 @@ class SameDecoder(nn.Module):
         ]
         self.layers = nn.ModuleList([_SwapLastAxes(), linear, _SwapLastAxes(), *stages])
 
-    def forward(self, x: torch.Tensor, keep: tuple[int, int] | None = None) -> torch.Tensor:
-        """Decode all of ``x``, or with ``keep=(lo, hi)`` only latents lo..hi-1.
+    def forward(
+        self, x: torch.Tensor, keep: tuple[int, int] | None = None, noise: Noise = GLOBAL_NOISE
+    ) -> torch.Tensor:
+        """Decode all of ``x``, or with ``keep=(lo, hi)`` only latents lo..hi-1; noise from ``noise``.
 
         The kept part is computed on a crop of ``x`` just wide enough that nothing in it differs
         from a pass over all of ``x``: the same attention chunks, noise and positions.
@@ -285,7 +293,7 @@ class SameDecoder(nn.Module):
             x = layer(x)
         scale = 1
         for stage in self.layers[3:]:
-            x = stage(x, span=(start * scale, frames * scale))
+            x = stage(x, span=(start * scale, frames * scale), noise=noise)
             scale *= stage.stride
         if keep is None:
             return x
@@ -332,13 +340,13 @@ class SoftNormBottleneck(nn.Module):
         x = x * self.scaling_factor + self.bias
         return x if self.running_std is None else x / self.running_std
 
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        """Undo the scaling; with ``noise_regularize`` add N(0, (1e-3 * std)^2) from the global RNG."""
+    def decode(self, x: torch.Tensor, noise: Noise = GLOBAL_NOISE) -> torch.Tensor:
+        """Undo the scaling; with ``noise_regularize`` add N(0, (1e-3 * std)^2) drawn from ``noise``."""
         if self.running_std is not None:
             x = x * self.running_std
         if self.noise_regularize:
             scaling = self.running_std if self.running_std is not None else x.std(dim=-1, keepdim=True)
-            x = x + torch.randn_like(x) * scaling * 1e-3
+            x = x + noise.randn_like(x) * scaling * 1e-3
         return x
 
 
@@ -443,12 +451,14 @@ class SameAutoencoder(nn.Module):
         """(B, C, N) audio at the model rate -> (B, latent_dim, T) in one pass."""
         return self.bottleneck.encode(self.encoder(self.pretransform.encode(audio)))
 
-    def decode_once(self, latents: torch.Tensor, keep: tuple[int, int] | None = None) -> torch.Tensor:
-        """(B, latent_dim, T) -> (B, C, samples) in one pass (draws decoder noise from the global RNG).
+    def decode_once(
+        self, latents: torch.Tensor, keep: tuple[int, int] | None = None, noise: Noise = GLOBAL_NOISE
+    ) -> torch.Tensor:
+        """(B, latent_dim, T) -> (B, C, samples) in one pass (decoder noise drawn from ``noise``).
 
         ``keep=(lo, hi)``: only the audio of latents lo..hi-1, as the full pass gives it, for less work.
         """
-        audio = self.pretransform.decode(self.decoder(self.bottleneck.decode(latents), keep))
+        audio = self.pretransform.decode(self.decoder(self.bottleneck.decode(latents, noise), keep, noise))
         return torch.tanh(audio) if self.soft_clip else audio
 
     # ------------------------------------------------------------------ public
@@ -474,8 +484,11 @@ class SameAutoencoder(nn.Module):
         chunk_size: int = 128,
         overlap: int = 32,
         frames: int | None = None,
+        noise: Noise = GLOBAL_NOISE,
     ):
         """(B, latent_dim, T) -> (B, C, samples); ``chunked``: windows in order, each with its own noise.
+
+        Noise comes from ``noise`` (default: the global torch RNG) in upstream's order.
 
         Each window runs only on the latents its kept part depends on (same result, less work).
         ``frames=n``: only the audio of the first n latents is wanted (the decoder reads just past
@@ -485,12 +498,12 @@ class SameAutoencoder(nn.Module):
         total = latents.shape[-1]
         if not chunked or total < chunk_size:
             if frames is None or frames >= total or total % self.decoder.reach_and_align()[1]:
-                return self.decode_once(latents)  # (an unaligned length would be padded: decode all)
-            audio = self.decode_once(latents, (0, frames))
+                return self.decode_once(latents, None, noise)  # (an unaligned length is padded: decode all)
+            audio = self.decode_once(latents, (0, frames), noise)
             return F.pad(audio, (0, (total - frames) * self.downsampling_ratio))
         return _overlapping_chunks(
             latents,
-            self.decode_once,
+            lambda window, keep: self.decode_once(window, keep, noise),
             chunk=chunk_size,
             overlap=overlap,
             in_per_latent=1,

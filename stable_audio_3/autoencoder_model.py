@@ -11,10 +11,12 @@ import warnings
 import numpy as np
 import torch
 
+from . import checks
 from .audio import prepare_batch
 from .autoencoder import SameAutoencoder
 from .hub import ModelFiles, resolve_autoencoder_files
-from .loading import check_dtype, load_weights, read_config, resolve_device
+from .loading import BUILD_ERRORS, check_dtype, config_build_error, load_weights, read_config, resolve_device
+from .noise import GLOBAL_NOISE, Noise
 
 LARGE_PARAMETERS = 400_000_000  # SAME-L has 852 M (slow on a CPU), SAME-S 108 M
 
@@ -62,21 +64,28 @@ class AutoencoderModel:
         The device defaults to CUDA, MPS, then CPU. Upstream always runs in float32; ``dtype`` float16 /
         bfloat16 cast the weights (the rotary frequency tables stay float32).
         """
+        if not isinstance(name_or_path, ModelFiles):  # (files already resolved pass through)
+            name_or_path = checks.path_like("name_or_path", name_or_path)
         check_dtype("dtype", dtype)
-        device = resolve_device(device)
+        checks.hub_options(token, revision, cache_dir)
+        device = resolve_device(checks.device(device))
         files = resolve_autoencoder_files(name_or_path, token=token, revision=revision, cache_dir=cache_dir)
         config = read_config(files.config_path)
         ae_config = autoencoder_config(config, files.config_path)
-        autoencoder = load_weights(
-            lambda: SameAutoencoder.from_config(ae_config),
-            files.weights_path,
-            device=device,
-            dtype_for=lambda key: dtype,
-            prefix=files.weights_prefix,
-        )
+        try:
+            sample_rate = checks.whole("sample_rate", config.get("sample_rate", 44100), low=1)
+            autoencoder = load_weights(
+                lambda: SameAutoencoder.from_config(ae_config),
+                files.weights_path,
+                device=device,
+                dtype_for=lambda key: dtype or torch.float32,
+                prefix=files.weights_prefix,
+            )
+        except BUILD_ERRORS as exc:
+            raise config_build_error(files.config_path, exc) from None
         if device.type == "cpu" and sum(p.numel() for p in autoencoder.parameters()) > LARGE_PARAMETERS:
             warnings.warn("SAME-L is designed for a GPU; on the CPU long audio takes minutes.", stacklevel=2)
-        return cls(autoencoder, config.get("sample_rate", 44100), device, files)
+        return cls(autoencoder, sample_rate, device, files)
 
     # ------------------------------------------------------------------ properties
 
@@ -116,22 +125,49 @@ class AutoencoderModel:
         (``sr`` then may be a list too). ``chunked`` encodes overlapping windows of ``chunk_size``
         latent frames (``overlap`` frames shared) to save memory.
         """
+        _check_chunking(chunked, chunk_size, overlap)
         batch = self.prepare(audio, sr).to(self.device, self.dtype)
         latents = self.autoencoder.encode(batch, chunked=chunked, chunk_size=chunk_size, overlap=overlap)
-        return latents.float()
+        return checks.finite_output(latents.float(), "Encoding", self._nonfinite_hint())
 
     @torch.inference_mode()
-    def decode(self, latents, chunked: bool = False, chunk_size: int = 128, overlap: int = 32):
+    def decode(
+        self,
+        latents,
+        chunked: bool = False,
+        chunk_size: int = 128,
+        overlap: int = 32,
+        generator: torch.Generator | None = None,
+    ):
         """Latents (B, latent_dim, frames) -> float32 audio (B, 2, frames * downsampling_ratio), not clamped.
 
-        Decoding adds upstream's small noise from the global torch RNG (seed it with
-        ``torch.manual_seed`` for repeatable output); ``chunked`` decodes windows of ``chunk_size`` frames.
+        Decoding adds upstream's small noise, from ``generator`` (a ``torch.Generator`` on the model's
+        device) or else from the global torch RNG (seed it with ``torch.manual_seed`` for repeatable
+        output; a generator seeded the same way gives the same audio without touching global
+        state); ``chunked`` decodes windows of ``chunk_size`` frames.
         """
+        _check_chunking(chunked, chunk_size, overlap)
         latents = self._check_latents(latents)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}.")
+        if generator is not None and generator.device.type != self.device.type:
+            raise ValueError(
+                f"generator is on {generator.device} but the model is on {self.device}; "
+                f"make it with torch.Generator({str(self.device)!r})."
+            )
         audio = self.autoencoder.decode(
-            latents.to(self.device, self.dtype), chunked=chunked, chunk_size=chunk_size, overlap=overlap
+            latents.to(self.device, self.dtype),
+            chunked=chunked,
+            chunk_size=chunk_size,
+            overlap=overlap,
+            noise=GLOBAL_NOISE if generator is None else Noise([generator]),
         )
-        return audio.float()
+        return checks.finite_output(audio.float(), "Decoding", self._nonfinite_hint())
+
+    def _nonfinite_hint(self) -> str:
+        if self.dtype == torch.float16:
+            return "load the autoencoder with dtype=torch.float32 (float16 overflows easily)"
+        return "check the input: its values may be far outside what the autoencoder was trained on"
 
     def _check_latents(self, latents) -> torch.Tensor:
         if isinstance(latents, np.ndarray):
@@ -148,3 +184,9 @@ class AutoencoderModel:
         if not torch.isfinite(latents).all():
             raise ValueError("The latents contain NaN or infinite values; check what produced them.")
         return latents
+
+
+def _check_chunking(chunked, chunk_size, overlap) -> None:
+    checks.flag("chunked", chunked)
+    checks.whole("chunk_size", chunk_size, low=1)
+    checks.whole("overlap", overlap, low=0)

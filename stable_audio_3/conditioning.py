@@ -10,6 +10,7 @@ attention-logit soft-cap like the reference.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,8 @@ def _same_device(current: torch.device, wanted: torch.device) -> bool:
 class TextEncoder:
     """Tokenizer + T5Gemma encoder of a local folder, loaded on first use.
 
-    :meth:`encode` keeps the last few results keyed by the prompt list, on the encoder's device.
+    :meth:`encode` keeps the last few results keyed by the prompt list, on the encoder's device
+    (the cache is safe to use from several threads at once).
     """
 
     def __init__(self, folder: Path, max_length: int):
@@ -114,6 +116,7 @@ class TextEncoder:
         self._tokenizer = None
         self._model: nn.Module | None = None
         self._cache: OrderedDict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def model(self) -> nn.Module:
@@ -156,16 +159,18 @@ class TextEncoder:
         """Last hidden state (B, max_length, 768) in the encoder's dtype and the token mask."""
         self.to(device)
         key = tuple(prompts)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
         ids, mask = self.tokenize(prompts)
         ids, mask = ids.to(self.device), mask.to(self.device)
         with torch.no_grad():
             hidden = self.model(input_ids=ids, attention_mask=mask)["last_hidden_state"]
-        self._cache[key] = (hidden, mask)
-        if len(self._cache) > CACHE_ENTRIES:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[key] = (hidden, mask)
+            if len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
         return hidden, mask
 
 

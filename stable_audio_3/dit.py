@@ -21,7 +21,7 @@ from .layers import (
     check_attention_padding,
     expo_fourier_features,
 )
-from .lora import switch_adapters
+from .lora import switched_adapters
 
 HEAD_DIM = 64
 RF_OBJECTIVES = ("rectified_flow", "rf_denoiser")
@@ -155,12 +155,12 @@ class DiTTrunk(nn.Module):
 
     def forward(self, x, *, prepared, global_cond, padding_mask, padding: str) -> torch.Tensor:
         """(B, T, C) latents → (B, T, C); memory tokens sit at RoPE positions 0..M-1, latents after."""
-        x = self.project_in(x)
+        x = per_row(self.project_in, x)
         b, m = x.shape[0], self.num_memory_tokens
         if m:
             x = torch.cat([self.memory_tokens.expand(b, -1, -1), x], dim=1)
         angles = self.rotary_pos_emb.angles(x.shape[1], x.device)
-        global_cond = self.global_cond_embedder(global_cond)
+        global_cond = per_row(self.global_cond_embedder, global_cond)
         key_mask = keys = None
         if padding_mask is not None:
             key_mask = F.pad(padding_mask, (m, 0), value=True)
@@ -176,7 +176,7 @@ class DiTTrunk(nn.Module):
                 x = checkpoint(layer, x, prepared=conditions, use_reentrant=False, **kw)
             else:
                 x = layer(x, prepared=conditions, **kw)
-        return self.project_out(x[:, m:])
+        return per_row(self.project_out, x[:, m:])
 
 
 class DiffusionTransformer(nn.Module):
@@ -275,6 +275,11 @@ class DiffusionTransformer(nn.Module):
         ``lora_interval``/``lora_layer_filter`` switch attached LoRA adapters per call, as upstream.
         ``conditions_cache``: a dict the caller keeps for one generation, in which the per-block work
         that depends only on the conditions is done once (the conditions must not change meanwhile).
+
+        Each item's velocity is what a batch of that item alone gives, bit for bit on the CPU: the
+        work that is small per item (condition preparation, timestep and global MLPs, projections in
+        and out of the trunk, guidance) runs item by item (see :func:`per_row`); the trunk's blocks
+        run on the whole batch, where every matrix product has at least 65 rows per item.
         """
         if unsupported:
             raise TypeError(
@@ -290,32 +295,26 @@ class DiffusionTransformer(nn.Module):
         if padding_mask is not None:
             padding_mask = padding_mask.to(torch.bool)
         sigma0 = t[0]  # rectified flow: the noise level is the flow time; compared in float32 as upstream
-        loras_on = switch_adapters(self, sigma0, lora_interval, lora_layer_filter)
-        if cfg_scale == 1.0 or not bool(cfg_interval[0] <= sigma0 <= cfg_interval[1]):
-            return self._evaluate(
-                x, t, *conds, padding_mask, attention_padding, conditions_cache, ("plain", loras_on)
-            )
-        if negative_cross_attn_cond is None:
+        guided = cfg_scale != 1.0 and bool(cfg_interval[0] <= sigma0 <= cfg_interval[1])
+        if guided:
             uncond = torch.zeros_like(conds[0])
-        else:
-            uncond = negative_cross_attn_cond.to(dtype)
-            if negative_cross_attn_mask is not None:
-                keep = negative_cross_attn_mask.to(torch.bool)[..., None]
-                uncond = torch.where(keep, uncond, torch.zeros_like(uncond))
-        v_cond, v_uncond = self._evaluate_pair(
-            x, t, *conds, uncond, padding_mask, attention_padding, conditions_cache, ("guided", loras_on)
-        )
-        sigma = t[:, None, None]
-        denoised_cond = x - v_cond * sigma
-        diff = denoised_cond - (x - v_uncond * sigma)
-        guided = denoised_cond + (cfg_scale - 1) * _guidance(
-            denoised_cond, diff, padding_mask, apg_scale, cfg_norm_threshold
-        )
-        v = (x - guided) / sigma
-        if scale_phi != 0.0:
-            ratio = v_cond.std(dim=1, keepdim=True) / v.std(dim=1, keepdim=True)
-            v = scale_phi * (v * ratio) + (1 - scale_phi) * v
-        return v
+            if negative_cross_attn_cond is not None:
+                uncond = negative_cross_attn_cond.to(dtype)
+                if negative_cross_attn_mask is not None:
+                    keep = negative_cross_attn_mask.to(torch.bool)[..., None]
+                    uncond = torch.where(keep, uncond, torch.zeros_like(uncond))
+        with switched_adapters(self, sigma0, lora_interval, lora_layer_filter) as loras_on:
+            if not guided:
+                return self._evaluate(
+                    x, t, *conds, padding_mask, attention_padding, conditions_cache, ("plain", loras_on)
+                )
+            v_cond, v_uncond = self._evaluate_pair(
+                x, t, *conds, uncond, padding_mask, attention_padding, conditions_cache, ("guided", loras_on)
+            )
+        masks = [None] * x.shape[0] if padding_mask is None else padding_mask.split(1)
+        items = zip(x.split(1), t.split(1), v_cond.split(1), v_uncond.split(1), masks, strict=True)
+        settings = (cfg_scale, apg_scale, cfg_norm_threshold, scale_phi)
+        return torch.cat([_guided_velocity(*item, *settings) for item in items])
 
     def _evaluate_pair(self, x, t, cross, global_, local, uncond, padding_mask, padding: str, store, key):
         """Conditional and unconditional velocities from one evaluation on the doubled batch."""
@@ -341,12 +340,12 @@ class DiffusionTransformer(nn.Module):
         """
         prepared = None if store is None else store.get(key)
         if prepared is None:
-            prepared = self.transformer.prepare(self.to_cond_embed(cross), local.transpose(1, 2))
+            prepared = self._prepare(cross, local)
             if store is not None:
                 store[key] = prepared
         features = expo_fourier_features(t.to(x.dtype), self.timestep_features_dim)
-        global_ = self.to_global_embed(global_) + self.to_timestep_embed(features)
-        x = self.preprocess_conv(x) + x
+        global_ = per_row(self.to_global_embed, global_) + per_row(self.to_timestep_embed, features)
+        x = per_row(self.preprocess_conv, x) + x
         out = self.transformer(
             x.transpose(1, 2),
             prepared=prepared,
@@ -354,7 +353,53 @@ class DiffusionTransformer(nn.Module):
             padding_mask=padding_mask,
             padding=padding,
         ).transpose(1, 2)
-        return self.postprocess_conv(out) + out
+        return per_row(self.postprocess_conv, out) + out
+
+    def _prepare(self, cross: torch.Tensor, local: torch.Tensor) -> list[PreparedConditions]:
+        """The blocks' condition-only tensors, computed item by item (once per generation)."""
+        items = [
+            self.transformer.prepare(self.to_cond_embed(c), l.transpose(1, 2))
+            for c, l in zip(cross.split(1), local.split(1), strict=True)
+        ]
+        return [_cat_prepared(parts) for parts in zip(*items, strict=True)]
+
+
+def _cat_prepared(parts) -> PreparedConditions:
+    """One block's per-item :class:`PreparedConditions` joined along the batch."""
+    first = parts[0]
+    kv = local = None
+    if first.cross_kv is not None:
+        keys = tuple(torch.cat(k) for k in zip(*(p.cross_kv[0] for p in parts), strict=True))
+        kv = (keys, torch.cat([p.cross_kv[1] for p in parts]))
+    if first.local is not None:
+        local = torch.cat([p.local for p in parts])
+    return PreparedConditions(kv, local)
+
+
+def per_row(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module`` applied to each row of ``x`` (B, ...) on its own.
+
+    CPU matrix kernels are chosen by the number of rows, and below about 65 rows the choice changes
+    the rounding; work that is small per item is done item by item, so that an item's numbers never
+    depend on the rest of the batch (for these small products it costs next to nothing).
+    """
+    return torch.cat([module(row) for row in x.split(1)])
+
+
+def _guided_velocity(x, t, v_cond, v_uncond, padding_mask, cfg_scale, apg_scale, norm_threshold, scale_phi):
+    """The guided velocity of one item (reductions over a whole item would be split across CPU
+    threads differently in a batch)."""
+    sigma = t[:, None, None]
+    denoised_cond = x - v_cond * sigma
+    diff = denoised_cond - (x - v_uncond * sigma)
+    guided = denoised_cond + (cfg_scale - 1) * _guidance(
+        denoised_cond, diff, padding_mask, apg_scale, norm_threshold
+    )
+    v = (x - guided) / sigma
+    if scale_phi != 0.0:
+        ratio = v_cond.std(dim=1, keepdim=True) / v.std(dim=1, keepdim=True)
+        v = scale_phi * (v * ratio) + (1 - scale_phi) * v
+    return v
 
 
 def _guidance(denoised_cond, diff, padding_mask, apg_scale: float, norm_threshold: float) -> torch.Tensor:

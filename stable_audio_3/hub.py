@@ -378,9 +378,27 @@ def _commit_of(path: Path) -> str | None:
     return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
 
 
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` can only be meant as a file-system path (not a model name or repo id)."""
+    return (
+        name.startswith((".", "/", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or name.endswith("/")
+        or Path(name).expanduser().exists()
+    )
+
+
 def _repo_id_for(name_or_path: str, registry: dict) -> str:
     if name_or_path in registry:
         return registry[name_or_path]
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path).expanduser()
+        if path.is_file():
+            raise ValueError(f"{path} is a file; give the folder that holds {CONFIG} and {WEIGHTS}.")
+        raise ValueError(
+            f"The folder {path} was not found; check the path (or give a model name such as small-music)."
+        )
     if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/")):
         return name_or_path
     raise ValueError(
@@ -389,11 +407,18 @@ def _repo_id_for(name_or_path: str, registry: dict) -> str:
     )
 
 
+def _entry(mapping, key, default):
+    """``mapping[key]`` if mapping is a dict holding it, else ``default`` (configs may be damaged)."""
+    return mapping.get(key, default) if isinstance(mapping, dict) else default
+
+
 def _text_encoder_source(config: dict) -> tuple[str | None, str]:
-    for entry in config.get("model", {}).get("conditioning", {}).get("configs", []):
-        if entry.get("type") == "t5gemma":
-            cfg = entry.get("config", {})
-            return cfg.get("model_path") or cfg.get("repo_id"), cfg.get("subfolder") or ""
+    for entry in _entry(_entry(_entry(config, "model", {}), "conditioning", {}), "configs", []) or []:
+        if _entry(entry, "type", None) == "t5gemma":
+            cfg = _entry(entry, "config", {})
+            return _entry(cfg, "model_path", None) or _entry(cfg, "repo_id", None), _entry(
+                cfg, "subfolder", ""
+            ) or ""
     return None, ""
 
 
@@ -496,7 +521,7 @@ def resolve_autoencoder_files(name_or_path, token=None, revision=None, cache_dir
     else:
         repo_id = _repo_id_for(str(name_or_path), AUTOENCODER_MODELS)
         config_path, weights_path = _Downloads(token, cache_dir).checkpoint(repo_id, revision)
-    is_full = "encoder" not in read_config(config_path).get("model", {})
+    is_full = "encoder" not in _entry(read_config(config_path), "model", {})
     return ModelFiles(
         config_path,
         weights_path,

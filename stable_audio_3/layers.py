@@ -116,7 +116,7 @@ class _GLU(nn.Module):
 class FeedForward(nn.Module):
     """GLU feed-forward ``ff.0`` (projection + gating) → ``ff.2`` (output Linear)."""
 
-    ROWS = 256  # tokens per piece at inference on the CPU
+    ROWS = 256  # at least this many tokens per piece at inference on the CPU
 
     def __init__(self, dim: int, mult: float = 4, sinusoidal: bool = False):
         super().__init__()
@@ -126,8 +126,11 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled() or x.device.type != "cpu" or x.shape[-2] <= 2 * self.ROWS:
             return self.ff(x)
-        # token by token the same numbers; in pieces the wide intermediate stays in the CPU's cache
-        return torch.cat([self.ff(part) for part in x.split(self.ROWS, dim=-2)], dim=-2)
+        # token by token the same numbers; in pieces the wide intermediate stays in the CPU's cache.
+        # Near-equal pieces of ROWS..2*ROWS-1 tokens: a short last piece would get other GEMM kernels,
+        # whose rounding differs from the same rows in a batch (see dit.per_row).
+        pieces = x.tensor_split(x.shape[-2] // self.ROWS, dim=-2)
+        return torch.cat([self.ff(part) for part in pieces], dim=-2)
 
 
 # --------------------------------------------------------------------------- positions

@@ -38,10 +38,18 @@ def batch_values(value, batch_size: int, name: str) -> list:
     return [value] * batch_size
 
 
+MAX_STEPS = 1000  # far past where more steps change anything audible; each step costs one DiT pass
+
+
 def check_steps(steps) -> int:
-    """``steps`` as an int >= 1."""
+    """``steps`` as an int in 1..MAX_STEPS."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a whole number of at least 1, got {steps!r}.")
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"steps must be at most {MAX_STEPS}, got {steps}; each step is one pass of the network "
+            "(8 is the default of the post-trained models, 50-100 of the base models)."
+        )
     return steps
 
 

@@ -217,6 +217,16 @@ def read_config(path) -> dict:
     return config
 
 
+BUILD_ERRORS = (KeyError, TypeError, AttributeError, IndexError)  # a config missing or mistyping entries
+
+
+def config_build_error(path, exc: Exception) -> DamagedFileError:
+    """The error for a config that parses as JSON but does not describe a buildable model."""
+    return DamagedFileError(
+        path, f"does not describe a model this engine can build ({type(exc).__name__}: {exc})"
+    )
+
+
 def load_weights(
     build: Callable[[], torch.nn.Module],
     weights_path,

@@ -5,21 +5,34 @@ the DiT wrapper, starting with ``model.``; conditioner paths relative to the con
 with ``conditioners.``) and a ``lora_config`` JSON header (rank, alpha, adapter_type, ...). Each
 adapted weight gets one :class:`LoraAdapter` per loaded file through ``torch.nn.utils.parametrize``;
 adapters chain in load order, so ``W -> f0(W) -> f1(f0(W))``. Removing them restores the original
-tensor object, so the base weights come back bit-exactly. :func:`switch_adapters` turns adapters on
-and off per model call (upstream's ``lora_interval`` and ``lora_layer_filter``).
+tensor object, so the base weights come back bit-exactly.
+
+Strengths never live on the modules while a model runs: a generation fixes the strength of every
+loaded file at its start (a :class:`LoraRun`, from :meth:`LoraStack.run`) and puts it in a context
+variable that the adapters read, so two generations in two threads may use different strengths on
+the same model. :func:`switched_adapters` turns adapters off per network call the same way
+(upstream's ``lora_interval`` and ``lora_layer_filter``). Outside any run, each file's default
+strength (:meth:`LoraStack.set_strength`) applies. Loading and unloading change the module tree, so
+they wait until no generation uses the model (:meth:`LoraStack.in_use`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from torch import nn
 from torch.nn.utils import parametrize
+
+from . import checks
 
 ADAPTER_TYPES = (
     "lora",
@@ -127,17 +140,68 @@ def _svd_bases(weight2d: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.T
     return u * signs, v * signs
 
 
+@dataclass(eq=False)
+class LoadedLora:
+    """One loaded file: its content and the strength used by runs that do not set their own."""
+
+    file: LoraFile
+    strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class LoraRun:
+    """The LoRA strengths of one run, fixed at its start, and the adapters switched off for one call.
+
+    ``strengths`` maps each loaded file to its strength (a file loaded after the run started is
+    absent: off); None means each file's default strength.
+    """
+
+    strengths: Mapping[LoadedLora, float] | None = None
+    off: frozenset = frozenset()
+
+    def strength_of(self, adapter: LoraAdapter) -> float:
+        if adapter in self.off:
+            return 0.0
+        if adapter.owner is None:  # an adapter being trained: fully on
+            return 1.0
+        if self.strengths is None:
+            return adapter.owner.strength
+        return self.strengths.get(adapter.owner, 0.0)
+
+
+_CURRENT_RUN: ContextVar[LoraRun | None] = ContextVar("stable_audio_3_lora_run", default=None)
+
+
+@contextmanager
+def running(run: LoraRun) -> Iterator[None]:
+    """Make ``run`` the LoRA settings of everything this thread (context) computes inside the block."""
+    token = _CURRENT_RUN.set(run)
+    try:
+        yield
+    finally:
+        _CURRENT_RUN.reset(token)
+
+
 class LoraAdapter(nn.Module):
-    """One file's adapter on one weight: ``forward(W)`` returns the adapted weight."""
+    """One file's adapter on one weight: ``forward(W)`` returns the adapted weight.
+
+    The strength comes from the current :class:`LoraRun` (or, outside a run, ``owner.strength``);
+    at strength 0 the weight is returned unchanged. An adapter with no owner (one being trained, not
+    loaded from a file) has strength 1 unless a run switches it off.
+    """
 
     def __init__(
-        self, params: dict[str, torch.Tensor], adapter_type: str, scaling: float, base: torch.Tensor
+        self,
+        params: dict[str, torch.Tensor],
+        adapter_type: str,
+        scaling: float,
+        base: torch.Tensor,
+        owner: LoadedLora | None = None,
     ):
         super().__init__()
         self.adapter_type = adapter_type
         self.scaling = scaling
-        self.strength = 1.0
-        self.enabled = True
+        self.owner = owner
         device = base.device
         for name, value in params.items():
             setattr(self, name, nn.Parameter(value.to(device), requires_grad=False))
@@ -146,16 +210,25 @@ class LoraAdapter(nn.Module):
             self.register_buffer("U", u.to(device))
             self.register_buffer("V", v.to(device))
 
+    @property
+    def strength(self) -> float:
+        """The strength in effect here and now (this run's, or the file's default)."""
+        run = _CURRENT_RUN.get()
+        if run is None:
+            return 1.0 if self.owner is None else self.owner.strength
+        return run.strength_of(self)
+
     def _delta(self) -> torch.Tensor:
         if self.adapter_type.endswith("-xs"):
             return self.U @ self.M_xs @ self.V.T
         return self.lora_B @ self.lora_A
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        if not self.enabled or self.strength == 0:
+        strength = self.strength
+        if strength == 0:
             return weight
         flat = weight.reshape(weight.shape[0], -1)
-        scaled = self.scaling * self.strength * self._delta()
+        scaled = self.scaling * strength * self._delta()
         kind = self.adapter_type.removesuffix("-xs")
         if kind == "lora":
             return (flat + scaled.to(flat.dtype)).reshape(weight.shape)
@@ -169,7 +242,8 @@ class LoraAdapter(nn.Module):
         return v.to(weight.dtype).reshape(weight.shape)
 
 
-def _base_weight(module: nn.Module) -> torch.Tensor:
+def base_weight(module: nn.Module) -> torch.Tensor:
+    """A layer's own weight tensor, under any adapters attached to it."""
     if parametrize.is_parametrized(module, "weight"):
         return module.parametrizations.weight.original
     return module.weight
@@ -208,54 +282,176 @@ def _check_fits(lora: LoraFile, roots: list[nn.Module]) -> dict[str, nn.Module]:
     return targets
 
 
+class _StructureLock:
+    """Many generations at once, or one change of the module tree alone.
+
+    A change waits until running generations finish, and generations starting meanwhile wait for
+    the change. A thread inside a generation cannot change the tree (that would wait forever).
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._users = 0
+        self._changing = False
+        self._waiting = 0
+        self._depth = threading.local()
+
+    @contextmanager
+    def use(self) -> Iterator[None]:
+        depth = getattr(self._depth, "n", 0)
+        with self._cond:
+            while depth == 0 and (self._changing or self._waiting):
+                self._cond.wait()
+            self._users += 1
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            with self._cond:
+                self._users -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def change(self) -> Iterator[None]:
+        if getattr(self._depth, "n", 0):
+            raise RuntimeError(
+                "LoRA files cannot be loaded or unloaded from inside a generation on the same model "
+                "(e.g. from its callback); do it before or after the generation."
+            )
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._changing or self._users:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._changing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._changing = False
+                self._cond.notify_all()
+
+
 class LoraStack:
     """The LoRA files loaded onto a model, in load order."""
 
     def __init__(self, roots: list[nn.Module]):
         self.roots = roots
-        self.files: list[LoraFile] = []
-        self._adapters: list[list[LoraAdapter]] = []  # per file
+        self.loaded: list[LoadedLora] = []
         self._modules: list[nn.Module] = []
+        self._lock = _StructureLock()
 
-    def load(self, paths) -> None:
-        """Add the files (checked first, so a bad file leaves the model as it was)."""
-        if isinstance(paths, (str, Path)):
-            paths = [paths]
-        parsed = [read_lora_file(p) for p in paths]
-        plans = [_check_fits(lora, self.roots) for lora in parsed]
-        for lora, targets in zip(parsed, plans, strict=True):
-            adapters = []
-            for path, module in targets.items():
-                adapter = LoraAdapter(
-                    lora.layers[path], lora.adapter_type, lora.alpha / lora.rank, _base_weight(module)
-                )
-                parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
-                adapters.append(adapter)
-                if module not in self._modules:
-                    self._modules.append(module)
-            self.files.append(lora)
-            self._adapters.append(adapters)
-
-    def set_strength(self, strength: float, lora_index: int | None = None) -> None:
-        """Set the strength of one file's adapters (by load index) or of all of them."""
-        if lora_index is not None and not 0 <= lora_index < len(self.files):
-            raise ValueError(
-                f"lora_index {lora_index} is out of range: {len(self.files)} LoRA file(s) are loaded."
-            )
-        for i, adapters in enumerate(self._adapters):
-            if lora_index is None or i == lora_index:
-                for adapter in adapters:
-                    adapter.strength = float(strength)
-
-    def unload(self) -> None:
-        """Remove every adapter and put back the original weight tensors."""
-        for module in self._modules:
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
-        self.files, self._adapters, self._modules = [], [], []
+    @property
+    def files(self) -> list[LoraFile]:
+        return [entry.file for entry in self.loaded]
 
     @property
     def names(self) -> list[str]:
-        return [lora.path.stem for lora in self.files]
+        return [entry.file.path.stem for entry in self.loaded]
+
+    def in_use(self):
+        """Context manager held by a generation: loading and unloading wait until it ends."""
+        return self._lock.use()
+
+    def load(self, paths) -> None:
+        """Add the files (checked first, so a bad file leaves the model as it was).
+
+        Waits until no generation uses the model.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        if not isinstance(paths, (list, tuple)):
+            raise ValueError(f"Give a LoRA file path or a list of paths, got {type(paths).__name__}.")
+        paths = [checks.path_like("A LoRA file", p) for p in paths]
+        parsed = [read_lora_file(p) for p in paths]
+        plans = [_check_fits(lora, self.roots) for lora in parsed]
+        with self._lock.change():
+            for lora, targets in zip(parsed, plans, strict=True):
+                owner = LoadedLora(lora)
+                for path, module in targets.items():
+                    adapter = LoraAdapter(
+                        lora.layers[path],
+                        lora.adapter_type,
+                        lora.alpha / lora.rank,
+                        base_weight(module),
+                        owner,
+                    )
+                    parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
+                    if module not in self._modules:
+                        self._modules.append(module)
+                self.loaded.append(owner)
+
+    def set_strength(self, strength, lora_index=None) -> None:
+        """Set the default strength of one file (by load index) or of all; runs already going keep theirs."""
+        strength = checks.number("LoRA strength", strength)
+        for entry in self._select(lora_index):
+            entry.strength = strength
+
+    def _select(self, lora_index) -> list[LoadedLora]:
+        if not self.loaded:
+            raise ValueError("No LoRA file is loaded; call load_lora first.")
+        if lora_index is None:
+            return list(self.loaded)
+        index = checks.whole("lora_index", lora_index)
+        if not 0 <= index < len(self.loaded):
+            raise ValueError(
+                f"lora_index {index} is out of range: {len(self.loaded)} LoRA file(s) are loaded."
+            )
+        return [self.loaded[index]]
+
+    def run(self, strengths=None) -> LoraRun:
+        """The strengths a generation uses, fixed now.
+
+        ``None``: each file's default strength; a number: every loaded file; a list: one per loaded
+        file in load order; a dict ``{load index or file path: strength}``: those files (a path
+        names every loaded copy of that file), the others off.
+        """
+        if strengths is None:
+            return LoraRun({entry: entry.strength for entry in self.loaded})
+        if isinstance(strengths, Mapping):
+            chosen = {entry: 0.0 for entry in self.loaded}
+            for key, value in strengths.items():
+                value = checks.number("LoRA strength", value)
+                for entry in self._by_key(key):
+                    chosen[entry] = value
+            return LoraRun(chosen)
+        if isinstance(strengths, (list, tuple)):
+            if len(strengths) != len(self.loaded):
+                raise ValueError(
+                    f"lora_strengths has {len(strengths)} entries but {len(self.loaded)} LoRA file(s) are "
+                    "loaded; give one strength per loaded file, or a dict {index or path: strength}."
+                )
+            values = [checks.number("LoRA strength", v) for v in strengths]
+            return LoraRun(dict(zip(self.loaded, values, strict=True)))
+        value = checks.number("lora_strengths", strengths)
+        if not self.loaded:
+            raise ValueError("lora_strengths was given but no LoRA file is loaded; call load_lora first.")
+        return LoraRun({entry: value for entry in self.loaded})
+
+    def _by_key(self, key) -> list[LoadedLora]:
+        if isinstance(key, (str, Path)):
+            wanted = Path(key).expanduser().resolve()
+            found = [e for e in self.loaded if e.file.path.expanduser().resolve() == wanted]
+            if not found:
+                raise ValueError(
+                    f"lora_strengths names {key}, which is not loaded; call load_lora with it first."
+                )
+            return found
+        return self._select(key)
+
+    def describe(self, run: LoraRun) -> tuple[tuple[str, float], ...]:
+        """(file path, strength) of every loaded file as ``run`` uses it."""
+        return tuple((str(entry.file.path), run.strengths.get(entry, 0.0)) for entry in self.loaded)
+
+    def unload(self) -> None:
+        """Remove every adapter and put back the original weight tensors (waits for running generations)."""
+        with self._lock.change():
+            for module in self._modules:
+                parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
+            self.loaded, self._modules = [], []
 
 
 def expand_ranges(pattern: str) -> list[str]:
@@ -275,11 +471,14 @@ def layer_patterns(layer_filter: str) -> list[str]:
     return [pattern for part in parts for pattern in expand_ranges(part)]
 
 
-def switch_adapters(root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str) -> bool | None:
-    """Enable the adapters under ``root`` iff ``sigma0`` is in ``interval``, except on filtered layers.
+@contextmanager
+def switched_adapters(
+    root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str
+) -> Iterator[bool | None]:
+    """Within the block, the adapters under ``root`` are on iff ``sigma0`` is in ``interval``, except on
+    filtered layers (names relative to ``root``); the others keep the current run's strengths.
 
-    Layer names are matched relative to ``root``. Returns whether adapters are on (None when none
-    are attached).
+    Yields whether adapters are on (None when none are attached).
     """
     adapters = [
         (name, adapter)
@@ -288,9 +487,11 @@ def switch_adapters(root: nn.Module, sigma0: torch.Tensor, interval, layer_filte
         if isinstance(adapter, LoraAdapter)
     ]
     if not adapters:
-        return None
+        yield None
+        return
     active = bool(interval[0] <= sigma0 <= interval[1])
     patterns = layer_patterns(layer_filter)
-    for name, adapter in adapters:
-        adapter.enabled = active and not any(pattern in name for pattern in patterns)
-    return active
+    off = frozenset(a for name, a in adapters if not active or any(p in name for p in patterns))
+    run = _CURRENT_RUN.get() or LoraRun()
+    with running(replace(run, off=run.off | off)):
+        yield active

@@ -5,23 +5,42 @@ from __future__ import annotations
 import random
 import time
 import warnings
+from dataclasses import dataclass
 
 import torch
 
-from . import inpainting, lengths, sampling
+from . import checks, inpainting, lengths, lora, sampling
 from .audio import prepare_audio
-from .hub import DIFFUSION_MODELS, resolve_model_files
+from .conditioning import Conditioning
+from .hub import DIFFUSION_MODELS, ModelFiles, resolve_model_files
 from .layers import check_attention_padding
-from .loading import check_dtype, read_config, resolve_device
+from .loading import BUILD_ERRORS, check_dtype, config_build_error, read_config, resolve_device
 from .lora import LoraStack
 from .model import DiffusionModel
+from .noise import Noise
+
+DIT_OPTIONS = ("cfg_interval", "lora_interval", "scale_phi", "cfg_norm_threshold", "lora_layer_filter")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What one :meth:`StableAudioModel.generate` call made, and what it used (``return_info=True``)."""
+
+    audio: torch.Tensor | None  # (B, 2, samples) float32 in [-1, 1]; None with return_latents=True
+    latents: torch.Tensor  # (B, latent channels, frames): the sampler's output, before decoding
+    seed: int | tuple[int, ...]  # the seed of the batch's one stream, or one per item
+    timings: dict[str, float]  # seconds per stage: text_encoding, encoding, sampling[, decoding]
+    lora_strengths: tuple[tuple[str, float], ...]  # (file, strength) of each loaded LoRA as this call used it
+    sample_rate: int
 
 
 class StableAudioModel:
     """A loaded Stable Audio 3 model (DiT + conditioners + SAME autoencoder).
 
-    After each :meth:`generate` call, ``last_seed`` holds the seed actually used and ``last_timings``
-    the seconds spent per stage (``text_encoding``, ``encoding``, ``sampling``, ``decoding``).
+    One model may serve several threads at once: each :meth:`generate` call keeps its seed, random
+    streams, LoRA strengths and timings to itself (``return_info=True`` hands them back).
+    ``last_seed`` / ``last_timings`` are kept for upstream-style scripts: they are those of the
+    call that finished last, so with threads use ``return_info=True`` instead.
     """
 
     def __init__(self, model: DiffusionModel, model_config: dict, device, model_half: bool, source=None):
@@ -31,7 +50,7 @@ class StableAudioModel:
         self.model_half = model_half
         self.source = source  # hub.ModelFiles of where the weights came from
         self.attention_padding = "exclude"
-        self.last_seed: int | None = None
+        self.last_seed: int | list[int] | None = None
         self.last_timings: dict[str, float] = {}
         self._loras = LoraStack([model.model, model.conditioner])
 
@@ -63,33 +82,44 @@ class StableAudioModel:
         meant for CUDA: the first generation per length compiles for a minute or more; results
         move by float rounding; on the CPU it is slower than the default path, so it warns).
         """
+        if not isinstance(name_or_path, ModelFiles):  # (files already resolved pass through)
+            name_or_path = checks.path_like("name_or_path", name_or_path)
         check_attention_padding(attention_padding)
         check_dtype("dtype", dtype)
         check_dtype("autoencoder_dtype", autoencoder_dtype)
-        device = resolve_device(device)
+        checks.hub_options(token, revision, cache_dir)
+        if model_half is not None:
+            checks.flag("model_half", model_half)
+        checks.flag("compile", compile)
+        device = resolve_device(checks.device(device))
         if dtype is None:
             half = device.type == "cuda" if model_half is None else model_half
             dtype = torch.float16 if half else torch.float32
         files = resolve_model_files(name_or_path, token=token, revision=revision, cache_dir=cache_dir)
         config = read_config(files.config_path)
-        if "diffusion" not in config.get("model", {}):
+        model_section = config.get("model")
+        if not isinstance(model_section, dict) or "diffusion" not in model_section:
             raise ValueError(
                 f"{name_or_path} is not a text-to-audio model (its config has no 'model.diffusion'); "
                 "use AutoencoderModel for SAME-S / SAME-L."
             )
-        if config["model"]["diffusion"]["config"].get("embed_dim", 0) >= 1536 and device.type == "cpu":
-            warnings.warn(
-                "The medium models are designed for a GPU; on the CPU a generation takes minutes.",
-                stacklevel=2,
+        try:
+            checks.whole("sample_rate", config["sample_rate"], low=1)
+            if config["model"]["diffusion"]["config"].get("embed_dim", 0) >= 1536 and device.type == "cpu":
+                warnings.warn(
+                    "The medium models are designed for a GPU; on the CPU a generation takes minutes.",
+                    stacklevel=2,
+                )
+            model = DiffusionModel.load(
+                config,
+                files.weights_path,
+                files.text_encoder_dir,
+                device=device,
+                dtype=dtype,
+                autoencoder_dtype=autoencoder_dtype,
             )
-        model = DiffusionModel.load(
-            config,
-            files.weights_path,
-            files.text_encoder_dir,
-            device=device,
-            dtype=dtype,
-            autoencoder_dtype=autoencoder_dtype,
-        )
+        except BUILD_ERRORS as exc:
+            raise config_build_error(files.config_path, exc) from None
         if compile:
             if device.type == "cpu":
                 warnings.warn(
@@ -127,16 +157,27 @@ class StableAudioModel:
     # ------------------------------------------------------------------ LoRA
 
     def load_lora(self, lora_ckpt_paths) -> None:
-        """Add one or several LoRA files (they stack with those already loaded; upstream replaces)."""
+        """Add one or several LoRA files (they stack with those already loaded; upstream replaces).
+
+        Waits until generations running on this model (in other threads) have finished.
+        """
         self._loras.load(lora_ckpt_paths)
 
     def set_lora_strength(self, strength: float, lora_index: int | None = None) -> None:
-        """Change the strength of one loaded LoRA (by load order) or of all, without reloading."""
+        """Change the default strength of one loaded LoRA (by load order) or of all, without reloading.
+
+        Generations take the strengths in effect when they start (or their own ``lora_strengths``).
+        """
         self._loras.set_strength(strength, lora_index)
 
     def unload_lora(self) -> None:
-        """Remove every LoRA and restore the base weights bit-exactly."""
+        """Remove every LoRA and restore the base weights bit-exactly (after running generations)."""
         self._loras.unload()
+
+    @property
+    def lora_paths(self) -> list[str]:
+        """The loaded LoRA files in load order (the keys ``lora_strengths`` may use, as are indices)."""
+        return [str(f.path) for f in self._loras.files]
 
     @property
     def lora_names(self) -> list[str]:
@@ -155,7 +196,7 @@ class StableAudioModel:
         batch_size: int = 1,
         sample_size: int | None = None,
         truncate_output_to_duration: bool = True,
-        seed: int = -1,
+        seed: int | list[int] = -1,
         init_audio=None,
         init_noise_level: float = 1.0,
         inpaint_audio=None,
@@ -171,8 +212,10 @@ class StableAudioModel:
         callback=None,
         disable_tqdm: bool = False,
         rk4_upstream_compat: bool = False,
+        lora_strengths=None,
+        return_info: bool = False,
         **dit_kwargs,
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | Generation:
         """Generate (B, 2, samples) float32 audio in [-1, 1] at 44.1 kHz (or latents).
 
         Same arguments, defaults and seeds as upstream's ``generate``. Differences (see README):
@@ -182,23 +225,52 @@ class StableAudioModel:
         ``cfg_scale == 1`` warns that it has no effect; bad arguments raise ``ValueError``.
         ``callback(info)`` runs after every sampler step (info: ``i``, ``steps``, ``x``, ``t``,
         ``denoised``); raising from it stops generation between steps.
+
+        Each call draws its random numbers from its own generators (the numbers upstream's
+        ``torch.manual_seed(seed)`` gives) and fixes its LoRA strengths at its start, so calls in
+        several threads do not disturb each other. ``seed``: one number (-1: random) seeds one
+        stream for the whole batch, as upstream; a list gives one seed per item, and then item ``i``
+        is exactly (bit for bit on the CPU) what a batch-1 call with seed ``i`` gives (all items
+        need the same duration). ``lora_strengths``: this call's strengths of the loaded LoRA files
+        (None: their current strengths; a number: all; a list: one per file; a dict
+        ``{load index or path: strength}``: those, the others off). ``return_info=True`` returns a
+        :class:`Generation` (output, seeds, timings, LoRA strengths) instead of the tensor. NaN or
+        infinite latents or audio raise :class:`~stable_audio_3.checks.NonFiniteOutputError`.
         """
         timings: dict[str, float] = {}
+        batch_size = checks.whole("batch_size", batch_size, low=1)
         prompts = self._check_prompts(prompt, batch_size, "prompt")
         negatives = (
             None
             if negative_prompt is None
             else self._check_prompts(negative_prompt, batch_size, "negative_prompt")
         )
+        steps = lengths.check_steps(steps)
+        cfg_scale = checks.number("cfg_scale", cfg_scale)
+        apg_scale = checks.number("apg_scale", apg_scale)
+        init_noise_level = sampling.check_init_noise_level(init_noise_level)
+        padding_sec = checks.number("duration_padding_sec", duration_padding_sec, low=0)
+        for name, value in (
+            ("truncate_output_to_duration", truncate_output_to_duration),
+            ("return_latents", return_latents),
+            ("disable_tqdm", disable_tqdm),
+            ("rk4_upstream_compat", rk4_upstream_compat),
+            ("return_info", return_info),
+        ):
+            checks.flag(name, value)
+        if chunked_decode is not None:
+            checks.flag("chunked_decode", chunked_decode)
+        if callback is not None and not callable(callback):
+            raise ValueError(f"callback must be a function taking one dict, got {type(callback).__name__}.")
+        if dist_shift is not None and not callable(getattr(dist_shift, "shift", None)):
+            raise ValueError("dist_shift must be a shift object with a shift(t, seq_len) method, or None.")
+        dit_kwargs = _check_dit_kwargs(dit_kwargs)
         if negatives is not None and cfg_scale == 1.0:
             warnings.warn(
                 "negative_prompt has no effect with cfg_scale=1.0; raise cfg_scale (e.g. 7 for base models).",
                 stacklevel=2,
             )
-        steps = lengths.check_steps(steps)
         sampler_name = sampling.resolve_sampler(sampler_type, self.objective)
-        if init_audio is not None:
-            init_noise_level = sampling.check_init_noise_level(init_noise_level)
         sigma_max = init_noise_level if init_audio is not None else 1.0
         model, device = self.model, self.device
         plan = lengths.plan_lengths(
@@ -206,11 +278,15 @@ class StableAudioModel:
             batch_size=batch_size,
             sample_rate=self.sample_rate,
             downsampling_ratio=model.downsampling_ratio,
-            max_samples=sample_size or self.max_samples,
-            padding_sec=duration_padding_sec,
+            max_samples=self.max_samples
+            if sample_size is None
+            else checks.whole("sample_size", sample_size, low=1),
+            padding_sec=padding_sec,
             latent_align=model.latent_align,
             device=device,
         )
+        seeds = self._resolve_seeds(seed, plan)
+        per_item = isinstance(seeds, list)
         mask = inpainting.build_inpaint_mask(
             length=plan.audio_samples,
             sample_rate=self.sample_rate,
@@ -220,101 +296,104 @@ class StableAudioModel:
             ends=inpaint_mask_end_seconds,
             mask=inpaint_mask,
         )
+        init = self._input_audio(init_audio, "init_audio", plan.audio_samples)
+        inpaint = self._input_audio(inpaint_audio, "inpaint_audio", plan.audio_samples)
 
-        self.last_seed = seed = self._resolve_seed(seed)
-        torch.manual_seed(seed)
-        noise = torch.randn([batch_size, model.latent_channels, plan.latent_length], device=device)
+        noise = Noise.seeded(seeds, device)
+        with self._loras.in_use():
+            loras = self._loras.run(lora_strengths)
+            used_loras = self._loras.describe(loras)
+            with lora.running(loras):
+                x_noise = noise.randn([batch_size, model.latent_channels, plan.latent_length], device=device)
 
-        t0 = time.perf_counter()
-        cond = model.conditioner.condition(prompts, plan.durations, device=device)
-        negative = (
-            None
-            if negatives is None
-            else model.conditioner.condition(negatives, plan.durations, device=device)
+                t0 = time.perf_counter()
+                cond = self._condition(prompts, plan.durations, per_item)
+                negative = None if negatives is None else self._condition(negatives, plan.durations, per_item)
+                timings["text_encoding"] = time.perf_counter() - t0
+
+                t0 = time.perf_counter()
+                init_latents = None if init is None else self._encode(init)
+                inpaint_latents = None if inpaint is None else self._encode(inpaint)
+                latent_len = plan.latent_length
+                if mask is not None:
+                    mask = inpainting.latent_mask(mask.to(device), latent_len)
+                mask, masked = inpainting.local_conditioning(
+                    mask,
+                    inpaint_latents,
+                    batch_size=batch_size,
+                    channels=model.latent_channels,
+                    latent_length=latent_len,
+                    device=device,
+                )
+                local = torch.cat([mask, masked], dim=1)
+                timings["encoding"] = time.perf_counter() - t0
+
+                x = (
+                    x_noise
+                    if init_latents is None
+                    else sampling.start_from_init(
+                        init_latents.expand(batch_size, -1, -1).to(x_noise.dtype), x_noise, sigma_max
+                    )
+                )
+                shift = dist_shift if dist_shift is not None else model.sampling_shift
+                # per-item seeds: every item has the same length, so one item's schedule serves all
+                # (computed as a batch-1 call computes it)
+                seq_len = plan.effective_lengths[:1] if per_item else plan.effective_lengths
+                schedule = sampling.build_schedule(steps, sigma_max, shift, seq_len, device=device)
+                schedule = schedule.expand(batch_size, -1) if per_item else schedule
+
+                conditions_cache: dict = {}  # per-block work on the fixed conditions, once per generation
+
+                def model_fn(x_t, t):
+                    return model.dit(
+                        x_t.to(model.dtype),
+                        t,
+                        cond.cross_attn,
+                        cond.global_cond,
+                        local.to(model.dtype),
+                        padding_mask=plan.padding_mask,
+                        cfg_scale=cfg_scale,
+                        negative_cross_attn_cond=None if negative is None else negative.cross_attn,
+                        negative_cross_attn_mask=None if negative is None else negative.cross_attn_mask,
+                        apg_scale=apg_scale,
+                        attention_padding=self.attention_padding,
+                        conditions_cache=conditions_cache,
+                        **dit_kwargs,
+                    )
+
+                t0 = time.perf_counter()
+                latents = sampling.sample(
+                    sampler_name,
+                    model_fn,
+                    x,
+                    schedule,
+                    callback=callback,
+                    disable_tqdm=disable_tqdm,
+                    rk4_upstream_compat=rk4_upstream_compat,
+                    noise=noise,
+                )
+                timings["sampling"] = time.perf_counter() - t0
+                checks.finite_output(latents, "Sampling", self._nonfinite_hint(cfg_scale, loras))
+                audio = None
+                if not return_latents:
+                    t0 = time.perf_counter()
+                    audio = self._decode(latents, plan, noise, chunked_decode, truncate_output_to_duration)
+                    checks.finite_output(audio, "Decoding", self._nonfinite_hint(cfg_scale, loras))
+                    audio = audio.clamp(-1, 1)
+                    timings["decoding"] = time.perf_counter() - t0
+
+        result = Generation(
+            audio=audio,
+            latents=latents,
+            seed=tuple(seeds) if per_item else seeds,
+            timings=timings,
+            lora_strengths=used_loras,
+            sample_rate=self.sample_rate,
         )
-        timings["text_encoding"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        init_latents = self._encode_input(init_audio, plan.audio_samples) if init_audio is not None else None
-        inpaint_latents = (
-            self._encode_input(inpaint_audio, plan.audio_samples) if inpaint_audio is not None else None
-        )
-        latent_len = plan.latent_length
-        if mask is not None:
-            mask = inpainting.latent_mask(mask.to(device), latent_len)
-        mask, masked = inpainting.local_conditioning(
-            mask,
-            inpaint_latents,
-            batch_size=batch_size,
-            channels=model.latent_channels,
-            latent_length=latent_len,
-            device=device,
-        )
-        local = torch.cat([mask, masked], dim=1)
-        timings["encoding"] = time.perf_counter() - t0
-
-        x = (
-            noise
-            if init_latents is None
-            else sampling.start_from_init(
-                init_latents.expand(batch_size, -1, -1).to(noise.dtype), noise, sigma_max
-            )
-        )
-        shift = dist_shift if dist_shift is not None else model.sampling_shift
-        schedule = sampling.build_schedule(steps, sigma_max, shift, plan.effective_lengths, device=device)
-
-        conditions_cache: dict = {}  # per-block work on the fixed conditions, done once per generation
-
-        def model_fn(x_t, t):
-            return model.dit(
-                x_t.to(model.dtype),
-                t,
-                cond.cross_attn,
-                cond.global_cond,
-                local.to(model.dtype),
-                padding_mask=plan.padding_mask,
-                cfg_scale=cfg_scale,
-                negative_cross_attn_cond=None if negative is None else negative.cross_attn,
-                negative_cross_attn_mask=None if negative is None else negative.cross_attn_mask,
-                apg_scale=apg_scale,
-                attention_padding=self.attention_padding,
-                conditions_cache=conditions_cache,
-                **dit_kwargs,
-            )
-
-        t0 = time.perf_counter()
-        latents = sampling.sample(
-            sampler_name,
-            model_fn,
-            x,
-            schedule,
-            callback=callback,
-            disable_tqdm=disable_tqdm,
-            rk4_upstream_compat=rk4_upstream_compat,
-        )
-        timings["sampling"] = time.perf_counter() - t0
-        if return_latents:
-            self.last_timings = timings
-            return latents
-
-        t0 = time.perf_counter()
-        chunked = model.chunked if chunked_decode is None else chunked_decode
-        kept = plan.output_samples if truncate_output_to_duration else None
-        audio = model.autoencoder.decode(
-            latents.to(model.autoencoder_dtype),
-            chunked=chunked,
-            frames=None if kept is None else -(-kept // model.downsampling_ratio),
-        )
-        audio = lengths.zero_padding(audio, plan.padding_mask, model.downsampling_ratio)
-        audio = audio.float().clamp(-1, 1)
-        if truncate_output_to_duration:
-            if plan.output_samples is not None:
-                audio = audio[..., : plan.output_samples]
-            elif batch_size > 1:
-                warnings.warn("Durations differ within the batch, so the audio is not trimmed.", stacklevel=2)
-        timings["decoding"] = time.perf_counter() - t0
-        self.last_timings = timings
-        return audio
+        self.last_seed, self.last_timings = seeds, timings
+        if return_info:
+            return result
+        return latents if return_latents else audio
 
     # ------------------------------------------------------------------ helpers
 
@@ -330,19 +409,113 @@ class StableAudioModel:
         return values
 
     @staticmethod
-    def _resolve_seed(seed) -> int:
-        if seed is None or int(seed) == -1:
-            return random.randrange(0, 99999)
-        if int(seed) < 0:
-            raise ValueError(f"seed must be -1 (random) or a number >= 0, got {seed}.")
-        return int(seed)
+    def _resolve_seeds(seed, plan: lengths.LengthPlan) -> int | list[int]:
+        """One seed (-1 -> random), or a list of one per item (each -1 -> random)."""
+        if not isinstance(seed, (list, tuple)):
+            value = checks.seed(seed)
+            return random.randrange(0, 99999) if value == -1 else value
+        if len(seed) != len(plan.durations):
+            raise ValueError(
+                f"seed has {len(seed)} entries but batch_size is {len(plan.durations)}; give one seed per "
+                "item (or one number for the whole batch)."
+            )
+        if len(set(plan.durations)) != 1:
+            raise ValueError(
+                "A list of seeds needs one duration for the whole batch (an item of another length cannot "
+                "equal its own run); give one duration, or generate the other lengths separately."
+            )
+        values = [checks.seed(s) for s in seed]
+        return [random.randrange(0, 99999) if s == -1 else s for s in values]
 
-    def _encode_input(self, audio, length: int) -> torch.Tensor:
-        ae = self.model.autoencoder
-        prepared = prepare_audio(
-            audio, sample_rate=self.sample_rate, length=length, channels=ae.io_channels, device=self.device
+    def _input_audio(self, audio, name: str, length: int) -> torch.Tensor | None:
+        """``init_audio`` / ``inpaint_audio`` as a (1, channels, length) tensor at the model rate."""
+        if audio is None:
+            return None
+        return prepare_audio(
+            audio,
+            sample_rate=self.sample_rate,
+            length=length,
+            channels=self.model.autoencoder.io_channels,
+            device=self.device,
+            name=name,
         )
+
+    def _encode(self, prepared: torch.Tensor) -> torch.Tensor:
+        ae = self.model.autoencoder
         return ae.encode(prepared.to(self.model.autoencoder_dtype), chunked=self.model.chunked)
 
+    def _condition(self, prompts: list[str], durations: list[float], per_item: bool):
+        """The conditioning of the batch; with per-item seeds item by item, as each item's own call does."""
+        condition = self.model.conditioner.condition
+        if not per_item:
+            return condition(prompts, durations, device=self.device)
+        items = [condition([p], [d], device=self.device) for p, d in zip(prompts, durations, strict=True)]
+        return Conditioning(
+            cross_attn=torch.cat([c.cross_attn for c in items]),
+            cross_attn_mask=torch.cat([c.cross_attn_mask for c in items]),
+            global_cond=None if items[0].global_cond is None else torch.cat([c.global_cond for c in items]),
+        )
 
-__all__ = ["StableAudioModel", "DIFFUSION_MODELS"]
+    def _decode(self, latents, plan: lengths.LengthPlan, noise: Noise, chunked_decode, truncate: bool):
+        """Latents -> float32 audio (not clamped), padding zeroed, trimmed to the duration if asked.
+
+        With per-item noise each item is decoded alone, as its own call decodes it.
+        """
+        model = self.model
+        chunked = model.chunked if chunked_decode is None else chunked_decode
+        kept = plan.output_samples if truncate else None
+        frames = None if kept is None else -(-kept // model.downsampling_ratio)
+        ae_latents = latents.to(model.autoencoder_dtype)
+        if noise.per_item:
+            audio = torch.cat(
+                [
+                    model.autoencoder.decode(item, chunked=chunked, frames=frames, noise=noise.item(i))
+                    for i, item in enumerate(ae_latents.split(1))
+                ]
+            )
+        else:
+            audio = model.autoencoder.decode(ae_latents, chunked=chunked, frames=frames, noise=noise)
+        audio = lengths.zero_padding(audio, plan.padding_mask, model.downsampling_ratio).float()
+        if truncate:
+            if plan.output_samples is not None:
+                audio = audio[..., : plan.output_samples]
+            elif len(plan.durations) > 1:
+                warnings.warn("Durations differ within the batch, so the audio is not trimmed.", stacklevel=3)
+        return audio
+
+    def _nonfinite_hint(self, cfg_scale: float, loras: lora.LoraRun) -> str:
+        """What to try when a generation comes out NaN or infinite, for these settings."""
+        tips = []
+        if self.dtype == torch.float16:
+            tips.append("dtype=torch.bfloat16 or torch.float32 (float16 overflows easily)")
+        if abs(cfg_scale) > 1:
+            tips.append(f"a lower cfg_scale than {cfg_scale:g}")
+        if any(abs(s) > 0 for s in loras.strengths.values()):
+            tips.append("lower LoRA strengths")
+        tips.append("another seed")
+        return "try " + " or ".join(tips)
+
+
+def _check_dit_kwargs(options: dict) -> dict:
+    """generate()'s extra DiT options, checked: intervals, finite numbers, a string filter."""
+    unknown = sorted(set(options) - set(DIT_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"generate() got unknown argument(s) {unknown}; extra DiT options are {DIT_OPTIONS}."
+        )
+    checked = dict(options)
+    for name in ("cfg_interval", "lora_interval"):
+        if name in options:
+            checked[name] = checks.interval(name, options[name])
+    if "scale_phi" in options:
+        checked["scale_phi"] = checks.number("scale_phi", options["scale_phi"], low=0, high=1)
+    if "cfg_norm_threshold" in options:
+        checked["cfg_norm_threshold"] = checks.number(
+            "cfg_norm_threshold", options["cfg_norm_threshold"], low=0
+        )
+    if "lora_layer_filter" in options and not isinstance(options["lora_layer_filter"], str):
+        raise ValueError("lora_layer_filter must be a string of comma-separated layer names.")
+    return checked
+
+
+__all__ = ["StableAudioModel", "Generation", "DIFFUSION_MODELS"]

@@ -5,8 +5,9 @@ denoised estimate ``x - t * v``. A sampler receives ``model_fn(x, t) -> v`` (``t
 the caller wraps the DiT with its conditioning and guidance), the starting ``x`` and a schedule of
 shape (B, steps + 1) or (steps + 1,) from :func:`build_schedule`.
 
-Random numbers come from the global torch generator, in upstream's order: only ``pingpong`` draws,
-one ``randn_like(x)`` per step including the last. The optional ``callback`` gets, once per step after
+Random numbers come from a :class:`~stable_audio_3.noise.Noise` (default: the global torch
+generator), in upstream's order: only ``pingpong`` draws, one ``randn_like(x)`` per step including
+the last. The optional ``callback`` gets, once per step after
 the model call, a dict with ``i`` (0-based step), ``steps``, ``x`` (the step's input), ``t``/``sigma``
 ((B,) timestep) and ``denoised``; an exception raised there (e.g. a Stop button) ends sampling
 between steps and propagates to the caller.
@@ -20,6 +21,8 @@ from numbers import Real
 
 import torch
 from tqdm.auto import tqdm
+
+from .noise import GLOBAL_NOISE, Noise
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[dict], None]
@@ -200,7 +203,14 @@ def _steps(n: int, disable_tqdm: bool, name: str):
 # --------------------------------------------------------------------------- samplers
 
 
-def sample_pingpong(model_fn: ModelFn, x, schedule, callback: Callback | None = None, disable_tqdm=False):
+def sample_pingpong(
+    model_fn: ModelFn,
+    x,
+    schedule,
+    callback: Callback | None = None,
+    disable_tqdm=False,
+    noise: Noise = GLOBAL_NOISE,
+):
     """Ping-pong sampling: jump to the denoised estimate, re-noise to the next t with fresh noise."""
     t = _rows(schedule, x)
     steps = t.shape[1] - 1
@@ -209,7 +219,7 @@ def sample_pingpong(model_fn: ModelFn, x, schedule, callback: Callback | None = 
         denoised = x - _col(t_cur) * model_fn(x, t_cur)
         if callback is not None:
             callback({"i": i, "steps": steps, "x": x, "t": t_cur, "sigma": t_cur, "denoised": denoised})
-        x = (1 - _col(t_next)) * denoised + _col(t_next) * torch.randn_like(x)
+        x = (1 - _col(t_next)) * denoised + _col(t_next) * noise.randn_like(x)
     return x
 
 
@@ -305,7 +315,7 @@ def resolve_sampler(sampler_type: str | None, objective: str) -> str:
             f"Unknown diffusion objective {objective!r}; expected one of {sorted(DEFAULT_SAMPLER)}."
         )
     name = DEFAULT_SAMPLER[objective] if sampler_type is None else sampler_type
-    if name not in SAMPLERS:
+    if not isinstance(name, str) or name not in SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler_type!r}; choose one of: {', '.join(SAMPLERS)}.")
     return name
 
@@ -318,10 +328,16 @@ def sample(
     callback: Callback | None = None,
     disable_tqdm: bool = False,
     rk4_upstream_compat: bool = False,
+    noise: Noise = GLOBAL_NOISE,
 ) -> torch.Tensor:
-    """Run the named sampler (see :data:`SAMPLERS`) from ``x`` along ``schedule``."""
+    """Run the named sampler (see :data:`SAMPLERS`) from ``x`` along ``schedule``.
+
+    ``noise``: where ``pingpong`` draws its per-step noise (the others draw nothing).
+    """
     if sampler_type not in SAMPLERS:
         raise ValueError(f"Unknown sampler {sampler_type!r}; choose one of: {', '.join(SAMPLERS)}.")
+    if sampler_type == "pingpong":
+        return sample_pingpong(model_fn, x, schedule, callback, disable_tqdm, noise)
     if sampler_type == "rk4":
         return sample_rk4(model_fn, x, schedule, callback, disable_tqdm, upstream_compat=rk4_upstream_compat)
     return SAMPLERS[sampler_type](model_fn, x, schedule, callback, disable_tqdm)

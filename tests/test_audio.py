@@ -65,6 +65,13 @@ def test_prepare_audio_pads_crops_and_sets_channels():
     mono = prepare_audio((SR, audio), sample_rate=SR, length=1000, channels=1)
     torch.testing.assert_close(mono[0], audio[:, :1000].mean(0, keepdim=True))
     three = torch.stack([audio[0], audio[1], -audio[0]])
-    assert torch.equal(
-        prepare_audio((SR, three), sample_rate=SR, length=1000, channels=2)[0], audio[:, :1000]
-    )
+    with pytest.warns(UserWarning, match="has 3 channels; only the first 2 are used"):
+        kept = prepare_audio((SR, three), sample_rate=SR, length=1000, channels=2)
+    assert torch.equal(kept[0], audio[:, :1000])
+
+
+def test_prepare_audio_refuses_non_finite_samples_naming_the_input():
+    audio = input_audio("clip_c").clone()
+    audio[1, 5] = float("nan")
+    with pytest.raises(ValueError, match="init_audio contains NaN or infinite samples"):
+        prepare_audio((SR, audio), sample_rate=SR, length=1000, channels=2, name="init_audio")

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..lora import ADAPTER_TYPES, LoraAdapter, _base_weight, expand_ranges, read_lora_file
+from ..lora import ADAPTER_TYPES, LoraAdapter, base_weight, expand_ranges, read_lora_file
 
 ADAPTED_LAYERS = (nn.Linear, nn.Conv1d)
 ADAPTER_PARAMS = {
@@ -188,7 +188,7 @@ class AdapterSet:
         """Add an adapter to every target layer; ``start`` (layer -> params) overrides initial values."""
         out = cls(config)
         for name, module in target_layers(roots, config).items():
-            base = _base_weight(module)
+            base = base_weight(module)
             params = initial_params(base, config, generator)
             if start is not None and name in start:  # e.g. resuming; missing tensors keep initial values
                 params.update({k: v.to(base.device, torch.float32) for k, v in start[name].items()})
@@ -268,7 +268,7 @@ def read_start(path, roots: dict[str, nn.Module]) -> tuple[AdapterConfig, dict, 
     for name, params in lora.layers.items():
         if name not in targets:
             continue
-        shapes = param_shapes(_base_weight(targets[name]).shape, config)
+        shapes = param_shapes(base_weight(targets[name]).shape, config)
         if any(k in shapes and params[k].numel() != math.prod(shapes[k]) for k in params):
             misfits.append(name)
             continue
