@@ -11,8 +11,9 @@ import math
 import numbers
 import os
 
-LARGEST_SEED = 2**64 - 1  # what torch.manual_seed and torch.Generator.manual_seed accept (0 .. 2**64-1)
-SEED_RULE = f"Seed must be -1 (random) or a whole number from 0 to {LARGEST_SEED}"
+from stable_audio_3.checks import MAX_SEED
+
+SEED_RULE = f"Seed must be -1 (random) or a whole number from 0 to {MAX_SEED}"
 
 
 def shown(value) -> str:
@@ -74,8 +75,8 @@ def whole(value, rule: str, *, low=None, high=None) -> int:
 
 
 def seed(value) -> int:
-    """A seed: -1 (a new random one) or 0 .. :data:`LARGEST_SEED`."""
-    return whole(value, SEED_RULE, low=-1, high=LARGEST_SEED)
+    """A seed: -1 (a new random one) or 0 .. the engine's :data:`~stable_audio_3.checks.MAX_SEED`."""
+    return whole(value, SEED_RULE, low=-1, high=MAX_SEED)
 
 
 def text(value, rule: str) -> str:

@@ -99,13 +99,15 @@ def run(lab, request: RoundTripRequest, pasted_token: str | None = None, progres
     seed = random_seed() if request.seed == -1 else request.seed
     timings = {"load": load_s}
     progress.start(2, "encoding")
-    torch.manual_seed(seed)
     t0 = time.perf_counter()
     latents = ae.encode(before.unsqueeze(0), sr, chunked=request.chunked)
     timings["encoding"] = time.perf_counter() - t0
     progress.step(1, 2, "decoding")
     t0 = time.perf_counter()
-    after = ae.decode(latents, chunked=request.chunked)[0].to("cpu", torch.float32)[..., :length]
+    noise = torch.Generator(ae.device).manual_seed(seed)  # this run's own: runs in parallel stay apart
+    after = ae.decode(latents, chunked=request.chunked, generator=noise)[0].to("cpu", torch.float32)[
+        ..., :length
+    ]
     timings["decoding"] = time.perf_counter() - t0
     progress.step(2, 2, "measuring")
     timings["total"] = time.perf_counter() - start

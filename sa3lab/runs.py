@@ -22,11 +22,11 @@ import torch
 from . import quality
 
 PACKAGES = ("torch", "transformers", "huggingface_hub", "sa3lab")
-MAX_SEED = 99998  # random seeds are drawn from 0..MAX_SEED, as the engine does for seed=-1
+RANDOM_SEEDS = 99999  # random seeds are drawn from 0..99998, as the engine does for seed=-1
 
 
 def random_seed() -> int:
-    return random.randrange(0, MAX_SEED + 1)
+    return random.randrange(0, RANDOM_SEEDS)
 
 
 def package_versions() -> dict[str, str]:

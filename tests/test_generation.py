@@ -9,8 +9,8 @@ import soundfile as sf
 import torch
 from parity import MODELS
 
-from sa3lab.checks import LARGEST_SEED
 from sa3lab.generation import GenerationRequest
+from stable_audio_3.checks import MAX_SEED
 
 
 def req(**kw):
@@ -126,11 +126,11 @@ def test_whole_floats_and_paths_are_normalised_and_the_largest_seed_is_torchs(tm
     assert (
         type(request.steps) is int and request.output_dir == str(tmp_path) and request.negative_prompt == ""
     )
-    request = req(seed=LARGEST_SEED)
+    request = req(seed=MAX_SEED)
     request.check()
     torch.manual_seed(request.seed)  # the bound is exactly what torch accepts ...
     with pytest.raises(ValueError):
-        torch.manual_seed(LARGEST_SEED + 1)  # ... and one more it refuses
+        torch.manual_seed(MAX_SEED + 1)  # ... and one more it refuses
 
 
 def test_more_than_200_steps_need_confirmation_and_say_how_long_they_take():
