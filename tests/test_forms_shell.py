@@ -99,3 +99,15 @@ def test_an_interrupt_stops_the_run_with_the_same_message_and_keeps_earlier_resu
     job.on_step = interrupt
     assert shell.run() is None
     assert "Stopped" in shell.message.value and shell.results == ["<p>result-3</p>"]
+
+
+def test_the_results_output_keeps_within_its_budget_and_says_how_many_left(shell, job, monkeypatch):
+    from sa3lab.forms import shell as shell_module
+
+    monkeypatch.setattr(shell_module, "RESULTS_BUDGET", 40)
+    for _ in range(5):
+        shell.run()  # each block is 15 characters: two fit the budget
+    assert shell.results == ["<p>result-3</p>"] * 2 and shell.dropped == 3
+    assert "3 older result(s) left this view" in shell.results_html()
+    shell.clear_results()
+    assert shell.results_html() == ""

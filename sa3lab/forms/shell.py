@@ -14,6 +14,10 @@ After a page reload the front end no longer knows that output (its display-id ro
 old page), so a run requested from another page connection also shows the results inside the form,
 with a sentence asking to run the cell again. Re-running a form's cell closes the previous form's
 widgets (fewer widgets for the front end to restore).
+
+A notebook stays usable (Colab shows at most about 10 MB of outputs per notebook): the results output
+holds the newest results up to :data:`RESULTS_BUDGET` bytes; older ones leave it (and the kernel's
+memory) with a line saying so, and stay in the output folder, where the results library lists them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class StopRequested(Exception):
 
 
 STOPPED_TEXT = "Stopped before the end; nothing was generated. Press the button again to start over."
+RESULTS_BUDGET = 6_000_000  # bytes of result HTML one form keeps in the notebook (about 18 results of 30 s)
 RELOADED_TEXT = (
     "This page was reloaded after the form was shown, so new results cannot be written into the "
     "notebook: they show here and are saved in the output folder; run this cell again to put them "
@@ -93,6 +98,7 @@ class FormShell:
         self.fallback = widgets.HTML(value="")  # results shown inside the form after a page reload
         self.progress = Progress(self.bar, self.status)
         self.results: list[str] = []  # HTML blocks, newest first
+        self.dropped = 0  # older results that left the view (budget)
         self.notes: list[str] = []  # the warnings of the latest run, once each, for its result
         self.last_result = None
         self.last_error: str | None = None
@@ -122,7 +128,23 @@ class FormShell:
         self.fallback.value = ""
 
     def results_html(self) -> str:
-        return "".join(self.results)
+        older = (
+            message_html(
+                f"{self.dropped} older result(s) left this view to keep the notebook small; their files and "
+                "records are in the output folder (the results library lists them).",
+                "info",
+            )
+            if self.dropped
+            else ""
+        )
+        return "".join(self.results) + older
+
+    def _add_result(self, block: str) -> None:
+        """``block`` first; the oldest results leave once the kept ones pass the budget (one always stays)."""
+        self.results.insert(0, block)
+        while len(self.results) > 1 and sum(map(len, self.results)) > RESULTS_BUDGET:
+            self.results.pop()
+            self.dropped += 1
 
     def _show_results(self) -> None:
         if self._handle is not None:
@@ -179,7 +201,7 @@ class FormShell:
         finally:
             self.running = False
             self.run_button.disabled, self.stop_button.disabled = False, True
-        self.results.insert(0, block)
+        self._add_result(block)
         self._show_results()
         self.last_result = result
         self.status.value = "done"
@@ -188,6 +210,7 @@ class FormShell:
     def clear_results(self) -> None:
         """Empty the results output (the saved files stay)."""
         self.results.clear()
+        self.dropped = 0
         self._show_results()
 
     # ------------------------------------------------------------------ messages
