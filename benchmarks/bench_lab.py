@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_lab.py --durations 5 30 120 --repeats 3
 
 Uses the offline ``demo`` model (tiny random weights) so the figures are the lab's, not the engine's:
-a first run (cache miss) and a second run of the same model (cache hit), then player + spectrogram +
-metadata table for synthetic stereo audio of each duration. Prints a table (min and median) and
-writes benchmarks/results/bench_lab.json.
+a first run (cache miss) and a second run of the same model (cache hit), then a whole result block
+(MP3 preview player, spectrogram, waveform, table) for synthetic stereo audio of each duration.
+Prints a table (min and median) and writes benchmarks/results/bench_lab.json.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def render_seconds(duration: float) -> float:
     t = torch.arange(int(duration * SAMPLE_RATE)) / SAMPLE_RATE
     audio = 0.3 * torch.stack([torch.sin(2 * torch.pi * 220 * t), torch.sin(2 * torch.pi * 330 * t)])
     start = time.perf_counter()
-    render.audio_player(audio, SAMPLE_RATE)
-    render.spectrogram(audio, SAMPLE_RATE, title=f"{duration:g} s")
-    render.metadata_table({"duration": duration, "seed": 1})
+    render.result_html(
+        "a test tone", [render.clip_html(audio, SAMPLE_RATE)], {"duration": duration, "seed": 1}
+    )
     return time.perf_counter() - start
 
 
