@@ -111,3 +111,37 @@ def test_the_results_output_keeps_within_its_budget_and_says_how_many_left(shell
     assert "3 older result(s) left this view" in shell.results_html()
     shell.clear_results()
     assert shell.results_html() == ""
+
+
+def test_a_form_started_during_another_forms_run_waits_visibly_then_runs(job):
+    other_job = FakeJob()
+    first = FormShell(widgets.VBox([]), job.read, job.execute, job.render)
+    second = FormShell(widgets.VBox([]), other_job.read, other_job.execute, other_job.render)
+    seen = []
+
+    def click_the_other_form(step):
+        if step == 1:
+            second.run_button.click()  # arrives while the first run is going
+            seen.append((second.status.value, second.running, list(second.results)))
+
+    job.on_step = click_the_other_form
+    first.run_button.click()
+    assert seen == [("queued behind the running generation", True, [])]
+    assert first.results == ["<p>result-3</p>"] and second.results == ["<p>result-3</p>"]
+    assert second.status.value == "done" and not second.running
+
+
+def test_stop_takes_a_queued_run_off_the_queue(job):
+    other_job = FakeJob()
+    first = FormShell(widgets.VBox([]), job.read, job.execute, job.render)
+    second = FormShell(widgets.VBox([]), other_job.read, other_job.execute, other_job.render)
+
+    def click_then_stop(step):
+        if step == 1:
+            second.run_button.click()
+            second.stop_button.click()
+
+    job.on_step = click_then_stop
+    first.run_button.click()
+    assert first.results and second.results == [] and "taken off the queue" in second.status.value
+    assert not second.run_button.disabled

@@ -15,6 +15,9 @@ old page), so a run requested from another page connection also shows the result
 with a sentence asking to run the cell again. Re-running a form's cell closes the previous form's
 widgets (fewer widgets for the front end to restore).
 
+One run at a time in a kernel: a form started while another form's run is going waits for it
+("queued behind the running generation"; Stop takes it off the queue), then runs.
+
 A notebook stays usable (Colab shows at most about 10 MB of outputs per notebook): the results output
 holds the newest results up to :data:`RESULTS_BUDGET` bytes; older ones leave it (and the kernel's
 memory) with a line saying so, and stay in the output folder, where the results library lists them.
@@ -39,6 +42,7 @@ class StopRequested(Exception):
 
 
 STOPPED_TEXT = "Stopped before the end; nothing was generated. Press the button again to start over."
+QUEUED_TEXT = "queued behind the running generation"
 RESULTS_BUDGET = 6_000_000  # bytes of result HTML one form keeps in the notebook (about 18 results of 30 s)
 RELOADED_TEXT = (
     "This page was reloaded after the form was shown, so new results cannot be written into the "
@@ -107,7 +111,7 @@ class FormShell:
         self._shown_in: str | None = None  # the page connection that ran the form's cell
         self._reloaded = False
         self.run_button.on_click(lambda _: self.start())
-        self.stop_button.on_click(lambda _: setattr(self.progress, "stop_requested", True))
+        self.stop_button.on_click(lambda _: self.stop())
         controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
         self.widget = widgets.VBox([inputs, controls, self.message, self.fallback])
 
@@ -161,15 +165,44 @@ class FormShell:
     # ------------------------------------------------------------------ running
 
     def start(self) -> None:
-        """Button path: the same run, on the kernel's main thread; a click during a run does nothing."""
+        """Button path: the same run, on the kernel's main thread; a click during a run does nothing.
+
+        While another form's run is going this one is queued and runs after it.
+        """
         if self.running:
             return
         self.running = True  # at once, so a click that arrives before the run starts is ignored too
-        self.run_button.disabled = True
+        self.run_button.disabled, self.stop_button.disabled = True, False
+        if _ACTIVE:
+            _QUEUE.append(self)
+            self.status.value = QUEUED_TEXT
+            return
         kernel.on_main_thread(self.run)
 
+    def stop(self) -> None:
+        """Stop the run between two steps, or take a queued run off the queue."""
+        if self in _QUEUE:
+            _QUEUE.remove(self)
+            self.running = False
+            self.run_button.disabled, self.stop_button.disabled = False, True
+            self.status.value = "not started (taken off the queue)"
+            return
+        self.progress.stop_requested = True
+
     def run(self):
-        """Read the inputs, run once and show the result; returns it (None if the run failed)."""
+        """Read the inputs, run once and show the result; returns it (None if the run failed).
+
+        Afterwards a run that was queued meanwhile starts.
+        """
+        _ACTIVE.append(self)
+        try:
+            return self._run_once()
+        finally:
+            _ACTIVE.remove(self)
+            if _QUEUE and not _ACTIVE:
+                _QUEUE.pop(0).run()
+
+    def _run_once(self):
         self.running, self.progress.stop_requested = True, False
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._notice_reload()
@@ -254,6 +287,8 @@ class NotebookForm:
         self.display()
 
 
+_ACTIVE: list[FormShell] = []  # the shell whose run is going (one at a time in a kernel)
+_QUEUE: list[FormShell] = []  # shells started meanwhile, in click order
 _SHOWN_IN_CELL: dict[str, widgets.Widget] = {}  # notebook cell id -> the form widget it shows
 
 
