@@ -13,7 +13,7 @@ is local, ``HF_HUB_OFFLINE=1``). Prints one report as it goes and writes it as J
   one of each kind) on the device in float32 (TF32 off) against the CPU goldens, max error against
   the case's tolerance; ``attention_padding="exclude"`` on the CPU against the device, within the
   same tolerance; bfloat16 and float16 on the device against its float32 run: SNR in dB against
-  ``HALF_PRECISION_MIN_SNR_DB`` (``stable_audio_3.testing.parity``) and finite. Random numbers are
+  ``HALF_PRECISION_MIN_SNR_DB`` (``stable_audio_3.parity``) and finite. Random numbers are
   drawn on the CPU in float32 (``parity.cpu_random``) so every run sees the recorded noise.
 * speed: the released sizes with random weights (built once under ``benchmarks/results/models``,
   as ``bench_generate.py`` does; ``--quick``: the tiny fixture models, short clips): load time,
@@ -182,7 +182,7 @@ def max_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 def fidelity(device: torch.device, quick: bool, report: Report) -> None:
     from sa3lab.metrics import snr_db
-    from stable_audio_3.testing.parity import (
+    from stable_audio_3.parity import (
         GENERATE,
         HALF_PRECISION_MIN_SNR_DB,
         ONE_OF_EACH_KIND,
@@ -373,8 +373,8 @@ def cache(device: torch.device, quick: bool, report: Report) -> None:
     """Lab with a one-model cache: running small-music after medium evicts medium and frees it."""
     from sa3lab.cache import ModelCache
     from sa3lab.device import probe
+    from sa3lab.generation import GenerationRequest
     from sa3lab.lab import Lab
-    from sa3lab.requests import GenerationRequest
 
     report.section("the lab's model cache (sa3lab.lab.Lab, one model)")
     machine = probe() if device.type == "cuda" else replace(probe(), cuda=False, mps=False)

@@ -65,7 +65,7 @@ class _Charge(TorchDispatchMode):
 def _track(model: StableAudioModel, context: list[tuple[str, str]]) -> None:
     """Hooks that keep ``context`` at the (stage, kind) of the innermost running module."""
     stages = [(encoder.model, "text encoding") for encoder in model.model.conditioner.text_encoders()] + [
-        (model.model.model.model, "sampling (DiT)"),
+        (model.model.dit, "sampling (DiT)"),
         (model.model.autoencoder, "decoding (SAME)"),
     ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stable_audio_3.testing.parity import ONE_OF_EACH_KIND
+from stable_audio_3.parity import ONE_OF_EACH_KIND
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 

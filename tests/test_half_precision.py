@@ -1,7 +1,7 @@
 """bfloat16 and float16 on the CPU stay within their stated bound of float32 and never go non-finite.
 
 The bounds (SNR in dB per dtype and output) are ``HALF_PRECISION_MIN_SNR_DB`` of
-``stable_audio_3.testing.parity``, which ``benchmarks/gpu_check.py`` applies on a GPU; here the same
+``stable_audio_3.parity``, which ``benchmarks/gpu_check.py`` applies on a GPU; here the same
 cases run on the CPU, so the float16 path a Colab T4 takes is exercised without one. Random numbers
 are drawn in float32 for every dtype (``cpu_random``), so the distance measured is rounding only.
 """
@@ -15,7 +15,7 @@ from parity import MODELS, CaseRunner, fixtures, load_case
 from sa3lab.metrics import snr_db
 from stable_audio_3.conditioning import NumberConditioner
 from stable_audio_3.layers import RMSNorm, attend
-from stable_audio_3.testing.parity import ONE_OF_EACH_KIND, cpu_random
+from stable_audio_3.parity import ONE_OF_EACH_KIND, cpu_random
 
 HALF = [torch.bfloat16, torch.float16]
 RUNNERS = {d: CaseRunner(fixtures, dtype=d, attention_padding="exclude") for d in (torch.float32, *HALF)}
