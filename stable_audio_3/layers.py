@@ -24,7 +24,9 @@ ATTENTION_PADDING_MODES = ("exclude", "upstream_fallback")  # see attend()
 # --------------------------------------------------------------------------- linear
 
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+# bfloat16 only where oneDNN runs it on this CPU (AVX-512 or AMX; elsewhere it refuses bfloat16)
+_ONEDNN_BF16 = _ONEDNN and bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+_ONEDNN_DTYPES = (torch.float32, torch.bfloat16) if _ONEDNN_BF16 else (torch.float32,)
 PREPACK_ROWS = 256  # the activation rows a weight is reordered for (any count from 64 up runs as fast)
 
 
@@ -67,7 +69,7 @@ class Linear(nn.Linear):
         """Reorder a bfloat16 CPU weight for oneDNN now rather than on the first call: whole, or as
         the two halves :meth:`silu_glu` multiplies by (nothing to do for other weights)."""
         weight = self.weight
-        if not (_ONEDNN and weight.device.type == "cpu" and weight.dtype == torch.bfloat16):
+        if not (_ONEDNN_BF16 and weight.device.type == "cpu" and weight.dtype == torch.bfloat16):
             return
         half = self.out_features // 2
         for start, stop in ((half, None), (0, half)) if halves else ((0, None),):
