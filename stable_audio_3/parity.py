@@ -131,29 +131,44 @@ class Fixtures:
 
 
 class _CpuRandom(TorchFunctionMode):
-    """``torch.randn`` / ``randn_like`` drawn from the CPU generator in float32, then moved and cast."""
+    """Gaussian draws (``torch.randn``, ``randn_like``, ``Tensor.normal_``) made on the CPU in
+    float32, then moved and cast. A generator of another device is replaced by a CPU generator with
+    its seed (made on first use, so it must be fresh: the engine makes one per generation)."""
+
+    def __init__(self):
+        super().__init__()
+        self._cpu_generators: dict[torch.Generator, torch.Generator] = {}
+
+    def _on_cpu(self, generator: torch.Generator | None) -> torch.Generator | None:
+        if generator is None or generator.device.type == "cpu":
+            return generator
+        if generator not in self._cpu_generators:
+            self._cpu_generators[generator] = torch.Generator("cpu").manual_seed(generator.initial_seed())
+        return self._cpu_generators[generator]
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = dict(kwargs or {})
         if func is torch.randn:
             device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+            kwargs["generator"] = self._on_cpu(kwargs.get("generator"))
             drawn = func(*args, **kwargs, device="cpu", dtype=torch.float32)
             return drawn.to(device=device, dtype=dtype or torch.get_default_dtype())
-        if func is torch.randn_like:
-            like = args[0]
-            dtype = kwargs.get("dtype") or like.dtype
-            # the same strides as ``like``: randn_like fills in memory order
-            cpu = torch.empty_strided(like.shape, like.stride(), dtype=torch.float32)
-            return func(cpu).to(device=like.device, dtype=dtype)
+        if func in (torch.randn_like, torch.Tensor.normal_):
+            target = args[0]  # filled in memory order, so the CPU copy keeps its strides
+            cpu = torch.empty_strided(target.shape, target.stride(), dtype=torch.float32)
+            if func is torch.randn_like:
+                return func(cpu).to(device=target.device, dtype=kwargs.get("dtype") or target.dtype)
+            kwargs["generator"] = self._on_cpu(kwargs.get("generator"))
+            return target.copy_(func(cpu, *args[1:], **kwargs))
         return func(*args, **kwargs)
 
 
 @contextlib.contextmanager
 def cpu_random():
-    """Within this block the engine's random draws come from the CPU generator, in float32.
+    """Within this block the engine's random draws come from CPU generators, in float32.
 
-    On the CPU in float32 this changes nothing (the same generator, the same numbers); on a GPU
-    the draws equal the CPU's (``torch.manual_seed`` seeds both, but their streams differ), and in
+    On the CPU in float32 this changes nothing (the same generators, the same numbers); on a GPU
+    the draws equal the CPU's (a CUDA generator with the same seed gives another stream), and in
     half precision they are float32's rounded (a half-precision draw gives other numbers).
     """
     with _CpuRandom():
