@@ -6,7 +6,9 @@
 Builds the model once in the official layout under benchmarks/results/models/ (a few GB for
 small-music, about 8 GB for medium), then, for each duration, times on the current device: load from
 disk (in a fresh subprocess, so peak RSS is per load), text encoding, sampling, decoding (plain and
-chunked) and total. Prints a table (min and median over the repeats) and writes a JSON file.
+chunked), total, and the process's CPU seconds during the generation (steadier than wall time when
+other work shares the cores). Prints a table (min and median over the repeats) and writes a JSON
+file.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def run_one(
     load_s = time.perf_counter() - t0
     if model.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     info = model.generate(
         PROMPT,
         duration=duration,
@@ -56,8 +58,9 @@ def run_one(
         sample_size=max_samples,
         return_info=True,
     )
-    total_s = time.perf_counter() - t0
+    total_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
     out = {"load_s": load_s, "total_s": total_s, **{f"{k}_s": v for k, v in info.timings.items()}}
+    out["cpu_s"] = cpu_s  # CPU seconds of all threads: on a shared machine, steadier than the wall time
     if model.device.type == "cuda":
         out["peak_cuda_gib"] = torch.cuda.max_memory_allocated() / 2**30
     else:

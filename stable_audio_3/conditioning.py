@@ -223,7 +223,10 @@ class NumberEmbedder(nn.Module):
         self.embedding = nn.Sequential(ExpoFourierFeatures(NUMBER_FEATURES), nn.Linear(NUMBER_FEATURES, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding(x)
+        """Features of float32 ``x`` (a half-precision input would put its rounding into the phases
+        of the high frequencies), then the Linear in its own dtype."""
+        features, linear = self.embedding[0](x.float()), self.embedding[1]
+        return linear(features.to(linear.weight.dtype))
 
 
 class NumberConditioner(nn.Module):
@@ -241,7 +244,7 @@ class NumberConditioner(nn.Module):
         x = torch.tensor([float(v) for v in values], dtype=torch.float32, device=device)
         x = x.clamp(self.min_val, self.max_val)
         x = (x - self.min_val) / (self.max_val - self.min_val)
-        embeds = self.embedder(x.to(next(self.embedder.parameters()).dtype))[:, None, :]
+        embeds = self.embedder(x)[:, None, :]
         return embeds, torch.ones(embeds.shape[0], 1, device=device)
 
 

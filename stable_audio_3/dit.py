@@ -343,7 +343,7 @@ class DiffusionTransformer(nn.Module):
             prepared = self._prepare(cross, local)
             if store is not None:
                 store[key] = prepared
-        features = expo_fourier_features(t.to(x.dtype), self.timestep_features_dim)
+        features = expo_fourier_features(t, self.timestep_features_dim).to(x.dtype)
         global_ = per_row(self.to_global_embed, global_) + per_row(self.to_timestep_embed, features)
         x = per_row(self.preprocess_conv, x) + x
         out = self.transformer(

@@ -9,11 +9,13 @@ through ``scaled_dot_product_attention``, no flash-attn.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 ROPE_DIMS = 32  # rotary dimensions per 64-wide head (the rest of the head is not rotated)
 ATTENTION_PADDING_MODES = ("exclude", "upstream_fallback")  # see attend()
@@ -22,29 +24,81 @@ ATTENTION_PADDING_MODES = ("exclude", "upstream_fallback")  # see attend()
 # --------------------------------------------------------------------------- linear
 
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-_ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+# bfloat16 only where oneDNN runs it on this CPU (AVX-512 or AMX; elsewhere it refuses bfloat16)
+_ONEDNN_BF16 = _ONEDNN and bool(getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)())
+_ONEDNN_DTYPES = (torch.float32, torch.bfloat16) if _ONEDNN_BF16 else (torch.float32,)
+PREPACK_ROWS = 256  # the activation rows a weight is reordered for (any count from 64 up runs as fast)
 
 
 class Linear(nn.Linear):
     """``nn.Linear`` (same parameters and keys) that multiplies through oneDNN on the CPU.
 
     At inference on the CPU, oneDNN's GEMM runs these shapes about 1.4x faster than the default
-    BLAS path, with float32 accumulation in both. Anything else (GPU, autograd, float16) takes the
-    standard path.
+    BLAS path, with float32 accumulation in both. In bfloat16 the weight is also reordered once
+    into the blocked layout of oneDNN's matrix-unit kernels (:meth:`_prepacked`) instead of on
+    every call, and :meth:`silu_glu` fuses a GLU's gate into the products. Anything else (GPU,
+    autograd, float16) takes the standard path.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight  # computed on each access where LoRA parametrizes it
+        if not _on_onednn(x, weight):
+            return F.linear(x, weight, self.bias)
+        if x.dtype == torch.bfloat16:
+            weight = self._prepacked(weight, x.numel() // x.shape[-1])
+        return torch.ops.mkldnn._linear_pointwise(x, weight, self.bias, "none", [], "")
+
+    def silu_glu(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``value * silu(gate)`` with ``[value | gate] = self(x)`` as two bfloat16 oneDNN products
+        whose SiLU and product are applied in float32 as they finish (one rounding, no passes of
+        their own); None where this path does not apply (not bfloat16 on oneDNN)."""
         weight = self.weight
-        if (
-            _ONEDNN
-            and x.device.type == "cpu"
-            and x.dtype in _ONEDNN_DTYPES
-            and weight.dtype == x.dtype
-            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
-            and not torch.compiler.is_compiling()  # the compiler picks its own GEMM
-        ):
-            return torch.ops.mkldnn._linear_pointwise(x, weight, self.bias, "none", [], "")
-        return F.linear(x, weight, self.bias)
+        if x.dtype != torch.bfloat16 or not _on_onednn(x, weight):
+            return None
+        half = self.out_features // 2
+        value_bias, gate_bias = (None, None) if self.bias is None else self.bias.split(half)
+        rows = x.numel() // x.shape[-1]
+        gate_weight, value_weight = (
+            self._prepacked(weight, rows, half, None),
+            self._prepacked(weight, rows, 0, half),
+        )
+        gate = torch.ops.mkldnn._linear_pointwise(x, gate_weight, gate_bias, "swish", [], "")
+        return torch.ops.mkldnn._linear_pointwise.binary(x, gate, value_weight, value_bias, "mul")
+
+    def prepack(self, halves: bool = False) -> None:
+        """Reorder a bfloat16 CPU weight for oneDNN now rather than on the first call: whole, or as
+        the two halves :meth:`silu_glu` multiplies by (nothing to do for other weights)."""
+        weight = self.weight
+        if not (_ONEDNN_BF16 and weight.device.type == "cpu" and weight.dtype == torch.bfloat16):
+            return
+        half = self.out_features // 2
+        for start, stop in ((half, None), (0, half)) if halves else ((0, None),):
+            self._prepacked(weight, PREPACK_ROWS, start, stop)
+
+    def _prepacked(self, weight: torch.Tensor, rows: int, start: int = 0, stop: int | None = None):
+        """Rows ``start:stop`` of ``weight`` in oneDNN's blocked layout, kept while the weight is
+        the same, unchanged tensor (about 1.4x faster bfloat16 products on AMX). A weight that LoRA
+        parametrizes is new on every call: its rows are used as they are."""
+        if parametrize.is_parametrized(self, "weight"):
+            return weight[start:stop]
+        packs = self.__dict__.setdefault("_packs", {})
+        source, version, packed = packs.get((start, stop), (None, None, None))
+        if source is None or source() is not weight or version != weight._version:
+            packed = torch.ops.mkldnn._reorder_linear_weight(weight[start:stop].contiguous(), rows)
+            packs[(start, stop)] = (weakref.ref(weight), weight._version, packed)
+        return packed
+
+
+def _on_onednn(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether ``x @ weight.T`` takes the oneDNN path: CPU inference in float32 or bfloat16."""
+    return (
+        _ONEDNN
+        and x.device.type == "cpu"
+        and x.dtype in _ONEDNN_DTYPES
+        and weight.dtype == x.dtype
+        and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))
+        and not torch.compiler.is_compiling()  # the compiler picks its own GEMM
+    )
 
 
 # --------------------------------------------------------------------------- norms
@@ -105,12 +159,32 @@ class _GLU(nn.Module):
         self.proj = Linear(dim, inner * 2)
         self.sinusoidal = sinusoidal
 
+    def prepack(self) -> None:
+        self.proj.prepack(halves=not self.sinusoidal)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fused = None if self.sinusoidal else self.proj.silu_glu(x)
+        if fused is not None:
+            return fused
         value, gate = self.proj(x).chunk(2, dim=-1)
         if torch.is_grad_enabled():
             return value * (torch.sin(3.14159265359 * gate) if self.sinusoidal else F.silu(gate))
         # at inference the gate half of the projection is ours to overwrite: saves two passes
         return value * (gate.mul_(3.14159265359).sin_() if self.sinusoidal else F.silu(gate, inplace=True))
+
+
+def prepack_(module: nn.Module) -> nn.Module:
+    """Reorder every bfloat16 CPU weight of ``module``'s Linears for oneDNN now, in the layout each
+    call will use, so the first generation does not pay for it (it costs a second copy of them)."""
+    glu_projections = set()
+    for part in module.modules():
+        if isinstance(part, _GLU):
+            part.prepack()
+            glu_projections.add(part.proj)
+    for part in module.modules():
+        if isinstance(part, Linear) and part not in glu_projections:
+            part.prepack()
+    return module
 
 
 class FeedForward(nn.Module):
@@ -220,7 +294,7 @@ def attend(
         else:
             mask = key_mask[:, None, None, :]
     if window is None:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return _sdpa(q, k, v, mask)
     n = q.shape[-2]
     out = []
     for start in range(0, n, block):
@@ -234,6 +308,27 @@ def attend(
         rows_q, keys, values = q[..., start:stop, :], k[..., lo:hi, :], v[..., lo:hi, :]
         out.append(F.scaled_dot_product_attention(rows_q, keys, values, attn_mask=band))
     return torch.cat(out, dim=-2)
+
+
+_CPU_BF16_KEYS = 16  # key counts the CPU kernel runs fastest in bfloat16 are multiples of this
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``scaled_dot_product_attention``; on the CPU in bfloat16 at inference, a ragged key count is
+    zero-padded to a multiple of 16 and the padding masked out where that adds at most an eighth
+    more keys: the kernel runs 451 keys in 5 ms, 464 (13 masked) in 3.7 ms."""
+    keys = k.shape[-2]
+    extra = -keys % _CPU_BF16_KEYS
+    if (
+        0 < 8 * extra <= keys
+        and q.device.type == "cpu"
+        and q.dtype == torch.bfloat16
+        and not torch.is_grad_enabled()
+    ):
+        valid = torch.ones(1, 1, 1, keys, dtype=torch.bool, device=q.device)
+        mask = F.pad(valid if mask is None else mask, (0, extra), value=False)
+        k, v = F.pad(k, (0, 0, 0, extra)), F.pad(v, (0, 0, 0, extra))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
 class Attention(nn.Module):
@@ -326,8 +421,13 @@ class Attention(nn.Module):
 
 
 def _rotated(heads: torch.Tensor, angles: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``heads`` RoPE-rotated in float32, in ``dtype``. At inference float32 heads are rotated in
-    place: they are this call's own projection (or norm) output, read by nothing else."""
+    """``heads`` RoPE-rotated in float32, in ``dtype``. At inference heads are rotated in place:
+    they are this call's own projection (or norm) output, read by nothing else; in half precision
+    only the rotated channels make the round trip through float32 (the same numbers)."""
+    if heads.dtype != torch.float32 and not torch.is_grad_enabled():
+        rotated = heads[..., : angles.shape[-1]]
+        rotated.copy_(apply_rope_(rotated.float(), angles))
+        return heads.to(dtype)
     x = heads.float()
     if x is heads and torch.is_grad_enabled():
         x = x.clone()

@@ -13,6 +13,7 @@ from torch import nn
 from .autoencoder import SameAutoencoder
 from .conditioning import Conditioners
 from .dit import DiffusionTransformer
+from .layers import prepack_
 from .loading import load_weights
 from .sampling import shift_from_options
 
@@ -48,7 +49,8 @@ class DiffusionModel(nn.Module):
     ) -> DiffusionModel:
         """The model of ``config`` filled from ``weights_path`` (see :func:`loading.load_weights`).
 
-        Weights take ``dtype``, the SAME autoencoder ``autoencoder_dtype`` (default: ``dtype``).
+        Weights take ``dtype``, the SAME autoencoder ``autoencoder_dtype`` (default: ``dtype``); bfloat16
+        weights on the CPU are also reordered for oneDNN here (:func:`layers.prepack_`).
         """
         ae_dtype = autoencoder_dtype or dtype
         model = load_weights(
@@ -58,6 +60,8 @@ class DiffusionModel(nn.Module):
             dtype_for=lambda key: ae_dtype if key.startswith("pretransform.") else dtype,
         )
         model.conditioner.to_device(device)
+        for part in (model.dit, model.autoencoder.decoder):  # what generate() runs, bfloat16 on the CPU
+            prepack_(part)
         return model
 
     @property

@@ -306,12 +306,12 @@ class StableAudioModel:
             with lora.running(loras):
                 x_noise = noise.randn([batch_size, model.latent_channels, plan.latent_length], device=device)
 
-                t0 = time.perf_counter()
+                t0 = _clock(device)
                 cond = self._condition(prompts, plan.durations, per_item)
                 negative = None if negatives is None else self._condition(negatives, plan.durations, per_item)
-                timings["text_encoding"] = time.perf_counter() - t0
+                timings["text_encoding"] = _clock(device) - t0
 
-                t0 = time.perf_counter()
+                t0 = _clock(device)
                 init_latents = None if init is None else self._encode(init)
                 inpaint_latents = None if inpaint is None else self._encode(inpaint)
                 latent_len = plan.latent_length
@@ -326,7 +326,7 @@ class StableAudioModel:
                     device=device,
                 )
                 local = torch.cat([mask, masked], dim=1)
-                timings["encoding"] = time.perf_counter() - t0
+                timings["encoding"] = _clock(device) - t0
 
                 x = (
                     x_noise
@@ -361,7 +361,7 @@ class StableAudioModel:
                         **dit_kwargs,
                     )
 
-                t0 = time.perf_counter()
+                t0 = _clock(device)
                 latents = sampling.sample(
                     sampler_name,
                     model_fn,
@@ -372,15 +372,15 @@ class StableAudioModel:
                     rk4_upstream_compat=rk4_upstream_compat,
                     noise=noise,
                 )
-                timings["sampling"] = time.perf_counter() - t0
+                timings["sampling"] = _clock(device) - t0
                 checks.finite_output(latents, "Sampling", self._nonfinite_hint(cfg_scale, loras))
                 audio = None
                 if not return_latents:
-                    t0 = time.perf_counter()
+                    t0 = _clock(device)
                     audio = self._decode(latents, plan, noise, chunked_decode, truncate_output_to_duration)
                     checks.finite_output(audio, "Decoding", self._nonfinite_hint(cfg_scale, loras))
                     audio = audio.clamp(-1, 1)
-                    timings["decoding"] = time.perf_counter() - t0
+                    timings["decoding"] = _clock(device) - t0
 
         result = Generation(
             audio=audio,
@@ -516,6 +516,16 @@ def _check_dit_kwargs(options: dict) -> dict:
     if "lora_layer_filter" in options and not isinstance(options["lora_layer_filter"], str):
         raise ValueError("lora_layer_filter must be a string of comma-separated layer names.")
     return checked
+
+
+def _clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once ``device`` has finished its queued work (CUDA and MPS run
+    asynchronously: without the wait a stage's time would land in the next one)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+    return time.perf_counter()
 
 
 __all__ = ["StableAudioModel", "Generation", "DIFFUSION_MODELS"]

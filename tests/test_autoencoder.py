@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hub_fixtures import ACCEPTED_TOKEN
-from parity import MODELS, case_names, input_audio, load_case
+from parity import MODELS, CaseRunner, case_names, fixtures, input_audio, load_case
 from safetensors.torch import load_file, save_file
 
 from stable_audio_3.autoencoder import SameDecoder
@@ -20,14 +20,12 @@ from stable_audio_3.layers import attend
 from stable_audio_3.loading import CheckpointMismatchError
 from stable_audio_3.random_models import randomize_
 
+RUNNER = CaseRunner(fixtures)  # CPU, float32
+
 
 @functools.cache
 def local_model(name: str, dtype=torch.float32) -> AutoencoderModel:
     return AutoencoderModel.from_pretrained(MODELS / name, device="cpu", dtype=dtype)
-
-
-def clip_of(case) -> torch.Tensor:
-    return input_audio(Path(case.meta["args"]["audio"]).stem)
 
 
 # ------------------------------------------------------------------ parity
@@ -36,24 +34,11 @@ def clip_of(case) -> torch.Tensor:
 @pytest.mark.parametrize("name", case_names("ae_"))
 def test_matches_upstream(name):
     case = load_case(name)
-    args, kind = case.meta["args"], case.meta["kind"]
-    model = local_model(case.meta["model"])
-    chunking = {k: args[k] for k in ("chunked", "chunk_size", "overlap") if k in args}
-    if kind == "autoencoder.encode":
-        actual = {"output.latents": model.encode(clip_of(case), args["sr"], **chunking)}
-    elif kind == "autoencoder.decode":
-        torch.manual_seed(args["rng_seed_before_call"])
-        actual = {"output.audio": model.decode(case.tensors["input.latents"], **chunking)}
-    else:
-        assert kind == "autoencoder.roundtrip"
-        latents = model.encode(clip_of(case), args["sr"])
-        torch.manual_seed(args["rng_seed_before_decode"])
-        actual = {"output.audio": model.decode(latents)}
-    outputs = sorted(k for k in case.tensors if k.startswith("output."))
-    assert outputs == sorted(actual)
-    for key in outputs:
-        assert actual[key].dtype == torch.float32
-        case.assert_output(key, actual[key])
+    outputs = RUNNER.run(case)
+    assert sorted(outputs) == case.outputs()
+    for key, actual in outputs.items():
+        assert actual.dtype == torch.float32
+        case.assert_output(key, actual)
 
 
 def test_band_attention_over_long_sequences_equals_dense_band_masked_attention():

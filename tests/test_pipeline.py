@@ -5,65 +5,32 @@ The fixtures were recorded on upstream's CPU attention path, so the models load 
 strengths are those of each case's JSON.
 """
 
-import functools
-import json
-
 import pytest
-import soundfile as sf
 import torch
-from parity import FIXTURES, MODELS, case_names, load_case
+from parity import MODELS, CaseRunner, case_names, fixtures, load_case
 
 from stable_audio_3 import StableAudioModel
+from stable_audio_3.parity import GENERATE
 
-GENERATE_CASES = [
-    n
-    for n in case_names()
-    if json.loads((FIXTURES / "cases" / f"{n}.json").read_text())["kind"] == "generate"
-]
-LORA_STRENGTH = {"lora_strength_0": 0.0, "lora_strength_0p5": 0.5, "lora_strength_1": 1.0}
-AUDIO_ARGS = ("init_audio", "inpaint_audio")
+GENERATE_CASES = case_names(kinds=(GENERATE,))
+RUNNER = CaseRunner(fixtures)  # CPU, float32, upstream_fallback: the recorded path
+read_clip = fixtures.clip
+generate_kwargs = RUNNER.generate_kwargs
 
 
-@functools.cache
 def fixture_model(name: str) -> StableAudioModel:
-    return StableAudioModel.from_pretrained(
-        str(MODELS / name), device="cpu", attention_padding="upstream_fallback"
-    )
-
-
-def read_clip(relative: str):
-    data, rate = sf.read(str(FIXTURES / relative), dtype="float32", always_2d=True)
-    return rate, torch.from_numpy(data.T.copy())
-
-
-def generate_kwargs(case) -> dict:
-    kwargs = dict(case.meta["args"])
-    for name in AUDIO_ARGS:
-        if name in kwargs:
-            kwargs[name] = read_clip(kwargs[name])
-    if kwargs.get("sampler_type") == "rk4":
-        kwargs["rk4_upstream_compat"] = True  # the case records upstream's rk4 bug (see README)
-    return kwargs
+    return RUNNER.model(name)
 
 
 @pytest.mark.parametrize("name", GENERATE_CASES)
 def test_generate_matches_upstream(name):
     case = load_case(name)
-    model = fixture_model(case.meta["model"])
-    kwargs = generate_kwargs(case)
-    if name in LORA_STRENGTH:
-        model.load_lora([MODELS / "lora" / "lora_a.safetensors"])
-        model.set_lora_strength(LORA_STRENGTH[name])
-    try:
-        latents = model.generate(**kwargs, return_latents=True, disable_tqdm=True)
-        case.assert_output("output.latents", latents)
-        assert model.last_seed == case.meta["seed"]
-        if "output.audio" in case.tensors:
-            audio = model.generate(**kwargs, disable_tqdm=True)
-            assert audio.dtype == torch.float32
-            case.assert_output("output.audio", audio)
-    finally:
-        model.unload_lora()
+    outputs = RUNNER.run(case)
+    assert sorted(outputs) == case.outputs()
+    assert fixture_model(case.meta["model"]).last_seed == case.meta["seed"]
+    for key, actual in outputs.items():
+        assert actual.dtype == torch.float32
+        case.assert_output(key, actual)
 
 
 def test_first_sampler_step_sees_the_recorded_inputs():
