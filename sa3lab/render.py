@@ -244,3 +244,21 @@ def result_html(header: str, clips: list[str], rows: dict, notes: list[str] = ()
         f"<div style='display:flex;flex-flow:row wrap'>{''.join(clips)}</div>"
         f"{table_html(rows)}</div>"
     )
+
+
+def loss_png(losses, *, title: str = "training loss") -> bytes:
+    """The loss per step (thin) and its running mean over about a tenth of the steps (bold)."""
+    values = np.asarray(losses, dtype=np.float64)
+    fig = Figure(figsize=(6, 2.4))
+    ax = fig.subplots()
+    steps = np.arange(1, values.size + 1)
+    if values.size:
+        ax.plot(steps, values, lw=0.8, alpha=0.45, color="#0b5394")
+        window = max(1, values.size // 10)
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, lw=2, color="#0b5394")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _image(fig, "png")

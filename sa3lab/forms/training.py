@@ -1,0 +1,422 @@
+"""The LoRA training form (notebook 04): base model, dataset with a caption editor, adapter settings.
+
+While it trains, a live panel (a cell output with a display id, updated in place) shows the step,
+the loss curve, elapsed and remaining time, memory and, every N steps, a preview made with the
+adapter as it is (player + spectrogram). Stop ends the run after the current step and saves a file
+that resumes. The result holds the LoRA file and its training card; "Try it" opens the file in a
+generation form.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+import uuid
+from pathlib import Path
+
+import ipywidgets as widgets
+from IPython.display import HTML, display
+
+from stable_audio_3.lora import ADAPTER_TYPES
+from stable_audio_3.training import TrainingStopped
+from stable_audio_3.training.data import AUDIO_EXTENSIONS
+
+from .. import render
+from ..generation import GenerationRequest
+from ..render import message_html
+from ..training import BASE_KEYS, TrainingRequest, TrainingResult, remaining_text
+from . import compat, parts
+from .generation import GenerationForm
+from .session import Session, shared_session
+from .shell import FormShell, NotebookForm, StopRequested
+
+PRECISION_OPTIONS = [("keep (as loaded)", None), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
+LIVE_EVERY_S = 0.5  # the live panel is redrawn at most this often (and after the last step)
+SHOWN_PREVIEWS = 3  # newest previews in the live panel and the result
+SHOWN_CLIPS = 40  # clips listed in the caption editor
+EDITOR_HELP = (
+    "<small>Each clip needs a caption: a .txt file of the same name, describing it as you would prompt "
+    "for it. Edit them here and press <b>Save captions</b>.</small>"
+)
+HELP = (
+    "<small>Start trains the adapter on the base model; Stop ends after the current step and saves a "
+    "file that resumes (it fills <b>Resume from</b>). Less memory: a lower batch size or clip length, "
+    "base precision bf16, an -xs adapter type.</small>"
+)
+
+
+class _StopAfterStep:
+    """The shell's progress, with Stop turned into "stop after this step" for the trainer."""
+
+    def __init__(self, progress):
+        self.progress = progress
+
+    def stage(self, text: str) -> None:
+        self.progress.stage(text)
+
+    def start(self, total: int, text: str) -> None:
+        self.progress.start(total, text)
+
+    def step(self, done: int, total: int, text: str | None = None) -> None:
+        try:
+            self.progress.step(done, total, text)
+        except StopRequested:
+            raise TrainingStopped from None
+
+
+class CaptionEditor:
+    """Each clip of a dataset folder with a player and its caption in a text box; saves the .txt files."""
+
+    def __init__(self):
+        self.rows = widgets.VBox()
+        self.note = widgets.HTML()
+        self.save_button = widgets.Button(description="Save captions", icon="save")
+        self.save_button.on_click(lambda _: self.save())
+        self.boxes: dict[Path, widgets.Textarea] = {}
+        self.widget = widgets.VBox([widgets.HTML(EDITOR_HELP), self.rows, self.save_button, self.note])
+
+    def show(self, folder: Path) -> None:
+        """The clips of ``folder`` (the first :data:`SHOWN_CLIPS`) with their captions, or empty boxes."""
+        clips = sorted(
+            p
+            for p in folder.rglob("*")
+            if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+        )
+        self.boxes, rows = {}, []
+        for clip in clips[:SHOWN_CLIPS]:
+            caption = clip.with_suffix(".txt")
+            box = widgets.Textarea(
+                value=caption.read_text(encoding="utf-8").strip() if caption.is_file() else "",
+                placeholder="no caption yet: describe this clip",
+                layout={"width": "420px", "height": "48px"},
+            )
+            self.boxes[clip] = box
+            rows.append(widgets.HBox([widgets.HTML(self._player(clip, folder)), box]))
+        self.rows.children = rows
+        more = f" (the first {SHOWN_CLIPS} shown)" if len(clips) > SHOWN_CLIPS else ""
+        missing = sum(1 for box in self.boxes.values() if not box.value.strip())
+        self.note.value = (
+            f"<small>{len(clips)} clip(s){more}; {missing} without a caption.</small>" if clips else ""
+        )
+
+    @staticmethod
+    def _player(clip: Path, folder: Path) -> str:
+        import soundfile as sf
+        import torch
+
+        name = f"<small><code>{html.escape(str(clip.relative_to(folder)))}</code></small>"
+        try:
+            data, rate = sf.read(str(clip), dtype="float32", always_2d=True, frames=30 * 48000)
+        except Exception:  # noqa: BLE001 - the training checks name unreadable files in one sentence
+            return f"<div style='width:260px'>{name}<br><small>cannot be read as audio</small></div>"
+        audio = torch.from_numpy(data.T.copy())
+        return f"<div style='width:260px'>{name}{render.audio_html(audio, rate)}</div>"
+
+    def save(self) -> int:
+        """Write each non-empty caption to its clip's .txt file; returns how many were written."""
+        written = 0
+        for clip, box in self.boxes.items():
+            text = box.value.strip()
+            if text:
+                clip.with_suffix(".txt").write_text(text + "\n", encoding="utf-8")
+                written += 1
+        self.note.value = f"<small>Saved {written} caption(s).</small>"
+        return written
+
+
+class TrainingForm(NotebookForm):
+    """Widgets -> :class:`TrainingRequest` -> ``Lab.train`` -> the LoRA file, its card and a "Try it" button.
+
+    ``model`` is a base catalog key or a local base-model folder; ``data_dir`` a folder of clips with
+    same-named .txt captions (or pre-encoded latents).
+    """
+
+    def __init__(
+        self,
+        model: str | None = "small-music-base",
+        data_dir: str = "",
+        steps: int = 1000,
+        output_dir: str = "outputs",
+        *,
+        name: str = "my-lora",
+        learning_rate: float = 1e-4,
+        rank: int = 16,
+        duration: float = 30.0,
+        preview_prompt: str = "",
+        preview_every: int = 0,
+        session: Session | None = None,
+    ):
+        self.session = session or shared_session()
+        self.output_dir = output_dir
+        self.picker = parts.ModelPicker(BASE_KEYS, model)
+        self.data_dir = parts.text_field(
+            data_dir, "Dataset folder", "clips with same-named .txt captions", continuous_update=False
+        )
+        self.upload = widgets.FileUpload(
+            accept=",".join((*AUDIO_EXTENSIONS, ".txt")), multiple=True, description="Upload clips"
+        )
+        self.upload.observe(self._uploaded, "value")
+        self.editor = CaptionEditor()
+        self.show_clips = widgets.Button(description="Show clips", icon="list")
+        self.show_clips.on_click(lambda _: self._show_clips())
+        self.adapter_type = widgets.Dropdown(
+            options=ADAPTER_TYPES, value="dora-rows", description="Adapter type", style=parts.STYLE
+        )
+        self.rank = _int_box(rank, "Rank")
+        self.alpha = parts.text_field("", "Alpha", "empty: the rank", wide=False)
+        self.include = parts.text_field("", "Include", "e.g. transformer.layers.[0-7]. (empty: all layers)")
+        self.exclude = parts.text_field("", "Exclude", "e.g. cross_attn")
+        self.steps = _int_box(steps, "Steps")
+        self.learning_rate = widgets.FloatText(
+            value=learning_rate, description="Learning rate", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.batch = _int_box(1, "Batch size")
+        self.duration = widgets.FloatText(
+            value=duration, description="Clip length (s)", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.precision = widgets.Dropdown(
+            options=PRECISION_OPTIONS, value=None, description="Base precision", style=parts.STYLE
+        )
+        self.seed = _int_box(42, "Seed")
+        self.name = parts.text_field(
+            name, "Name", "the file is <output folder>/<name>.safetensors", wide=False
+        )
+        self.resume = parts.text_field("", "Resume from", "a LoRA .safetensors to continue (optional)")
+        self.preview_prompt = parts.text_field(preview_prompt, "Preview prompt", "empty: the first caption")
+        self.preview_every = _int_box(preview_every, "Preview every")
+        self.live = widgets.HTML()  # the live panel inside the form (also the display-id output's content)
+        self.try_button = widgets.Button(description="Try it", icon="play", disabled=True)
+        self.try_button.tooltip = "Open the newest LoRA file in a generation form"
+        self.try_button.on_click(lambda _: self._open_try_form())
+        self.try_output = widgets.Output()
+        self.try_form: GenerationForm | None = None
+        self._live_handle = None
+        self._live_html = ""
+        self._count = 0
+        self.shell = FormShell(
+            self._inputs(),
+            self.read,
+            self.execute,
+            self.render,
+            run_label="Start training",
+            secrets=self.session.secrets,
+            title="LoRA training form",
+        )
+        self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_output])
+
+    def _inputs(self) -> widgets.Widget:
+        data = widgets.VBox([widgets.HBox([self.data_dir, self.upload]), self.show_clips, self.editor.widget])
+        adapter = widgets.VBox(
+            [widgets.HBox([self.adapter_type, self.rank, self.alpha]), self.include, self.exclude]
+        )
+        run = widgets.HBox(
+            [
+                widgets.VBox([self.steps, self.learning_rate, self.batch, self.duration]),
+                widgets.VBox([self.precision, self.seed, self.preview_every]),
+            ]
+        )
+        files = widgets.VBox([self.name, self.resume, self.preview_prompt])
+        return widgets.VBox([self.picker.widget, data, adapter, run, files, widgets.HTML(HELP), self.live])
+
+    # ------------------------------------------------------------------ showing
+
+    def display(self) -> None:
+        """The form, its results and the live training panel (an output updated in place)."""
+        super().display()
+        self._live_handle = display(HTML(self._live_html), display_id=True)
+
+    def _set_live(self, block: str) -> None:
+        self._live_html = self.live.value = block
+        if self._live_handle is not None:
+            self._live_handle.update(HTML(block))
+
+    # ------------------------------------------------------------------ dataset
+
+    def _uploaded(self, change) -> None:
+        """Uploaded clips and captions go into one new folder (names kept, so captions pair with clips)."""
+        files = compat.uploaded_files(change["new"])
+        if not files:
+            return
+        current = self.data_dir.value.strip()
+        folder = Path(current) if current.startswith(str(parts.UPLOADS)) else None
+        if folder is None or not folder.is_dir():
+            folder = parts.UPLOADS / f"dataset-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files:
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(name)).name) or "clip"
+            (folder / safe).write_bytes(data)
+        compat.clear_upload(self.upload)
+        self.data_dir.value = str(folder)
+        self._show_clips()
+
+    def _show_clips(self) -> None:
+        folder = Path(self.data_dir.value.strip()).expanduser()
+        if not self.data_dir.value.strip() or not folder.is_dir():
+            self.editor.rows.children = []
+            self.editor.note.value = message_html(
+                "Type a dataset folder that exists, or upload clips.", "info"
+            )
+            return
+        self.editor.show(folder)
+
+    # ------------------------------------------------------------------ shell callbacks
+
+    def read(self) -> TrainingRequest:
+        """The request the widgets describe, checked (ValueError with one sentence otherwise)."""
+        alpha = parts.parse_numbers(self.alpha.value, "alpha", "16")
+        if len(alpha) > 1:
+            raise ValueError("Give one alpha (or leave it empty for the rank).")
+        request = TrainingRequest(
+            model=self.picker.value,
+            data_dir=self.data_dir.value.strip(),
+            name=self.name.value.strip(),
+            steps=int(self.steps.value),
+            learning_rate=float(self.learning_rate.value),
+            batch_size=int(self.batch.value),
+            adapter_type=self.adapter_type.value,
+            rank=int(self.rank.value),
+            alpha=alpha[0] if alpha else None,
+            include=self.include.value.strip(),
+            exclude=self.exclude.value.strip(),
+            base_precision=self.precision.value,
+            duration=float(self.duration.value),
+            seed=int(self.seed.value),
+            resume_from=self.resume.value.strip(),
+            preview_every=int(self.preview_every.value),
+            preview_prompt=self.preview_prompt.value.strip(),
+            output_dir=self.output_dir,
+        )
+        if not request.data_dir:
+            raise ValueError(
+                "Type the dataset folder (clips with same-named .txt captions), or upload clips."
+            )
+        request.check()
+        return request
+
+    def execute(self, request: TrainingRequest, progress) -> TrainingResult:
+        live = _LivePanel(self._set_live)
+        try:
+            return self.session.lab.train(
+                request,
+                pasted_token=self.session.token,
+                progress=_StopAfterStep(progress),
+                on_step=live.step,
+                on_preview=live.preview,
+            )
+        finally:
+            live.finish()
+
+    def render(self, result: TrainingResult) -> str:
+        self._count += 1
+        if result.stopped:
+            self.resume.value = result.lora_path  # Start again continues from here
+        self.try_button.disabled = False
+        state = (
+            f"stopped at step {result.step} of {result.steps}; the file resumes (Resume from is filled in)"
+            if result.stopped
+            else f"{result.step} steps"
+        )
+        header = f"<b>#{self._count}</b> {html.escape(result.model_key)} · LoRA training · {state}"
+        plot = render.image_html(render.loss_png(result.losses), "image/png", "loss curve")
+        clips = [
+            render.clip_html(audio, result.sample_rate, title=f"preview at step {step}")
+            for step, audio in result.previews[-SHOWN_PREVIEWS:]
+        ]
+        config = result.card["settings"]["lora_config"]
+        rows = {
+            "LoRA file": result.lora_path,
+            "training card": f"{result.card_path} · {result.plot_path}",
+            "adapter": f"{config['adapter_type']} · rank {config['rank']} · alpha {config['alpha']:g}",
+            "dataset": f"{result.clips} clip(s) · sha256 {result.dataset_hash[:16]}…",
+            "loss": f"{result.losses[0]:.4f} (step 1) → {result.losses[-1]:.4f} (step {result.step})",
+            "time": f"{remaining_text(result.elapsed_s)} · peak memory {_gib(result.peak_memory_bytes)}",
+        }
+        return render.result_html(header, [f"<div style='flex:1 1 360px'>{plot}</div>", *clips], rows)
+
+    # ------------------------------------------------------------------ try it
+
+    def try_it(self, prompt: str = "", lora_file: str | None = None, **fields) -> GenerationForm:
+        """A generation form on the same base model with ``lora_file`` (default: the newest result's).
+
+        ``fields``: more :class:`~sa3lab.generation.GenerationRequest` values (duration, seed, steps, ...).
+        """
+        result = self.shell.last_result
+        lora = lora_file or (result.lora_path if result is not None else None)
+        model = result.model_key if result is not None else self.picker.value
+        form = GenerationForm(
+            collection="base", model=model, output_dir=self.output_dir, session=self.session
+        )
+        form.fill(
+            GenerationRequest(
+                model=model,
+                prompt=prompt or (result.prompt if result is not None else ""),
+                lora_files=[lora] if lora else [],
+                output_dir=self.output_dir,
+                **fields,
+            )
+        )
+        return form
+
+    def _open_try_form(self) -> None:
+        self.try_form = self.try_it(prompt=self.preview_prompt.value.strip())
+        self.try_output.clear_output()
+        with self.try_output:
+            self.try_form.display()
+
+
+class _LivePanel:
+    """Step, loss curve, elapsed / remaining time, memory and the newest previews, redrawn in place."""
+
+    def __init__(self, show):
+        self.show, self.report, self.previews = show, None, []
+        self.losses: list[float] = []
+        self._drawn = 0.0
+
+    def step(self, report) -> None:
+        self.report = report
+        self.losses.append(report.loss)
+        if time.perf_counter() - self._drawn >= LIVE_EVERY_S or report.step == report.steps:
+            self.draw()
+
+    def preview(self, step: int, audio, sample_rate: int) -> None:
+        self.previews = [*self.previews, (step, audio, sample_rate)][-SHOWN_PREVIEWS:]
+        self.draw()
+
+    def finish(self) -> None:
+        if self.report is not None:
+            self.draw()
+
+    def draw(self) -> None:
+        self._drawn = time.perf_counter()
+        r = self.report
+        if r is None:
+            return
+        line = (
+            f"step {r.step}/{r.steps} · loss {r.loss:.4f} · elapsed {remaining_text(r.elapsed)} · "
+            f"remaining about {remaining_text(r.remaining)} · memory {_gib(r.memory_bytes)}"
+        )
+        plot = render.image_html(render.loss_png(self.losses, title="loss (this run)"), "image/png", "loss")
+        previews = "".join(
+            "<div style='flex:1 1 320px;margin-right:8px'>"
+            f"<small>preview at step {step}</small>{render.audio_html(audio, rate)}"
+            f"{render.image_html(render.spectrogram_jpeg(audio, rate), 'image/jpeg', 'spectrogram')}"
+            "</div>"
+            for step, audio, rate in self.previews
+        )
+        self.show(
+            "<div class='sa3lab-training-live'>"
+            f"<div><b>Training</b> · {html.escape(line)}</div>{plot}"
+            f"<div style='display:flex;flex-flow:row wrap'>{previews}</div></div>"
+        )
+
+
+def _int_box(value: int, description: str) -> widgets.IntText:
+    return widgets.IntText(value=value, description=description, style=parts.STYLE, layout={"width": "260px"})
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.2f} GiB"
+
+
+training_form = TrainingForm  # notebook 04

@@ -1,0 +1,371 @@
+"""The LoRA training job: a checked request, its run on a base model, and the saved adapter with its card.
+
+A run writes ``<output_dir>/<name>.safetensors`` (upstream's LoRA format: float16 tensors and a
+``lora_config`` header, so ``load_lora`` here and upstream's loader both read it), its
+``<name>.resume.pt`` (optimiser, step and random state: a stopped run continues exactly), and a
+training card beside them: ``<name>.card.json`` (model, dataset hash, settings, losses, timings) and
+``<name>.loss.png`` (the loss curve). Stop (a progress ``step`` that raises) ends the run after the
+current step and still saves; the result then says how to resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from . import catalog, checks, render
+from .progress import NoProgress
+from .runs import package_versions
+
+BASE_KEYS = catalog.keys("base")
+PRECISIONS = (None, "bf16", "fp16", "fp32")
+MAX_STEPS = 1_000_000
+MAX_BATCH = 64
+MAX_RANK = 1024
+NEEDS_BASE = (
+    "LoRA training needs a base model (small-music-base, small-sfx-base or medium-base), "
+    "as upstream's trainer requires"
+)
+EXAMPLE_RATE = 44100
+
+
+@dataclass
+class TrainingRequest:
+    """One LoRA training run. ``model`` is a base catalog key or a local base-model folder. Holds no token.
+
+    ``duration``: the length (s) every clip is cropped or zero-padded to (upstream: 380).
+    ``preview_every``: a preview with the current adapter every that many steps (0: none).
+    ``resume_from``: a LoRA file (ours, with its ``.resume.pt``, or upstream's) to continue.
+    """
+
+    model: str
+    data_dir: str
+    name: str = "my-lora"
+    steps: int = 1000
+    learning_rate: float = 1e-4
+    batch_size: int = 1
+    adapter_type: str = "dora-rows"
+    rank: int = 16
+    alpha: float | None = None  # None: the rank
+    include: str = ""  # comma-separated substrings of layer names ("" = all layers)
+    exclude: str = ""
+    base_precision: str | None = None  # None keeps the loaded dtype
+    duration: float = 30.0
+    seed: int = 42
+    resume_from: str = ""
+    preview_every: int = 0
+    preview_prompt: str = ""  # "" = the first clip's caption
+    preview_duration: float = 5.0
+    preview_steps: int = 50
+    output_dir: str = "outputs"
+
+    def entry(self) -> catalog.Entry | None:
+        return catalog.lookup(self.model)
+
+    def check(self) -> None:
+        """Raise ValueError with one sentence for anything a person must fix (values normalised in place)."""
+        self.model = checks.path(self.model, "The model must be a base catalog name or a model folder")
+        entry = self.entry()
+        if entry is not None and entry.key not in BASE_KEYS:
+            what = "a post-trained model" if entry.kind == "generation" else "not a text-to-audio model"
+            raise ValueError(f"{entry.key} is {what}; {NEEDS_BASE}.")
+        if entry is None and catalog.folder_objective(self.model) != "rectified_flow":
+            raise ValueError(
+                f"The folder {self.model} holds a post-trained model (or no readable model_config.json); "
+                f"{NEEDS_BASE}."
+            )
+        self.steps = checks.whole(
+            self.steps, f"Steps must be a whole number from 1 to {MAX_STEPS}", low=1, high=MAX_STEPS
+        )
+        self.learning_rate = checks.real(
+            self.learning_rate,
+            "The learning rate must be a number above 0 and at most 1, e.g. 1e-4",
+            above=0,
+            high=1,
+        )
+        self.batch_size = checks.whole(
+            self.batch_size, f"Batch size must be a whole number from 1 to {MAX_BATCH}", low=1, high=MAX_BATCH
+        )
+        self.rank = checks.whole(
+            self.rank, f"Rank must be a whole number from 1 to {MAX_RANK}", low=1, high=MAX_RANK
+        )
+        if self.alpha is not None:
+            self.alpha = checks.real(self.alpha, "Alpha must be a number above 0 (empty: the rank)", above=0)
+        if self.base_precision not in PRECISIONS:
+            raise ValueError(
+                "Base precision must be one of bf16, fp16, fp32 or None (keep the loaded one); "
+                f"got {checks.shown(self.base_precision)}."
+            )
+        limit = entry.max_duration_s if entry is not None else None
+        rule = "The clip length must be a number of seconds above 0" + (
+            f" and at most {limit:g}" if limit else ""
+        )
+        self.duration = checks.real(self.duration, rule, above=0, high=limit)
+        self.seed = checks.whole(self.seed, "The seed must be a whole number of 0 or more", low=0)
+        self.include = checks.text(
+            self.include or "", "Include must be text: layer-name patterns separated by commas"
+        )
+        self.exclude = checks.text(
+            self.exclude or "", "Exclude must be text: layer-name patterns separated by commas"
+        )
+        self.name = checks.text(self.name, "The name must be text, e.g. 'my-lora'").strip()
+        if not self.name or Path(self.name).name != self.name or self.name.startswith("."):
+            raise ValueError(
+                "The name must be a plain file name without folders, e.g. 'my-lora'; "
+                f"got {checks.shown(self.name)}."
+            )
+        self.preview_every = checks.whole(
+            self.preview_every, "Preview every must be a whole number of steps (0: none)", low=0
+        )
+        self.preview_prompt = checks.text(self.preview_prompt or "", "The preview prompt must be text")
+        self.preview_duration = checks.real(
+            self.preview_duration, "The preview length must be seconds above 0", above=0
+        )
+        self.preview_steps = checks.whole(
+            self.preview_steps, "Preview steps must be a whole number from 1 to 1000", low=1, high=1000
+        )
+        self.output_dir = checks.path(
+            self.output_dir, "The output folder must be a folder path, e.g. 'outputs'"
+        )
+        self.resume_from = checks.path(self.resume_from, "The resume file must be a file path", True)
+        if self.resume_from and not Path(self.resume_from).expanduser().is_file():
+            raise ValueError(
+                f"The resume file {self.resume_from} was not found; check the path or leave it empty."
+            )
+        self.adapter()  # adapter type, alpha and filters checked by the engine
+        self.data_dir = checks.path(self.data_dir, "The dataset must be a folder of clips with .txt captions")
+        check_dataset(self.data_dir)
+
+    def adapter(self):
+        from stable_audio_3.training import AdapterConfig
+
+        return AdapterConfig(
+            rank=self.rank,
+            alpha=self.alpha,
+            adapter_type=self.adapter_type,
+            include=self.include or None,
+            exclude=self.exclude or None,
+        )
+
+    def settings(self):
+        from stable_audio_3.training import TrainingSettings
+
+        return TrainingSettings(
+            steps=self.steps,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            duration=self.duration,
+            seed=self.seed,
+            base_precision=self.base_precision,
+            adapter=self.adapter(),
+        )
+
+
+@dataclass
+class TrainingResult:
+    """A finished (or stopped) run: the adapter file, its card and what happened on the way."""
+
+    lora_path: str
+    card_path: str
+    plot_path: str
+    model_key: str
+    step: int  # steps done, resumed ones included
+    steps: int  # planned
+    stopped: bool
+    losses: list[float]
+    elapsed_s: float
+    peak_memory_bytes: int
+    dataset_hash: str
+    clips: int
+    sample_rate: int
+    prompt: str  # the previews' prompt (by default the first clip's caption)
+    previews: list[tuple[int, object]] = field(default_factory=list)  # (step, audio (channels, samples))
+    card: dict = field(default_factory=dict)
+
+
+def check_dataset(folder) -> None:
+    """The audio+captions checks (empty folder, missing captions, unreadable or silent clips) up front.
+
+    Pre-encoded latent folders are checked by the trainer, which knows the model's latent channels.
+    """
+    from stable_audio_3.training.data import AudioCaptionDataset, _check_folder, _files
+
+    folder = _check_folder(folder)
+    if not any(f.name != "silence.npy" for f in _files(folder, (".npy",))):
+        AudioCaptionDataset(folder, sample_rate=EXAMPLE_RATE, sample_size=4096)
+
+
+def dataset_hash(folder) -> str:
+    """SHA-256 over every non-hidden file of the dataset (relative path and content), in name order."""
+    folder = Path(folder).expanduser()
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        digest.update(relative.as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def write_example_dataset(folder, clips: int = 4, seconds: float = 2.0) -> Path:
+    """A few generated clips with captions (plucked notes over a hum) to try training without data."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    t = np.arange(int(EXAMPLE_RATE * seconds)) / EXAMPLE_RATE
+    for i in range(clips):
+        pitch = 196.0 * 2 ** (i * 3 / 12)  # G3 and minor thirds above it
+        pluck = np.sin(2 * np.pi * pitch * t) * np.exp(-3 * (t % 0.5))
+        hum = 0.1 * np.sin(2 * np.pi * 55 * t) + 0.01 * rng.standard_normal(t.size)
+        left, right = 0.4 * pluck + hum, 0.3 * pluck + hum
+        sf.write(folder / f"pluck{i + 1}.wav", np.stack([left, right], 1).astype(np.float32), EXAMPLE_RATE)
+        (folder / f"pluck{i + 1}.txt").write_text(f"plucked notes over a low hum, note {i + 1}\n")
+    return folder
+
+
+def _free_name(folder: Path, name: str, resume_from: str) -> Path:
+    """``folder/name.safetensors``, or ``name-2`` ... when taken (continuing a file in place is allowed)."""
+    resume = Path(resume_from).expanduser().resolve() if resume_from else None
+    candidate, n = folder / f"{name}.safetensors", 1
+    while candidate.exists() and candidate.resolve() != resume:
+        n += 1
+        candidate = folder / f"{name}-{n}.safetensors"
+    return candidate
+
+
+def _first_caption(dataset) -> str:
+    return dataset.captions[0] if not dataset.encoded else str(dataset.meta[0]["prompt"]).strip()
+
+
+def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step=None, on_preview=None):
+    """Check, load the base model, train, save the adapter and its card; returns a :class:`TrainingResult`.
+
+    ``on_step(report)`` after every step (a :class:`~stable_audio_3.training.StepReport`);
+    ``on_preview(step, audio, sample_rate)`` after each preview. A ``progress.step`` that raises
+    :class:`~stable_audio_3.training.TrainingStopped` (a Stop button) ends the run after that step;
+    the file is saved either way.
+    """
+    from stable_audio_3.training import LoraTrainer
+
+    if not isinstance(request, TrainingRequest):
+        raise ValueError(f"Training takes a TrainingRequest; got {checks.shown(request)}.")
+    request.check()
+    progress = progress or NoProgress()
+    entry = request.entry()
+    token = lab.download_token(entry, pasted_token)
+    progress.stage("loading the base model (first run downloads it)")
+    model, _, _ = lab.load_generator(request.model, entry, token)
+    model.unload_lora()  # a generation may have left LoRA files on the cached model
+    progress.stage("reading the dataset")
+    folder = Path(request.output_dir).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _free_name(folder, request.name, request.resume_from)
+    trainer = LoraTrainer(
+        model, request.data_dir, request.settings(), resume_from=request.resume_from or None
+    )
+    previews: list[tuple[int, object]] = []
+    prompt = request.preview_prompt.strip() or _first_caption(trainer.dataset)
+
+    def preview(tr) -> None:
+        progress.stage(f"preview at step {tr.step}")
+        audio = tr.preview(
+            prompt,
+            duration=request.preview_duration,
+            steps=request.preview_steps,
+            seed=request.seed,
+            disable_tqdm=True,
+        )
+        previews.append((tr.step, audio[0].to("cpu").float()))
+        if on_preview is not None:
+            on_preview(*previews[-1], int(model.sample_rate))
+
+    def step(report) -> None:
+        if on_step is not None:
+            on_step(report)
+        progress.step(
+            report.step, report.steps, f"step {report.step}/{report.steps} · loss {report.loss:.4f}"
+        )
+
+    try:
+        if trainer.step >= request.steps:
+            raise ValueError(
+                f"The resume file has {trainer.step} steps already; set more steps than that to train on."
+            )
+        progress.start(request.steps, f"training from step {trainer.step}")
+        began = time.perf_counter()
+        reports = trainer.train(step, save_path=path, preview_every=request.preview_every, on_preview=preview)
+        elapsed = time.perf_counter() - began
+    finally:
+        trainer.close()
+        if request.base_precision is not None:
+            lab.cache.clear()  # the cached model's frozen weights were cast: load it afresh next time
+    result = TrainingResult(
+        lora_path=str(path),
+        card_path=str(path.with_suffix(".card.json")),
+        plot_path=str(path.with_suffix(".loss.png")),
+        model_key=request.model,
+        step=trainer.step,
+        steps=request.steps,
+        stopped=trainer.step < request.steps,
+        losses=list(trainer.losses),
+        elapsed_s=elapsed,
+        peak_memory_bytes=max((r.memory_bytes for r in reports), default=0),
+        dataset_hash=dataset_hash(request.data_dir),
+        clips=len(trainer.dataset),
+        sample_rate=int(model.sample_rate),
+        prompt=prompt,
+        previews=previews,
+    )
+    result.card = _write_card(result, request, model, trainer)
+    return result
+
+
+def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer) -> dict:
+    """The training card (JSON) and the loss curve (PNG) beside the LoRA file."""
+    source = model.source
+    card = {
+        "lora_file": Path(result.lora_path).name,
+        "resume_file": Path(result.lora_path).with_suffix(".resume.pt").name,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": request.model,
+        "repo_id": source.repo_id if source else None,
+        "revision": source.revision if source else None,
+        "device": str(model.device),
+        "dataset": {"folder": str(request.data_dir), "sha256": result.dataset_hash, "clips": result.clips},
+        "settings": {
+            **{k: v for k, v in asdict(request).items() if k not in ("model", "data_dir", "output_dir")},
+            "lora_config": trainer.adapter_config.lora_config(),
+        },
+        "trainable_parameters": trainer.trainable_parameters,
+        "step": result.step,
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "losses": result.losses,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "versions": package_versions(),
+    }
+    Path(result.card_path).write_text(json.dumps(card, indent=2))
+    Path(result.plot_path).write_bytes(render.loss_png(result.losses))
+    return card
+
+
+def remaining_text(seconds: float) -> str:
+    """``1 h 02 min``, ``3 min 05 s`` or ``12 s``."""
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
