@@ -87,7 +87,7 @@ class TrainingRequest:
         )
         self.learning_rate = checks.real(
             self.learning_rate,
-            "The learning rate must be a number above 0 and at most 1, e.g. 1e-4",
+            "The learning rate must be a number above 0 and at most 1 (such as 1e-4)",
             above=0,
             high=1,
         )
@@ -116,10 +116,10 @@ class TrainingRequest:
         self.exclude = checks.text(
             self.exclude or "", "Exclude must be text: layer-name patterns separated by commas"
         )
-        self.name = checks.text(self.name, "The name must be text, e.g. 'my-lora'").strip()
+        self.name = checks.text(self.name, "The name must be text, such as 'my-lora'").strip()
         if not self.name or Path(self.name).name != self.name or self.name.startswith("."):
             raise ValueError(
-                "The name must be a plain file name without folders, e.g. 'my-lora'; "
+                "The name must be a plain file name without folders, such as 'my-lora'; "
                 f"got {checks.shown(self.name)}."
             )
         self.preview_every = checks.whole(
@@ -133,7 +133,7 @@ class TrainingRequest:
             self.preview_steps, "Preview steps must be a whole number from 1 to 1000", low=1, high=1000
         )
         self.output_dir = checks.path(
-            self.output_dir, "The output folder must be a folder path, e.g. 'outputs'"
+            self.output_dir, "The output folder must be a folder path, such as 'outputs'"
         )
         self.resume_from = checks.path(self.resume_from, "The resume file must be a file path", True)
         if self.resume_from and not Path(self.resume_from).expanduser().is_file():

@@ -145,6 +145,7 @@ class TrainingForm(NotebookForm):
         duration: float = 30.0,
         preview_prompt: str = "",
         preview_every: int = 0,
+        seed: int = 42,
         session: Session | None = None,
     ):
         self.session = session or shared_session()
@@ -178,7 +179,7 @@ class TrainingForm(NotebookForm):
         self.precision = widgets.Dropdown(
             options=PRECISION_OPTIONS, value=None, description="Base precision", style=parts.STYLE
         )
-        self.seed = _int_box(42, "Seed")
+        self.seed = _int_box(seed, "Seed")
         self.name = parts.text_field(
             name, "Name", "the file is <output folder>/<name>.safetensors", wide=False
         )

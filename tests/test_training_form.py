@@ -1,0 +1,281 @@
+"""The LoRA training notebook and form on the tiny base fixture: train, preview, stop, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from test_forms import upload_item
+from test_notebooks import outputs, run_notebook
+
+from sa3lab.forms.session import Session
+from sa3lab.forms.training import TrainingForm
+from sa3lab.generation import GenerationRequest
+from sa3lab.lab import Lab
+from sa3lab.training import TrainingRequest, dataset_hash, write_example_dataset
+from stable_audio_3 import StableAudioModel
+from stable_audio_3.training import AdapterConfig
+from stable_audio_3.training.adapters import AdapterSet, save_lora_file
+from tests.parity import MODELS
+
+BASE = str(MODELS / "small-music-base")
+EXPECTED_KEYS = json.loads(
+    (Path(__file__).parent / "fixtures/lora-train-step/expected_keys.json").read_text()
+)
+SHORT = 6 * 4096 / 44100  # six latent frames
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    """One lab for the module, so the base fixture loads once (as in a notebook kernel)."""
+    return Session(Lab())
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    return write_example_dataset(tmp_path_factory.mktemp("data"), clips=3, seconds=0.6)
+
+
+def form_for(session, data, tmp_path, **values) -> TrainingForm:
+    form = TrainingForm(
+        model=values.pop("model", BASE),
+        data_dir=str(data),
+        steps=values.pop("steps", 2),
+        output_dir=str(tmp_path / "out"),
+        rank=4,
+        duration=values.pop("duration", SHORT),
+        learning_rate=1e-3,
+        session=session,
+    )
+    for name, value in values.items():
+        getattr(form, name).value = value
+    return form
+
+
+def lora_header(path) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["lora_config"])
+
+
+def assert_upstream_keys(path, kind: str = "dora-rows") -> None:
+    """Exactly the keys upstream's load_lora creates on this model (it loads with strict=False)."""
+    assert sorted(load_file(str(path))) == sorted(EXPECTED_KEYS[kind])
+
+
+# ------------------------------------------------------------------------------ the notebook
+
+
+@pytest.mark.slow
+def test_notebook_trains_thirty_steps_headless_and_the_file_changes_generation(tmp_path, session):
+    out_dir = tmp_path / "outputs"
+    nb = run_notebook(
+        "04_train_lora.ipynb",
+        tmp_path,
+        MODEL=BASE,
+        STEPS=30,
+        LEARNING_RATE=1e-3,
+        RANK=4,
+        DURATION=0.5,
+        PREVIEW_EVERY=15,
+        PROMPT="plucked notes over a low hum",
+    )
+    lora = out_dir / "my-lora.safetensors"
+    card = json.loads((out_dir / "my-lora.card.json").read_text())
+    assert (
+        lora.is_file()
+        and (out_dir / "my-lora.resume.pt").is_file()
+        and (out_dir / "my-lora.loss.png").is_file()
+    )
+    assert lora_header(lora)["adapter_type"] == "dora-rows" and lora_header(lora)["rank"] == 4
+    assert_upstream_keys(lora)
+    losses = card["losses"]
+    assert card["step"] == 30 and not card["stopped"] and len(losses) == 30
+    assert all(np.isfinite(losses)) and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    assert (
+        card["dataset"]["sha256"] == dataset_hash(out_dir / "example-clips") and card["dataset"]["clips"] == 4
+    )
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs(nb))
+    assert "sa3lab-training-live" in html and "preview at step 30" in html and "<audio" in html
+    assert str(lora) in html  # the result names the file
+
+    # the try-it cell generated with the adapter: the same request without it sounds different
+    (wav,) = sorted(out_dir.glob("*.wav"))
+    meta = json.loads(wav.with_suffix(".json").read_text())
+    assert meta["request"]["lora_files"] == [str(lora)]
+    adapted, _ = sf.read(str(wav), dtype="float32")
+    plain = session.lab.generate(_without_lora(meta, tmp_path))
+    assert np.abs(adapted - plain.audio[0].T.numpy()).max() > 1e-3
+
+
+def _without_lora(meta: dict, tmp_path: Path) -> GenerationRequest:
+    request = GenerationRequest.from_record(meta)
+    request.lora_files, request.output_dir = [], str(tmp_path / "plain")
+    return request
+
+
+# ------------------------------------------------------------------------------ the form
+
+
+def test_form_trains_shows_live_progress_and_previews_and_try_it_changes_the_output(session, clips, tmp_path):
+    form = form_for(session, clips, tmp_path, preview_every=2, preview_prompt="a pluck")
+    result = form.run()
+    assert form.shell.last_error is None and result.step == 2 and not result.stopped
+    live = form.live.value
+    assert "step 2/2" in live and "remaining about" in live and "memory" in live
+    assert live.count("<audio") == 1 and "alt='spectrogram'" in live and "alt='loss'" in live
+    block = form.shell.results[0]
+    assert result.lora_path in block and result.card_path in block and "preview at step 2" in block
+    assert_upstream_keys(result.lora_path)
+    card = json.loads(Path(result.card_path).read_text())
+    assert card["settings"]["lora_config"] == lora_header(result.lora_path)
+    assert card["dataset"]["sha256"] == dataset_hash(clips) and len(card["losses"]) == 2
+
+    assert not form.try_button.disabled
+    try_form = form.try_it(duration=SHORT, steps=3, seed=5)
+    assert try_form.lora_files.value == result.lora_path and try_form.prompt.value == "a pluck"
+    adapted = try_form.run()
+    try_form.lora_files.value = ""
+    plain = try_form.run()
+    assert (adapted.audio - plain.audio).abs().max() > 1e-4
+
+
+def test_stop_after_a_step_saves_a_file_that_resumes_to_the_straight_run(session, clips, tmp_path):
+    straight = form_for(session, clips, tmp_path / "straight", steps=3).run()
+
+    form = form_for(session, clips, tmp_path, steps=3)
+    # the Stop button, pressed while step 1 is shown
+    form.live.observe(
+        lambda change: form.shell.stop_button.click() if "step 1/3" in change["new"] else None, "value"
+    )
+    form.shell.stop_button.disabled = False
+    stopped = form.run()
+    assert stopped.stopped and stopped.step == 1 and Path(stopped.lora_path).is_file()
+    assert "stopped at step 1 of 3" in form.shell.results[0]
+    assert form.resume.value == stopped.lora_path  # Start again continues it
+
+    resumed = form.run()
+    assert resumed.lora_path == stopped.lora_path and resumed.step == 3 and not resumed.stopped
+    assert resumed.losses[:1] == stopped.losses and len(resumed.losses) == 3
+    ours, expected = load_file(resumed.lora_path), load_file(straight.lora_path)
+    assert all(torch.equal(ours[k], expected[k]) for k in expected)
+
+
+def test_uploaded_clips_and_captions_go_into_one_folder_and_the_editor_writes_captions(session, tmp_path):
+    form = form_for(session, "", tmp_path)
+    wavs = []
+    for i in range(2):
+        path = tmp_path / f"take {i}.wav"
+        sf.write(path, 0.3 * np.sin(np.arange(22050) * (0.05 + 0.01 * i)), 44100)
+        wavs.append(upload_item(path.name, path.read_bytes()))
+    form.upload.value = (*wavs, upload_item("take 0.txt", b"a soft sine"))
+    folder = Path(form.data_dir.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["take_0.txt", "take_0.wav", "take_1.wav"]
+    assert not form.upload.value  # no audio bytes stay in the widget state
+    boxes = form.editor.boxes
+    assert [b.value for b in boxes.values()] == ["a soft sine", ""]
+    assert all("<audio" in row.children[0].value for row in form.editor.rows.children)
+    assert "1 without a caption" in form.editor.note.value
+
+    with pytest.raises(ValueError, match=r"1 clip\(s\) have no caption file .*: take_1.wav; add"):
+        form.read()
+    list(boxes.values())[1].value = "a lower sine"
+    assert form.editor.save() == 2
+    assert (folder / "take_1.txt").read_text() == "a lower sine\n"
+    assert form.read().data_dir == str(folder)
+
+
+# ------------------------------------------------------------------------------ bad input, one sentence each
+
+
+def one_sentence(text: str | None) -> bool:
+    return bool(text) and text.endswith(".") and ". " not in text
+
+
+def failed(form) -> str:
+    assert form.run() is None
+    assert one_sentence(form.shell.last_error), form.shell.last_error
+    return form.shell.last_error
+
+
+def write_tone(path: Path, level: float = 0.3) -> None:
+    sf.write(path, level * np.sin(np.arange(8820) * 0.05), 44100)
+
+
+def no_captions(folder: Path) -> None:
+    write_tone(folder / "a.wav")
+    write_tone(folder / "b.wav")
+
+
+def unreadable(folder: Path) -> None:
+    (folder / "x.wav").write_bytes(b"RIFF junk")
+    (folder / "x.txt").write_text("x")
+
+
+def silent(folder: Path) -> None:
+    write_tone(folder / "q.wav", 0.0)
+    (folder / "q.txt").write_text("quiet")
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda folder: None, "holds no audio files"),
+        (no_captions, r"2 clip\(s\) have no caption file .*a.wav, b.wav"),
+        (unreadable, "cannot be read as audio: x.wav"),
+        (silent, "are silent .*: q.wav"),
+    ],
+)
+def test_bad_datasets_are_named_before_the_model_loads(session, tmp_path, make, words):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    make(folder)
+    form = form_for(session, folder, tmp_path)
+    assert pytest.raises(ValueError, form.read).match(words)
+    assert failed(form)
+
+
+@pytest.mark.parametrize("model", ["small-music", "demo", str(MODELS / "small-music")])
+def test_a_post_trained_model_is_refused(session, clips, tmp_path, model):
+    text = failed(form_for(session, clips, tmp_path, model=model))
+    assert "post-trained model" in text and "needs a base model (small-music-base" in text
+
+
+def test_out_of_memory_names_the_settings_that_lower_it(session, clips, tmp_path):
+    text = failed(form_for(session, clips, tmp_path, duration=1e9))  # 3.5 TB of audio per batch
+    assert text.startswith("Out of memory on cpu at step 1; lower batch_size") and "duration" in text
+
+
+def test_a_resume_file_made_for_another_model_is_refused(session, clips, tmp_path):
+    medium = StableAudioModel.from_pretrained(str(MODELS / "medium"), device="cpu")
+    roots = {"model": medium.model.model, "conditioner": medium.model.conditioner}
+    adapters = AdapterSet.attach(roots, AdapterConfig(rank=4), torch.Generator().manual_seed(0))
+    save_lora_file(tmp_path / "medium.safetensors", adapters)
+    form = form_for(session, clips, tmp_path, resume=str(tmp_path / "medium.safetensors"))
+    assert "medium.safetensors was made for another model" in failed(form)
+    # the cached base model is left without adapters: a plain training run works next
+    form.resume.value = ""
+    assert form.run().step == 2
+
+
+def test_request_checks_settings_in_one_sentence(clips):
+    base = dict(model=BASE, data_dir=str(clips))
+    for bad, words in [
+        (dict(steps=0), "Steps must be"),
+        (dict(learning_rate=float("nan")), "learning rate"),
+        (dict(rank=0), "Rank must be"),
+        (dict(adapter_type="qlora"), "adapter_type must be one of"),
+        (dict(base_precision="int8"), "Base precision"),
+        (dict(name="../x"), "plain file name"),
+        (dict(resume_from="nowhere.safetensors"), "was not found"),
+        (dict(data_dir="nowhere"), "does not exist"),
+        (dict(model="same-s"), "same-s is not a text-to-audio model"),
+    ]:
+        with pytest.raises(ValueError, match=words) as err:
+            TrainingRequest(**{**base, **bad}).check()
+        assert one_sentence(str(err.value)), str(err.value)
