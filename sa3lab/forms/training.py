@@ -186,6 +186,10 @@ class TrainingForm(NotebookForm):
         self.resume = parts.text_field("", "Resume from", "a LoRA .safetensors to continue (optional)")
         self.preview_prompt = parts.text_field(preview_prompt, "Preview prompt", "empty: the first caption")
         self.preview_every = _int_box(preview_every, "Preview every")
+        self.preview_duration = widgets.FloatText(
+            value=5.0, description="Preview length (s)", style=parts.STYLE, layout={"width": "260px"}
+        )
+        self.preview_steps = _int_box(50, "Preview steps")
         self.live = widgets.HTML()  # the live panel inside the form (also the display-id output's content)
         self.try_button = widgets.Button(description="Try it", icon="play", disabled=True)
         self.try_button.tooltip = "Open the newest LoRA file in a generation form"
@@ -214,7 +218,9 @@ class TrainingForm(NotebookForm):
         run = widgets.HBox(
             [
                 widgets.VBox([self.steps, self.learning_rate, self.batch, self.duration]),
-                widgets.VBox([self.precision, self.seed, self.preview_every]),
+                widgets.VBox(
+                    [self.precision, self.seed, self.preview_every, self.preview_duration, self.preview_steps]
+                ),
             ]
         )
         files = widgets.VBox([self.name, self.resume, self.preview_prompt])
@@ -286,6 +292,8 @@ class TrainingForm(NotebookForm):
             resume_from=self.resume.value.strip(),
             preview_every=int(self.preview_every.value),
             preview_prompt=self.preview_prompt.value.strip(),
+            preview_duration=float(self.preview_duration.value),
+            preview_steps=int(self.preview_steps.value),
             output_dir=self.output_dir,
         )
         if not request.data_dir:
