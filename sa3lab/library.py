@@ -40,8 +40,8 @@ from .runs import _atomic_write
 
 DISPLAY_BUDGET_BYTES = 10_000_000  # Colab's display data limit per notebook
 RESULT_SHARE_BYTES = 420_000  # one 30 s form result: 20 of them leave a library page's room
-PAGE_BYTES = 1_500_000  # embedded players of one library page
-PAGE_RUNS = 4  # runs per library page
+PAGE_BYTES = 1_200_000  # embedded players of one library page: three 30 s runs
+PAGE_RUNS = 3  # runs per library page
 MAX_NOTES = 5  # note lines shown for unreadable records (then a count)
 BLOCK_SECONDS = 10  # exports are written in blocks: one long OGG Vorbis write crashes libsndfile
 STAMP = re.compile(r"^(\d{8}T\d{6}Z)")

@@ -1,5 +1,6 @@
 """The results library over real demo-model runs: listing, reloading into a form, deleting, exporting."""
 
+import functools
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sa3lab import library, library_form, render
+from sa3lab import library, library_form, quality, render
 from sa3lab.cache import ModelCache
 from sa3lab.forms.generation import GenerationForm
 from sa3lab.forms.session import Session
@@ -23,20 +24,21 @@ from sa3lab.library import EXPORTS, Library, export_formats
 from sa3lab.roundtrip import RoundTripRequest
 
 ROOT = Path(__file__).resolve().parents[1]
-_LAB = {}
 
 
+@functools.cache
 def shared_lab() -> Lab:
-    if "lab" not in _LAB:
-        _LAB["lab"] = Lab(cache=ModelCache(max_models=2))
-    return _LAB["lab"]
+    """One lab for the module: the demo model loads once."""
+    return Lab(cache=ModelCache(max_models=2))
 
 
-@pytest.fixture(autouse=True)
-def no_real_login(monkeypatch, tmp_path):
+@pytest.fixture
+def out(tmp_path, monkeypatch) -> Path:
+    """The output folder below the working folder (links are relative to it); no login of this machine."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.chdir(tmp_path)  # the kernel's working folder: links are relative to it
+    return tmp_path / "outputs"
 
 
 def generate(out: Path, seed: int, prompt: str = "rain on a tin roof", **kw):
@@ -52,11 +54,6 @@ def demo_form(out: Path, **kw) -> GenerationForm:
 
 def text(widget) -> str:
     return widget.value
-
-
-@pytest.fixture
-def out(tmp_path) -> Path:
-    return tmp_path / "outputs"
 
 
 def test_runs_are_listed_newest_first_with_player_title_settings_and_a_note_per_bad_record(out):
@@ -278,7 +275,8 @@ def test_one_30_s_result_stays_within_its_share_of_the_display_budget():
     t = torch.arange(sr * seconds) / sr
     noise = torch.randn(2, sr * seconds, generator=torch.Generator().manual_seed(0))
     audio = (0.3 * torch.sin(2 * math.pi * 220 * t) + 0.1 * noise).clamp(-1, 1)
-    clip = render.clip_html(audio, sr, saved="outputs/20260101T000000Z-demo-1.wav")
+    levels = quality.assess(audio, sr)
+    clip = render.clip_html(audio, sr, quality=levels, saved="outputs/20260101T000000Z-demo-1.wav")
     block = render.result_html("<b>#1</b> demo", [clip], {"model": "demo", "seed": 1})
     assert len(block.encode()) < library.RESULT_SHARE_BYTES
     total = 20 * library.RESULT_SHARE_BYTES + library.PAGE_BYTES

@@ -23,6 +23,7 @@ from . import kernel
 from .shell import CellOutput
 
 TITLE_CHARS = 110  # a run's line in the picker
+AUTO = {"width": "auto"}  # buttons as wide as their text
 
 
 def colab_available() -> bool:
@@ -68,8 +69,8 @@ class LibraryForm:
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.page_label = widgets.Label()
         self.choice = widgets.Dropdown(description="Run", options=[], layout={"width": "680px"})
-        self.load_button = widgets.Button(description="Load into the form", icon="upload")
-        self.clear_button = widgets.Button(description="Clear the form's results", icon="eraser")
+        self.load_button = widgets.Button(description="Load into the form", icon="upload", layout=AUTO)
+        self.clear_button = widgets.Button(description="Clear the form's results", icon="eraser", layout=AUTO)
         formats = export_formats()
         self.format = widgets.Dropdown(
             description="Format", options=[(fmt.label, key) for key, fmt in formats.items()], value="wav"
@@ -130,8 +131,7 @@ class LibraryForm:
         indices = range(start, start + len(runs))
         self.choice.value = chosen if chosen in indices else (start if runs else None)
         self.newer.disabled, self.older.disabled = self.page == 0, self.page >= pages - 1
-        total = len(self.listing.runs)
-        self.page_label.value = f"page {self.page + 1} of {pages} · {total} run{'s' * (total != 1)}"
+        self.page_label.value = f"page {self.page + 1} of {pages} · {_runs(len(self.listing.runs))}"
         self.html = self.library.page_html(self.listing, self.page, self.page_runs)
         self.output.show(self.html)
 
@@ -141,7 +141,7 @@ class LibraryForm:
 
     def _refresh_said(self) -> str:
         self.refresh()
-        return f"The list shows the output folder as it is now ({len(self.listing.runs)} runs)."
+        return f"The list shows the output folder as it is now ({_runs(len(self.listing.runs))})."
 
     # ------------------------------------------------------------------ actions
 
@@ -236,6 +236,10 @@ class LibraryForm:
         self.refresh()
         names = ", ".join(path.name for path in removed)
         return f"Deleted {run.wav.name} and its files ({names})."
+
+
+def _runs(count: int) -> str:
+    return f"{count} run{'s' * (count != 1)}"
 
 
 def _short(text: str) -> str:
