@@ -3,9 +3,11 @@
 A run writes ``<output_dir>/<name>.safetensors`` (upstream's LoRA format: float16 tensors and a
 ``lora_config`` header, so ``load_lora`` here and upstream's loader both read it), its
 ``<name>.resume.pt`` (optimiser, step and random state: a stopped run continues exactly), and a
-training card beside them: ``<name>.card.json`` (model, dataset hash, settings, losses, timings) and
-``<name>.loss.png`` (the loss curve). Stop (a progress ``step`` that raises) ends the run after the
-current step and still saves; the result then says how to resume.
+training card beside them: ``<name>.card.md`` (model, dataset hash, settings, result in a table, the
+loss curve ``<name>.loss.png`` and all of it as a JSON block that :func:`read_card` returns). The
+card is Markdown, not a ``.json``, so the results library does not take it for a run's sidecar.
+Stop (a progress ``step`` that raises) ends the run after the current step and still saves; the
+result then says how to resume.
 """
 
 from __future__ import annotations
@@ -310,7 +312,7 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
             lab.cache.clear()  # the cached model's frozen weights were cast: load it afresh next time
     result = TrainingResult(
         lora_path=str(path),
-        card_path=str(path.with_suffix(".card.json")),
+        card_path=str(path.with_suffix(".card.md")),
         plot_path=str(path.with_suffix(".loss.png")),
         model_key=request.model,
         step=trainer.step,
@@ -330,8 +332,9 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
 
 
 def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer) -> dict:
-    """The training card (JSON) and the loss curve (PNG) beside the LoRA file."""
+    """The training card (Markdown with a JSON block) and the loss curve (PNG) beside the LoRA file."""
     source = model.source
+    lora_config = trainer.adapter_config.lora_config()
     card = {
         "lora_file": Path(result.lora_path).name,
         "resume_file": Path(result.lora_path).with_suffix(".resume.pt").name,
@@ -343,7 +346,7 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
         "dataset": {"folder": str(request.data_dir), "sha256": result.dataset_hash, "clips": result.clips},
         "settings": {
             **{k: v for k, v in asdict(request).items() if k not in ("model", "data_dir", "output_dir")},
-            "lora_config": trainer.adapter_config.lora_config(),
+            "lora_config": lora_config,
         },
         "trainable_parameters": trainer.trainable_parameters,
         "step": result.step,
@@ -354,9 +357,37 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
         "peak_memory_bytes": result.peak_memory_bytes,
         "versions": package_versions(),
     }
-    Path(result.card_path).write_text(json.dumps(card, indent=2))
     Path(result.plot_path).write_bytes(render.loss_png(result.losses))
+    model_line = card["model"] + (
+        f" ({card['repo_id']} @ {(card['revision'] or '?')[:10]})" if source else ""
+    )
+    rows = {
+        "LoRA file": f"`{card['lora_file']}` (resume: `{card['resume_file']}`)",
+        "base model": model_line,
+        "dataset": f"{result.clips} clip(s) in `{request.data_dir}`, sha256 `{result.dataset_hash}`",
+        "adapter": ", ".join(f"{k} {v}" for k, v in lora_config.items()),
+        "settings": f"{request.steps} steps, learning rate {request.learning_rate:g}, batch "
+        f"{request.batch_size}, clip length {request.duration:g} s, base precision "
+        f"{request.base_precision or 'as loaded'}, seed {request.seed}",
+        "result": f"step {result.step} of {result.steps}{' (stopped)' if result.stopped else ''}, loss "
+        f"{result.losses[0]:.4f} -> {result.losses[-1]:.4f}, {remaining_text(result.elapsed_s)}, "
+        f"peak memory {result.peak_memory_bytes / 2**30:.2f} GiB on {card['device']}",
+        "created": card["created_utc"],
+    }
+    table = "\n".join(f"| {k} | {v} |" for k, v in rows.items())
+    text = (
+        f"# LoRA training card: {Path(result.lora_path).stem}\n\n| | |\n|---|---|\n{table}\n\n"
+        f"![loss curve]({Path(result.plot_path).name})\n\n## Record\n\n```json\n"
+        f"{json.dumps(card, indent=2)}\n```\n"
+    )
+    Path(result.card_path).write_text(text, encoding="utf-8")
     return card
+
+
+def read_card(path) -> dict:
+    """The record (JSON block) of a training card written by :func:`run`."""
+    text = Path(path).read_text(encoding="utf-8")
+    return json.loads(text.split("```json\n", 1)[1].rsplit("\n```", 1)[0])
 
 
 def remaining_text(seconds: float) -> str:

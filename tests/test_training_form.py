@@ -18,7 +18,7 @@ from sa3lab.forms.session import Session
 from sa3lab.forms.training import TrainingForm
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
-from sa3lab.training import TrainingRequest, dataset_hash, write_example_dataset
+from sa3lab.training import TrainingRequest, dataset_hash, read_card, write_example_dataset
 from stable_audio_3 import StableAudioModel
 from stable_audio_3.training import AdapterConfig
 from stable_audio_3.training.adapters import AdapterSet, save_lora_file
@@ -86,7 +86,7 @@ def test_notebook_trains_thirty_steps_headless_and_the_file_changes_generation(t
         PROMPT="plucked notes over a low hum",
     )
     lora = out_dir / "my-lora.safetensors"
-    card = json.loads((out_dir / "my-lora.card.json").read_text())
+    card = read_card(out_dir / "my-lora.card.md")
     assert (
         lora.is_file()
         and (out_dir / "my-lora.resume.pt").is_file()
@@ -140,7 +140,8 @@ def test_form_trains_shows_live_progress_and_previews_and_try_it_changes_the_out
     block = form.shell.results[0]
     assert result.lora_path in block and result.card_path in block and "preview at step 2" in block
     assert_upstream_keys(result.lora_path)
-    card = json.loads(Path(result.card_path).read_text())
+    card = read_card(result.card_path)
+    assert card == result.card and result.dataset_hash in Path(result.card_path).read_text()
     assert card["settings"]["lora_config"] == lora_header(result.lora_path)
     assert card["dataset"]["sha256"] == dataset_hash(clips) and len(card["losses"]) == 2
 
