@@ -134,7 +134,7 @@ def test_form_trains_shows_live_progress_and_previews_and_try_it_changes_the_out
     )
     result = form.run()
     assert form.shell.last_error is None and result.step == 2 and not result.stopped
-    live = form.live.value
+    live = form.live_html
     assert "step 2/2" in live and "remaining about" in live and "memory" in live
     assert live.count("<audio") == 1 and "alt='spectrogram'" in live and "alt='loss'" in live
     block = form.shell.results[0]
@@ -158,8 +158,8 @@ def test_stop_after_a_step_saves_a_file_that_resumes_to_the_straight_run(session
     straight = form_for(session, clips, tmp_path / "straight").run()
 
     form = form_for(session, clips, tmp_path)
-    # the Stop button, pressed while step 1 is shown
-    form.live.observe(
+    # the Stop button, pressed while the progress line shows step 1
+    form.shell.status.observe(
         lambda change: form.shell.stop_button.click() if "step 1/2" in change["new"] else None, "value"
     )
     stopped = form.run()

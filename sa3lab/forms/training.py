@@ -190,14 +190,13 @@ class TrainingForm(NotebookForm):
             value=5.0, description="Preview length (s)", style=parts.STYLE, layout={"width": "260px"}
         )
         self.preview_steps = _int_box(50, "Preview steps")
-        self.live = widgets.HTML()  # the live panel inside the form (also the display-id output's content)
+        self.live_html = ""  # the live panel: an output below the form, rewritten in place (display id)
         self.try_button = widgets.Button(description="Try it", icon="play", disabled=True)
         self.try_button.tooltip = "Open the newest LoRA file in a generation form"
         self.try_button.on_click(lambda _: self._open_try_form())
         self.try_output = widgets.Output()
         self.try_form: GenerationForm | None = None
         self._live_handle = None
-        self._live_html = ""
         self._count = 0
         self.shell = FormShell(
             self._inputs(),
@@ -224,17 +223,17 @@ class TrainingForm(NotebookForm):
             ]
         )
         files = widgets.VBox([self.name, self.resume, self.preview_prompt])
-        return widgets.VBox([self.picker.widget, data, adapter, run, files, widgets.HTML(HELP), self.live])
+        return widgets.VBox([self.picker.widget, data, adapter, run, files, widgets.HTML(HELP)])
 
     # ------------------------------------------------------------------ showing
 
     def display(self) -> None:
         """The form, its results and the live training panel (an output updated in place)."""
         super().display()
-        self._live_handle = display(HTML(self._live_html), display_id=True)
+        self._live_handle = display(HTML(self.live_html), display_id=True)
 
     def _set_live(self, block: str) -> None:
-        self._live_html = self.live.value = block
+        self.live_html = block
         if self._live_handle is not None:
             self._live_handle.update(HTML(block))
 
