@@ -359,7 +359,7 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
     }
     Path(result.plot_path).write_bytes(render.loss_png(result.losses))
     model_line = card["model"] + (
-        f" ({card['repo_id']} @ {(card['revision'] or '?')[:10]})" if source else ""
+        f" ({card['repo_id']} @ {(card['revision'] or '?')[:10]})" if card["repo_id"] else ""
     )
     rows = {
         "LoRA file": f"`{card['lora_file']}` (resume: `{card['resume_file']}`)",

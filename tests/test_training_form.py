@@ -287,3 +287,19 @@ def test_request_checks_settings_in_one_sentence(clips):
         with pytest.raises(ValueError, match=words) as err:
             TrainingRequest(**{**base, **bad}).check()
         assert one_sentence(str(err.value)), str(err.value)
+
+
+def test_a_catalog_base_model_trains_from_the_hub_and_the_card_names_its_revision(hub, clips, tmp_path):
+    result = Lab().train(
+        TrainingRequest(
+            model="small-music-base",
+            data_dir=str(clips),
+            steps=1,
+            rank=2,
+            duration=SHORT,
+            output_dir=str(tmp_path),
+        )
+    )
+    card = read_card(result.card_path)
+    assert card["repo_id"] == "stabilityai/stable-audio-3-small-music-base" and card["revision"]
+    assert card["model"] == "small-music-base" and lora_header(result.lora_path)["rank"] == 2
