@@ -254,7 +254,8 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
     ``on_step(report)`` after every step (a :class:`~stable_audio_3.training.StepReport`);
     ``on_preview(step, audio, sample_rate)`` after each preview. A ``progress.step`` that raises
     :class:`~stable_audio_3.training.TrainingStopped` (a Stop button) ends the run after that step;
-    the file is saved either way.
+    an interrupt (KeyboardInterrupt) ends it too, keeping the last finished step. The file is saved
+    either way and the result says the run stopped.
     """
     from stable_audio_3.training import LoraTrainer
 
@@ -290,7 +291,10 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
         if on_preview is not None:
             on_preview(*previews[-1], int(model.sample_rate))
 
+    reports = []
+
     def step(report) -> None:
+        reports.append(report)
         if on_step is not None:
             on_step(report)
         progress.step(
@@ -304,7 +308,11 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
             )
         progress.start(request.steps, f"training from step {trainer.step}")
         began = time.perf_counter()
-        reports = trainer.train(step, save_path=path, preview_every=request.preview_every, on_preview=preview)
+        try:
+            trainer.train(step, save_path=path, preview_every=request.preview_every, on_preview=preview)
+        except KeyboardInterrupt:  # the notebook's interrupt: as Stop, the last finished step is saved
+            if not reports:
+                raise
         elapsed = time.perf_counter() - began
     finally:
         trainer.close()

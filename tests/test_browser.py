@@ -15,6 +15,7 @@ from pathlib import Path
 import papermill
 import pytest
 from browser_fixtures import ROOT, jupyter_server, needs_chromium, prepare_notebook, shot
+from parity import MODELS
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -214,13 +215,25 @@ def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening
         shutil.rmtree(lab_server[2] / output_dir, ignore_errors=True)
 
 
+EXPORT_PARAMETERS = {  # the training notebook needs a base model (the demo is post-trained): the tiny fixture
+    "04_train_lora.ipynb": {
+        "MODEL": str(MODELS / "small-music-base"),
+        "STEPS": 2,
+        "DURATION": 0.5,
+        "PREVIEW_EVERY": 2,
+        "PROMPT": "plucked notes",
+    }
+}
+
+
 def export_html(notebook: str, folder: Path) -> Path:
-    """Run committed ``notebook`` headless with the demo model, then convert it with nbconvert --to html."""
+    """Run committed ``notebook`` headless (demo model or EXPORT_PARAMETERS), then nbconvert --to html."""
     out = folder / notebook
+    parameters = {"MODEL": "demo", "DURATION": 1.0, "SEED": 7, "OUTPUT_DIR": "outputs", "RUN": True}
     papermill.execute_notebook(
         str(ROOT / "notebooks" / notebook),
         str(out),
-        parameters={"MODEL": "demo", "DURATION": 1.0, "SEED": 7, "OUTPUT_DIR": "outputs", "RUN": True},
+        parameters={**parameters, **EXPORT_PARAMETERS.get(notebook, {})},
         cwd=str(folder),
         kernel_name="python3",
         progress_bar=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -303,3 +304,26 @@ def test_a_catalog_base_model_trains_from_the_hub_and_the_card_names_its_revisio
     card = read_card(result.card_path)
     assert card["repo_id"] == "stabilityai/stable-audio-3-small-music-base" and card["revision"]
     assert card["model"] == "small-music-base" and lora_header(result.lora_path)["rank"] == 2
+
+
+def test_an_interrupt_mid_step_keeps_the_last_finished_step(session, clips, tmp_path):
+    """The notebook's interrupt (SIGINT) in step 3's forward pass: steps 1-2 are saved and the run says so."""
+    model, _, _ = session.lab.load_generator(BASE, None, None)
+    calls = []
+
+    def interrupt_in_third_step(module, args, output):
+        calls.append(1)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)
+
+    handle = model.model.dit.register_forward_hook(interrupt_in_third_step)
+    try:
+        request = TrainingRequest(
+            model=BASE, data_dir=str(clips), steps=4, rank=2, duration=SHORT, output_dir=str(tmp_path)
+        )
+        result = session.lab.train(request)
+    finally:
+        handle.remove()
+    assert result.stopped and result.step == 2 and len(result.losses) == 2
+    with safe_open(result.lora_path, framework="pt") as f:
+        assert json.loads(f.metadata()["training"])["step"] == 2
