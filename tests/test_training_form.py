@@ -147,6 +147,8 @@ def test_form_trains_shows_live_progress_and_previews_and_try_it_changes_the_out
     assert card["dataset"]["sha256"] == dataset_hash(clips) and len(card["losses"]) == 2
 
     assert not form.try_button.disabled
+    form.try_button.click()  # opens a generation form below, with the file in its LoRA list
+    assert form.try_form.lora_files.value == result.lora_path and form.try_form.duration.value == SHORT
     try_form = form.try_it(duration=SHORT, steps=3, seed=5)
     assert try_form.lora_files.value == result.lora_path and try_form.prompt.value == "a pluck"
     adapted = try_form.run()

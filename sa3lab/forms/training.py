@@ -367,7 +367,11 @@ class TrainingForm(NotebookForm):
         return form
 
     def _open_try_form(self) -> None:
-        self.try_form = self.try_it(prompt=self.preview_prompt.value.strip())
+        self.try_form = self.try_it(
+            prompt=self.preview_prompt.value.strip(),
+            duration=float(self.duration.value),
+            seed=int(self.seed.value),
+        )
         self.try_output.clear_output()
         with self.try_output:
             self.try_form.display()
