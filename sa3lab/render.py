@@ -68,9 +68,11 @@ def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def audio_html(audio: torch.Tensor, sample_rate: int, *, loop: bool = False) -> str:
-    """An ``<audio>`` player with the preview embedded (plays offline, in static exports too)."""
-    mime, data = audio_preview(audio, sample_rate)
+def audio_html(
+    audio: torch.Tensor, sample_rate: int, *, loop: bool = False, budget: int = PREVIEW_BYTES
+) -> str:
+    """An ``<audio>`` player with a preview of about ``budget`` bytes embedded (plays offline, in exports)."""
+    mime, data = audio_preview(audio, sample_rate, budget)
     attrs = "controls preload='metadata'" + (" loop" if loop else "")
     return f"<audio {attrs} style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'></audio>"
 

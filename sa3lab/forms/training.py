@@ -34,7 +34,8 @@ from .shell import FormShell, NotebookForm, StopRequested
 PRECISION_OPTIONS = [("keep (as loaded)", None), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
 LIVE_EVERY_S = 0.5  # the live panel is redrawn at most this often (and after the last step)
 SHOWN_PREVIEWS = 3  # newest previews in the live panel and the result
-SHOWN_CLIPS = 40  # clips listed in the caption editor
+SHOWN_CLIPS = 16  # clips listed in the caption editor
+EDITOR_SECONDS, EDITOR_BYTES = 10, 50_000  # each editor player: the clip's start, small (widget state)
 EDITOR_HELP = (
     "<small>Each clip needs a caption: a .txt file of the same name, describing it as you would prompt "
     "for it. Edit them here and press <b>Save captions</b>.</small>"
@@ -107,11 +108,13 @@ class CaptionEditor:
 
         name = f"<small><code>{html.escape(str(clip.relative_to(folder)))}</code></small>"
         try:
-            data, rate = sf.read(str(clip), dtype="float32", always_2d=True, frames=30 * 48000)
+            info = sf.info(str(clip))
+            frames = int(EDITOR_SECONDS * info.samplerate)
+            data, rate = sf.read(str(clip), dtype="float32", always_2d=True, frames=frames)
         except Exception:  # noqa: BLE001 - the training checks name unreadable files in one sentence
             return f"<div style='width:260px'>{name}<br><small>cannot be read as audio</small></div>"
         audio = torch.from_numpy(data.T.copy())
-        return f"<div style='width:260px'>{name}{render.audio_html(audio, rate)}</div>"
+        return f"<div style='width:260px'>{name}{render.audio_html(audio, rate, budget=EDITOR_BYTES)}</div>"
 
     def save(self) -> int:
         """Write each non-empty caption to its clip's .txt file; returns how many were written."""
