@@ -35,7 +35,7 @@ PRECISION_OPTIONS = [("keep (as loaded)", None), ("bf16", "bf16"), ("fp16", "fp1
 LIVE_EVERY_S = 0.5  # the live panel is redrawn at most this often (and after the last step)
 SHOWN_PREVIEWS = 3  # newest previews in the live panel and the result
 SHOWN_CLIPS = 16  # clips listed in the caption editor
-EDITOR_SECONDS, EDITOR_BYTES = 10, 50_000  # each editor player: the clip's start, small (widget state)
+EDITOR_SECONDS, EDITOR_BYTES = 8, 40_000  # each editor player: the first 8 s at 40 kbit/s (widget state)
 EDITOR_HELP = (
     "<small>Each clip needs a caption: a .txt file of the same name, describing it as you would prompt "
     "for it. Edit them here and press <b>Save captions</b>.</small>"
