@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import test_kernel_runs
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -26,6 +28,7 @@ from stable_audio_3.training.adapters import AdapterSet, save_lora_file
 from tests.parity import MODELS
 
 BASE = str(MODELS / "small-music-base")
+front_end = test_kernel_runs.front_end  # the fixture: a real kernel driven as a browser drives it
 EXPECTED_KEYS = json.loads(
     (Path(__file__).parent / "fixtures/lora-train-step/expected_keys.json").read_text()
 )
@@ -330,3 +333,52 @@ def test_an_interrupt_mid_step_keeps_the_last_finished_step(session, clips, tmp_
     assert result.stopped and result.step == 2 and len(result.losses) == 2
     with safe_open(result.lora_path, framework="pt") as f:
         assert json.loads(f.metadata()["training"])["step"] == 2
+
+
+# ------------------------------------------------------------------------------ in a real kernel
+
+
+def wait_for_label(front_end, start: str, timeout: float = 300) -> str:
+    """The first Label / HTML widget value that starts with ``start`` (the progress line, the status)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        front_end.pump(0.1)
+        for value in front_end.labels.values():
+            if value.startswith(start):
+                return value
+    raise AssertionError(f"no label starting {start!r}; labels: {set(front_end.labels.values())}")
+
+
+def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_resumes(front_end, tmp_path):
+    """Start / Stop clicked as a browser does, then the notebook's interrupt, in a real kernel."""
+    out = tmp_path / "out"
+    front_end.execute(
+        "from sa3lab.training import write_example_dataset\n"
+        "from sa3lab.forms.training import TrainingForm\n"
+        f"data = write_example_dataset({str(tmp_path / 'data')!r}, clips=2, seconds=0.6)\n"
+        f"form = TrainingForm(model={BASE!r}, data_dir=str(data), steps=500, output_dir={str(out)!r}, "
+        f"rank=2, duration={SHORT!r})\n"
+        "form.display()\n"
+    )
+    front_end.click("Start training")
+    wait_for_label(front_end, "step 1/500")
+    front_end.click("Stop")
+    assert wait_for_label(front_end, "done") == "done"
+    first = front_end.evaluate(
+        "[form.shell.last_result.step, form.shell.last_result.stopped, form.resume.value]"
+    )
+    assert first[1] and 1 <= first[0] < 500 and first[2] == str(out / "my-lora.safetensors")
+    assert any("stopped at step" in str(m["content"].get("data", {})) for m in front_end.iopub)
+
+    front_end.labels.clear()
+    front_end.click("Start training")  # resumes from the file Stop saved
+    wait_for_label(front_end, f"step {first[0] + 2}/500")
+    front_end.km.interrupt_kernel()
+    assert wait_for_label(front_end, "done") == "done"
+    second = front_end.evaluate(
+        "[form.shell.last_result.step, form.shell.last_result.stopped, form.shell.last_error]"
+    )
+    assert second[0] > first[0] + 1 and second[1] and second[2] is None
+    with safe_open(str(out / "my-lora.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["training"])["step"] == second[0]
+    assert front_end.evaluate("1 + 1") == 2  # the kernel lives on
