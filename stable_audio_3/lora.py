@@ -6,7 +6,8 @@ with ``conditioners.``) and a ``lora_config`` JSON header (rank, alpha, adapter_
 adapted weight gets one :class:`LoraAdapter` per loaded file through ``torch.nn.utils.parametrize``;
 adapters chain in load order, so ``W -> f0(W) -> f1(f0(W))``. Removing them restores the original
 tensor object, so the base weights come back bit-exactly. :func:`switch_adapters` turns adapters on
-and off per model call (upstream's ``lora_interval`` and ``lora_layer_filter``).
+and off per model call (upstream's ``lora_interval`` and ``lora_layer_filter``, or per file with
+upstream's ``lora_configs``).
 """
 
 from __future__ import annotations
@@ -130,11 +131,17 @@ class LoraAdapter(nn.Module):
     """One file's adapter on one weight: ``forward(W)`` returns the adapted weight."""
 
     def __init__(
-        self, params: dict[str, torch.Tensor], adapter_type: str, scaling: float, base: torch.Tensor
+        self,
+        params: dict[str, torch.Tensor],
+        adapter_type: str,
+        scaling: float,
+        base: torch.Tensor,
+        file_index: int = 0,
     ):
         super().__init__()
         self.adapter_type = adapter_type
         self.scaling = scaling
+        self.file_index = file_index  # the file's load order: what ``lora_configs`` entries name
         self.strength = 1.0
         self.enabled = True
         device = base.device
@@ -226,7 +233,11 @@ class LoraStack:
             adapters = []
             for path, module in targets.items():
                 adapter = LoraAdapter(
-                    lora.layers[path], lora.adapter_type, lora.alpha / lora.rank, _base_weight(module)
+                    lora.layers[path],
+                    lora.adapter_type,
+                    lora.alpha / lora.rank,
+                    _base_weight(module),
+                    file_index=len(self.files),
                 )
                 parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
                 adapters.append(adapter)
@@ -274,11 +285,43 @@ def layer_patterns(layer_filter: str) -> list[str]:
     return [pattern for part in parts for pattern in expand_ranges(part)]
 
 
-def switch_adapters(root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str) -> bool | None:
-    """Enable the adapters under ``root`` iff ``sigma0`` is in ``interval``, except on filtered layers.
+def _per_file(lora_configs) -> dict[int, tuple[tuple[float, float], str]]:
+    """Upstream's ``lora_configs`` (``[{"lora_index": i, "interval": (lo, hi), "layer_filter": "..."}]``)
+    as ``{index: (interval, filter)}``, checked."""
+    rule = (
+        'lora_configs must be a list of dicts such as {"lora_index": 0, "interval": (0.0, 1.0), '
+        '"layer_filter": ""}'
+    )
+    if not isinstance(lora_configs, (list, tuple)):
+        raise ValueError(f"{rule}; got {type(lora_configs).__name__}.")
+    settings = {}
+    for config in lora_configs:
+        entry = config if isinstance(config, dict) else {}
+        index = entry.get("lora_index")
+        interval = entry.get("interval", (0, 1))
+        layer_filter = entry.get("layer_filter", "")
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or index < 0
+            or not isinstance(interval, (list, tuple))
+            or len(interval) != 2
+            or not isinstance(layer_filter, str)
+        ):
+            raise ValueError(f"{rule}; got {config!r}.")
+        settings[index] = ((float(interval[0]), float(interval[1])), layer_filter)
+    return settings
 
-    Layer names are matched relative to ``root``. Returns whether adapters are on (None when none
-    are attached).
+
+def switch_adapters(
+    root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str, lora_configs=None
+) -> frozenset | None:
+    """Enable the adapters under ``root`` iff ``sigma0`` is in their interval, except on filtered layers.
+
+    ``interval`` and ``layer_filter`` apply to every file but those an entry of ``lora_configs``
+    names by load index: those use the entry's own, as upstream's DiT does. Layer names are matched
+    relative to ``root``. Returns the load indices of the files whose interval holds ``sigma0``
+    (None when no adapters are attached).
     """
     adapters = [
         (name, adapter)
@@ -288,8 +331,21 @@ def switch_adapters(root: nn.Module, sigma0: torch.Tensor, interval, layer_filte
     ]
     if not adapters:
         return None
-    active = bool(interval[0] <= sigma0 <= interval[1])
-    patterns = layer_patterns(layer_filter)
+    settings = {} if lora_configs is None else _per_file(lora_configs)
+    loaded = sorted({adapter.file_index for _, adapter in adapters})
+    unknown = sorted(set(settings) - set(loaded))
+    if unknown:
+        raise ValueError(
+            f"lora_configs names LoRA index {unknown[0]}, but the loaded files have indices "
+            f"{', '.join(map(str, loaded))} (load order, from 0)."
+        )
+    active, patterns = set(), {}
+    for index in loaded:
+        (low, high), file_filter = settings.get(index, (interval, layer_filter))
+        if bool(low <= sigma0 <= high):
+            active.add(index)
+        patterns[index] = layer_patterns(file_filter)
     for name, adapter in adapters:
-        adapter.enabled = active and not any(pattern in name for pattern in patterns)
-    return active
+        index = adapter.file_index
+        adapter.enabled = index in active and not any(pattern in name for pattern in patterns[index])
+    return frozenset(active)
