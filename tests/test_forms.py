@@ -8,6 +8,7 @@ import html
 import json
 import math
 import re
+from pathlib import Path
 
 import ipywidgets as widgets
 import pytest
@@ -22,7 +23,7 @@ from sa3lab.auth import TokenChoice
 from sa3lab.cache import ModelCache
 from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
-from sa3lab.generation import GenerationRequest
+from sa3lab.generation import GenerationRequest, LoraUse
 from sa3lab.lab import Lab
 
 FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
@@ -105,7 +106,10 @@ def test_widgets_read_into_a_generation_request(session, out, chord_file):
     assert [v for _, v in form.picker.dropdown.options][:4] == ["small-music", "small-sfx", "medium", "demo"]
     form.negative.value, form.batch.value, form.tabs.selected_index = "music", 2, 2
     form.inpaint_audio.path.value, form.regions.value = chord_file, "0.5-1, 2 - 3.5"
-    form.lora_files.value, form.lora_strengths.value = f"{LORA}\n{LORA}\n", "0.5"
+    for strength in (0.5, 0.25):
+        row = form.loras.add(LoraUse(""))
+        row.path.value, row.strength.value = str(LORA), strength
+    form.loras.rows[1].interval.value, form.loras.rows[1].layer_filter.value = (0.5, 1.0), " layers.0. "
     request = form.read()
     assert (request.model, request.prompt, request.duration, request.seed) == (
         "small-sfx",
@@ -124,14 +128,16 @@ def test_widgets_read_into_a_generation_request(session, out, chord_file):
         2,
         "music",
     )
-    assert request.loras() == [(str(LORA), 0.5)] * 2
+    assert request.loras() == [LoraUse(str(LORA), 0.5), LoraUse(str(LORA), 0.25, (0.5, 1.0), "layers.0.")]
     assert request.output_dir == out
     form.tabs.selected_index, form.a2a_audio.path.value, form.noise.value = 1, chord_file, 0.3
     request = form.read()
     assert (request.mode, request.init_noise_level) == ("audio-to-audio", 0.3)
-    form.tabs.selected_index = 3  # the LoRA tab: Generate keeps the mode picked last, and says which
-    assert form.tabs.titles[3] == "LoRA" and form.read().mode == "audio-to-audio"
-    assert "Audio to audio" in form.lora_note.value
+    assert len(request.lora_files) == 2  # LoRA is no mode: it applies to whichever mode runs
+    form.tabs.selected_index, form.continue_audio.path.value, form.continue_s.value = 3, chord_file, 2.5
+    request = form.read()
+    assert (request.mode, request.continuation_s, request.duration) == ("continuation", 2.5, 3.5)
+    assert "Keeps the clip's 1.00 s and adds 2.5 s" in form.continue_note.value
 
 
 def test_a_local_folder_is_a_model_and_base_folders_get_base_defaults(session, out):
@@ -157,21 +163,32 @@ def test_changing_the_model_sets_its_defaults_and_the_negative_prompt_hint_follo
 
 def test_new_seed_button_draws_a_fixed_seed(session):
     form = generation_form(model="demo", prompt="x", seed=-1, session=session)
+    assert form.seed.choice.value == "new each run" and form.seed.value == -1 and form.seed.box.disabled
     form.seed.button.click()
-    assert 0 <= form.seed.value <= 99998
+    assert form.seed.choice.value == "fixed" and 0 <= form.seed.value <= 99998
 
 
-def test_an_upload_becomes_a_path_and_leaves_no_bytes_in_widget_state(session, out):
+def test_an_upload_shows_its_name_and_a_player_and_leaves_no_bytes_in_widget_state(session, out, chord_file):
     form = demo_form(session, out)
-    data = (b"RIFF" + b"\0" * 40) * 100
+    data = open(chord_file, "rb").read()
     form.a2a_audio.upload.value = (upload_item("../my clip.wav", data),)
-    path = form.a2a_audio.path.value
+    assert form.a2a_audio.path.value == "my clip.wav"  # the name, not a temporary path
+    path = form.a2a_audio.value
     assert path.endswith("my_clip.wav") and open(path, "rb").read() == data
     assert form.a2a_audio.upload.value == ()
-    form.lora_upload.value = (upload_item("style.safetensors", b"abc"), upload_item("b.safetensors", b"d"))
-    names = [line.rsplit("-", 1)[1] for line in form.lora_files.value.splitlines()]
-    assert names == ["style.safetensors", "b.safetensors"]
-    assert form.lora_upload.value == ()
+    chosen = form.a2a_audio.chosen.value
+    assert "my clip.wav · 1.00 s" in chosen and "<audio" in chosen and "data:audio/" in chosen
+    assert form.read().mode == "text-to-audio"
+    form.tabs.selected_index = 1
+    assert form.read().source_audio == path
+    form.a2a_audio.path.value = "/no/such.wav"  # typing another path drops the upload, and says why
+    assert "was not found" in form.a2a_audio.chosen.value
+    form.loras.upload.value = (upload_item("style.safetensors", b"abc"), upload_item("b.safetensors", b"d"))
+    assert [row.path.value for row in form.loras.rows] == ["style.safetensors", "b.safetensors"]
+    assert [Path(use.file).name for use in form.loras.uses()] == ["style.safetensors", "b.safetensors"]
+    assert (
+        form.loras.upload.value == () and "style.safetensors, b.safetensors" in form.loras.widget.get_title(0)
+    )
 
 
 # ------------------------------------------------------------------ bad input: one sentence, nothing lost
@@ -192,7 +209,20 @@ BROKEN = "<broken file>"
         ({"tabs.selected_index": 2, "inpaint_audio.path.value": "/no/a.wav"}, "was not found"),
         ({"tabs.selected_index": 2, "regions.value": "0.5-4"}, "must lie inside 0-1 s"),
         ({"tabs.selected_index": 2, "regions.value": "two to four"}, "Write regions as start-end"),
-        ({"lora_files.value": "/no/lora.safetensors"}, "LoRA file /no/lora.safetensors was not found"),
+        ({"loras.rows.0.path.value": "/no/lora.safetensors"}, "LoRA file /no/lora.safetensors was not found"),
+        ({"loras.rows.0.strength.value": 11.0}, "LoRA strengths must be a list of numbers from -10 to 10"),
+        (
+            {"advanced.cfg_norm_threshold.value": 500.0},
+            "CFG norm cap must be a number from 0 to 100; got 500",
+        ),
+        ({"advanced.padding.value": 40.0}, "Padding (s) must be a number from 0 to 30; got 40"),
+        ({"advanced.steps.value": 250}, "250 steps take about 31 times as long"),
+        (
+            {"advanced.schedule.value": "full", "advanced.schedule_params.2.value": 5000},
+            "min_length (5000) must",
+        ),
+        ({"tabs.selected_index": 3, "continue_s.value": 0.0}, "Set how many seconds to add"),
+        ({"preview_on.value": True, "preview_every.value": 0}, "Previews come every N steps"),
         (
             {"picker.dropdown.value": LOCAL, "picker.path.value": "/no/dir"},
             "The folder /no/dir does not exist",
@@ -202,13 +232,15 @@ BROKEN = "<broken file>"
 def test_bad_input_shows_one_actionable_sentence(session, out, tmp_path, chord_file, changes, words):
     form = demo_form(session, out)
     form.inpaint_audio.path.value, form.regions.value = chord_file, "0.2-0.5"
+    form.continue_audio.path.value = chord_file
+    form.loras.add(LoraUse(str(LORA)))
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"this is not audio")
     for path, value in changes.items():
         owner, name = path.rsplit(".", 1)
         target = form
         for part in owner.split("."):
-            target = getattr(target, part)
+            target = target[int(part)] if part.isdigit() else getattr(target, part)
         setattr(target, name, str(broken) if value == BROKEN else value)
     assert form.run() is None
     text = message_text(form)
@@ -355,7 +387,7 @@ def test_audio_to_audio_inpainting_batch_and_lora_through_the_form(session, out,
     form.batch.value = 1
     form.tabs.selected_index, form.inpaint_audio.path.value = 2, chord_file
     form.duration.value, form.regions.value = 2.0, "0.2-0.4, 1-2"  # a gap and a continuation past the clip
-    form.lora_files.value, form.lora_strengths.value = str(LORA), "0.5"
+    form.loras.add(LoraUse(str(LORA), 0.5))
     result = form.run()
     assert result is not None and result.settings["mode"] == "inpaint" and result.audio.shape[-1] == 88200, (
         message_text(form)
@@ -450,7 +482,11 @@ def test_rendered_results_flag_bad_signals_and_leave_music_alone():
 def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(session, out, chord_file):
     form = demo_form(session, out)
     form.tabs.selected_index, form.inpaint_audio.path.value = 2, chord_file
-    form.regions.value, form.lora_files.value, form.lora_strengths.value = "0.2-0.5", str(LORA), "0.5"
+    form.regions.value = "0.2-0.5"
+    form.loras.add(LoraUse(str(LORA), 0.5, (0.25, 1.0), "layers.0."))
+    form.advanced.sampler.value, form.advanced.apg_scale.value = "euler", 0.5
+    form.advanced.schedule.value = "logsnr"
+    form.advanced.schedule_params[2].value = 0.5  # rate
     result = form.run()
     assert result is not None, message_text(form)
     other = generation_form("base", session=session)
@@ -459,7 +495,9 @@ def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(sess
     assert (again.mode, again.regions, again.loras(), again.seed) == (
         "inpaint",
         [(0.2, 0.5)],
-        [(str(LORA), 0.5)],
+        [LoraUse(str(LORA), 0.5, (0.25, 1.0), "layers.0.")],
         3,
     )
     assert again.source_audio == chord_file and other.picker.value == "demo"
+    assert again.settings() == GenerationRequest.from_record(result.metadata()).settings()
+    assert (again.sampler, again.apg_scale, again.schedule["rate"]) == ("euler", 0.5, 0.5)

@@ -3,10 +3,12 @@
 A form supplies ``read`` (widgets -> request, raising ``ValueError`` with one sentence on bad input),
 ``execute`` (request, progress) -> result, and ``render`` (result -> one HTML block). Both the button
 and :meth:`FormShell.run` (headless / papermill) go through :meth:`FormShell.run` on the kernel's main
-thread (see :mod:`.kernel`). Results are ordinary rich output: :meth:`FormShell.display` shows the
-form and, below it in the same cell, an output with a display id that every result updates (newest
-first), so results are saved with the notebook, survive a kernel restart and show in static exports,
-without widget state. Earlier results stay, whatever happens to a later run.
+thread (see :mod:`.kernel`). Other long jobs of a form (expanding a prompt) go through
+:meth:`FormShell.start_task`: the same thread, progress, Stop and messages, one job at a time.
+Results are ordinary rich output: :meth:`FormShell.display` shows the form and, below it in the same
+cell, an output with a display id that every result updates (newest first), so results are saved
+with the notebook, survive a kernel restart and show in static exports, without widget state.
+Earlier results stay, whatever happens to a later run.
 
 After a page reload the front end no longer knows that output (its display-id routing lived in the
 old page), so a run requested from another page connection also shows the results inside the form,
@@ -93,6 +95,7 @@ class FormShell:
         self.last_result = None
         self.last_error: str | None = None
         self.running = False
+        self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self._handle = None
         self._shown_in: str | None = None  # the page connection that ran the form's cell
         self._reloaded = False
@@ -136,22 +139,51 @@ class FormShell:
 
     def start(self) -> None:
         """Button path: the same run, on the kernel's main thread; a click during a run does nothing."""
+        self._start(self.run)
+
+    def start_task(self, job: Callable[[Progress], object]) -> None:
+        """Another button's job: :meth:`run_task` on the kernel's main thread; ignored while busy."""
+        self._start(lambda: self.run_task(job))
+
+    def _start(self, work: Callable[[], object]) -> None:
         if self.running:
             return
         self.running = True  # at once, so a click that arrives before the run starts is ignored too
-        self.run_button.disabled = True
-        kernel.on_main_thread(self.run)
+        self._set_busy(True)
+        kernel.on_main_thread(work)
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.run_button, *self.busy_disabled):
+            widget.disabled = busy
+        self.stop_button.disabled = not busy
 
     def run(self):
         """Read the inputs, run once and show the result; returns it (None if the run failed)."""
+        produced = self.run_task(self._produce)
+        if produced is None:
+            return None
+        result, block = produced
+        self.results.insert(0, block)
+        self._show_results()
+        self.last_result = result
+        return result
+
+    def _produce(self, progress: Progress):
+        request = self._read()
+        result = self._execute(request, progress)
+        return result, self._render(result)
+
+    def run_task(self, job: Callable[[Progress], object]):
+        """``job(progress)`` with Stop, the interrupt and errors handled; its value (None if it failed).
+
+        A bad input or any failure shows one message in the form; the kernel and earlier results stay.
+        """
         self.running, self.progress.stop_requested = True, False
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._set_busy(True)
         self._notice_reload()
         self.message.value, self.last_error = "", None
         try:
-            request = self._read()
-            result = self._execute(request, self.progress)
-            block = self._render(result)
+            value = job(self.progress)
         except (StopRequested, KeyboardInterrupt):
             self._show(STOPPED_TEXT, "info")
             return None
@@ -169,12 +201,9 @@ class FormShell:
             return None
         finally:
             self.running = False
-            self.run_button.disabled, self.stop_button.disabled = False, True
-        self.results.insert(0, block)
-        self._show_results()
-        self.last_result = result
+            self._set_busy(False)
         self.status.value = "done"
-        return result
+        return value
 
     def clear_results(self) -> None:
         """Empty the results output (the saved files stay)."""
