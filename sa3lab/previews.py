@@ -4,8 +4,8 @@ Decoding the latents costs about as much as a sampling step on a CPU (the SAME d
 attention chunks, so even a short excerpt costs most of one), far more than the 10 % of a run a
 preview may take. So a preview's spectrogram is not decoded: :class:`LatentSpectrogram` maps each
 latent frame linearly to the dBFS levels of the audio it decodes to, a ridge regression fitted on
-this model's decoded results in the kernel (every finished run with previews teaches it; a few
-thousand latent frames suffice). Until a fit exists the preview shows the latents themselves. With
+this model's decoded results in the kernel (every finished run with previews teaches it). Until a
+fit exists the preview shows the latents themselves. With
 ``listen=True`` each preview also decodes the first :data:`LISTEN_FRAMES` latents (about 3 s) to
 hear them, at the price of a decode per preview; it draws the decoder's noise without touching the
 run's random numbers, so the result stays the same, and teaches the fit at once.
@@ -27,7 +27,7 @@ from . import checks, render
 ROWS = 96  # log-spaced frequency rows of a preview
 LISTEN_FRAMES = 32  # latents decoded to listen to: about 3 s
 MIN_FIT_FRAMES = 64  # decoded latent frames a fit needs before it is used
-RIDGE = 1e-3  # regularisation, relative to the mean feature energy
+RIDGE = 0.1  # regularisation of the slopes, relative to the mean latent variance
 LATENT_RANGE = (-3.0, 3.0)  # standard deviations shown by the latent view
 
 
@@ -84,11 +84,20 @@ class LatentSpectrogram:
         self.frames += frames
         self._weights = None
 
+    def _solve(self) -> np.ndarray:
+        """Weights (channels + 1, rows): ridge on centred latents, so only the slopes shrink, not the mean."""
+        n = self.xtx[-1, -1]
+        mean_x, mean_y = self.xtx[-1, :-1] / n, self.xty[-1] / n
+        sxx = self.xtx[:-1, :-1] - n * np.outer(mean_x, mean_x)
+        sxy = self.xty[:-1] - n * np.outer(mean_x, mean_y)
+        ridge = RIDGE * np.trace(sxx) / len(sxx) + 1e-9
+        slopes = np.linalg.solve(sxx + ridge * np.eye(len(sxx)), sxy)
+        return np.vstack([slopes, mean_y - mean_x @ slopes])
+
     def predict(self, latents: torch.Tensor) -> np.ndarray:
         """(rows, frames) dBFS levels estimated for (channels, frames) latents."""
         if self._weights is None:
-            ridge = RIDGE * np.trace(self.xtx) / len(self.xtx) + 1e-9
-            self._weights = np.linalg.solve(self.xtx + ridge * np.eye(len(self.xtx)), self.xty)
+            self._weights = self._solve()
         return np.clip((self._features(latents) @ self._weights).T, *render.DB_RANGE)
 
 

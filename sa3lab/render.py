@@ -119,8 +119,20 @@ def log_spectrogram(
     linear = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     top = min(FREQ_RANGE[1], sample_rate / 2)
     freqs = np.geomspace(FREQ_RANGE[0], top, rows)
-    levels = np.stack([np.interp(freqs, linear, column) for column in db.T], axis=1)
-    return Spectrogram(np.clip(levels, *DB_RANGE), freqs, mono.numel() / sample_rate)
+    return Spectrogram(np.clip(_on_rows(db, linear, freqs), *DB_RANGE), freqs, mono.numel() / sample_rate)
+
+
+def _on_rows(db: np.ndarray, linear: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """(bins, columns) levels on log-spaced rows: the loudest bin of each row's band (a tone shows at its
+    level wherever it falls), interpolated where a band holds no bin (the narrow low rows)."""
+    above = np.clip(np.searchsorted(linear, freqs), 1, len(linear) - 1)
+    weight = (freqs - linear[above - 1]) / (linear[above] - linear[above - 1])
+    interpolated = (1 - weight)[:, None] * db[above - 1] + weight[:, None] * db[above]
+    edges = np.sqrt(freqs[:-1] * freqs[1:])
+    start = np.searchsorted(linear, np.concatenate([[freqs[0]], edges]))
+    stop = np.searchsorted(linear, np.concatenate([edges, [freqs[-1] * (1 + 1e-9)]]))
+    loudest = np.maximum.reduceat(db, np.minimum(start, len(linear) - 1), axis=0)
+    return np.where((stop > start)[:, None], np.maximum(loudest, interpolated), interpolated)
 
 
 def _shade(ax, regions) -> None:

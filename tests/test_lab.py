@@ -1,5 +1,6 @@
 """The Lab end to end against the loopback Hub: cache hits, healing, rejected tokens, no token leaks."""
 
+import hashlib
 import json
 import logging
 import os
@@ -118,9 +119,23 @@ def test_a_rejected_token_runs_open_models_anonymously_with_one_notice(hub, monk
     assert REJECTED_TOKEN not in notice
 
 
-def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path):
-    lab = Lab()
-    first = lab.generate(request(tmp_path, model="demo", seed=-1, steps=None, negative_prompt="hiss"))
+LORA = MODELS / "lora" / "lora_a.safetensors"
+MODE_RUNS = {
+    "text-to-audio": dict(negative_prompt="hiss", cfg_scale=3.0, cfg_interval=(0.1, 0.9), scale_phi=0.5),
+    "audio-to-audio": dict(mode="audio-to-audio", init_noise_level=0.6, sampler="euler"),
+    "inpaint": dict(mode="inpaint", regions=[(0.1, 0.3), (0.6, 1)], schedule={"type": "none"}),
+    "continuation": dict(mode="continuation", duration=1.5, continuation_s=0.5, duration_padding=1.0),
+    "lora": dict(lora_files=[str(LORA), str(LORA)], lora_strengths=[0.5, -0.25], lora_intervals=[(0.5, 1.0)],
+                 lora_layer_filters=["", "transformer.layers.0."], cfg_norm_threshold=2.0, apg_scale=0.0),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(MODE_RUNS))
+def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path, kind):
+    lab, source = Lab(), tmp_path / "source.wav"
+    sf.write(source, 0.3 * np.sin(np.linspace(0, 2000, 44100))[:, None].repeat(2, 1), 44100)
+    kw = {"duration": 1.0, "source_audio": str(source), **MODE_RUNS[kind]}
+    first = lab.generate(request(tmp_path, model="demo", seed=-1, steps=None, **kw))
     sidecar = json.loads(open(first.paths[0].replace(".wav", ".json")).read())
     again = GenerationRequest.from_record(sidecar)
     again.output_dir = str(tmp_path / "again")
@@ -129,3 +144,26 @@ def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path):
     original, _ = sf.read(first.paths[0], dtype="float32")
     reproduced, _ = sf.read(second.paths[0], dtype="float32")
     assert np.array_equal(original, reproduced)
+    settings = sidecar["settings"]
+    assert (settings["mode"], settings["steps"], sidecar["seed"]) == (again.mode, 8, first.seed)
+    if again.mode != "text-to-audio":
+        assert settings["source"] == {
+            "file": str(source),
+            "name": "source.wav",
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        }
+    if kind == "continuation":
+        assert (settings["continuation_s"], settings["kept_s"], settings["regions"]) == (
+            0.5,
+            1.0,
+            [[1.0, 1.5]],
+        )
+    if kind == "lora":
+        digest = hashlib.sha256(LORA.read_bytes()).hexdigest()
+        assert [
+            (x["name"], x["sha256"], x["strength"], x["interval"], x["layer_filter"])
+            for x in settings["loras"]
+        ] == [
+            ("lora_a.safetensors", digest, 0.5, [0.5, 1.0], ""),
+            ("lora_a.safetensors", digest, -0.25, [0.5, 1.0], "transformer.layers.0."),
+        ]
