@@ -4,11 +4,13 @@ Gated-model behaviour runs against the loopback Hub (``hub`` fixture) with the f
 """
 
 import datetime
+import hashlib
 import html
 import json
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import ipywidgets as widgets
 import pytest
@@ -17,7 +19,7 @@ import torch
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from parity import MODELS
 
-from sa3lab import autoencoder_form, comparison_form, generation_form, quality, render, start_here
+from sa3lab import autoencoder_form, catalog, comparison_form, generation_form, quality, render, start_here
 from sa3lab.audio_input import reference_chord
 from sa3lab.auth import TokenChoice
 from sa3lab.cache import ModelCache
@@ -25,6 +27,7 @@ from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
 from sa3lab.generation import GenerationRequest, LoraUse
 from sa3lab.lab import Lab
+from sa3lab.prompt_assistant import PromptAssistant
 
 FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
 LORA = MODELS / "lora" / "lora_a.safetensors"
@@ -501,3 +504,254 @@ def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(sess
     assert again.source_audio == chord_file and other.picker.value == "demo"
     assert again.settings() == GenerationRequest.from_record(result.metadata()).settings()
     assert (again.sampler, again.apg_scale, again.schedule["rate"]) == ("euler", 0.5, 0.5)
+
+
+# ------------------------------------------------------------ the studio: every control reaches the engine
+
+
+def loaded_demo():
+    """The demo model the forms' shared lab runs (loaded once)."""
+    model, _, _ = shared_lab().load_generator("demo", catalog.get("demo"), None)
+    return model
+
+
+def record_calls(monkeypatch, owner, name: str) -> list:
+    """Wrap ``owner.name`` so each call's arguments are kept; the real method still runs."""
+    calls, real = [], getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        calls.append(SimpleNamespace(args=args, kwargs=kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
+def sidecar(result) -> dict:
+    return json.loads(open(result.paths[0].replace(".wav", ".json")).read())
+
+
+def test_every_sampler_and_lora_control_reaches_the_engine_and_the_record(session, out, monkeypatch):
+    form = demo_form(session, out)
+    assert (
+        form.advanced.widget.selected_index is None and form.loras.widget.selected_index is None
+    )  # collapsed
+    model = loaded_demo()
+    generate = record_calls(monkeypatch, model, "generate")
+    strengths = record_calls(monkeypatch, model, "set_lora_strength")
+    advanced = form.advanced
+    advanced.sampler.value, advanced.steps.value, advanced.cfg.value = "euler", 3, 2.5
+    advanced.cfg_interval.value, advanced.scale_phi.value = (0.2, 0.9), 0.3
+    advanced.cfg_norm_threshold.value, advanced.apg_scale.value, advanced.padding.value = 5.0, 0.5, 2.0
+    advanced.schedule.value = "flux"
+    assert [box.description for box in advanced.schedule_params] == [
+        "min length",
+        "max length",
+        "alpha min",
+        "alpha max",
+    ]
+    for box, value in zip(advanced.schedule_params, (128, 2048, 0.5, 3.0), strict=True):
+        box.value = value
+    row = form.loras.add(LoraUse(""))
+    row.path.value, row.strength.value = str(LORA), 0.7
+    row.interval.value, row.layer_filter.value = (0.5, 1.0), "layers.0."
+    result = form.run()
+    assert result is not None, message_text(form)
+    (call,) = generate
+    sent = call.kwargs
+    assert (sent["sampler_type"], sent["steps"], sent["cfg_scale"]) == ("euler", 3, 2.5)
+    assert (sent["cfg_interval"], sent["scale_phi"], sent["cfg_norm_threshold"]) == ((0.2, 0.9), 0.3, 5.0)
+    assert (sent["apg_scale"], sent["duration_padding_sec"]) == (0.5, 2.0)
+    shift = sent["dist_shift"]
+    assert (shift.min_length, shift.max_length) == (128, 2048)
+    assert math.isclose(shift.alpha(128), 0.5) and math.isclose(shift.alpha(4096), 3.0)
+    assert sent["lora_configs"] == [{"lora_index": 0, "interval": (0.5, 1.0), "layer_filter": "layers.0."}]
+    assert [(c.args, c.kwargs) for c in strengths] == [((0.7,), {"lora_index": 0})]
+    assert model.lora_names == ["lora_a"]
+    settings = sidecar(result)["settings"]
+    assert {k: settings[k] for k in ("sampler", "steps", "cfg_scale", "cfg_interval", "scale_phi")} == {
+        "sampler": "euler",
+        "steps": 3,
+        "cfg_scale": 2.5,
+        "cfg_interval": [0.2, 0.9],
+        "scale_phi": 0.3,
+    }
+    assert (settings["cfg_norm_threshold"], settings["apg_scale"], settings["duration_padding"]) == (
+        5.0,
+        0.5,
+        2.0,
+    )
+    assert settings["schedule"] == {"type": "flux", "min_length": 128, "max_length": 2048, "alpha_min": 0.5,
+                                    "alpha_max": 3.0}  # fmt: skip
+    (lora,) = settings["loras"]
+    assert (lora["name"], lora["sha256"]) == (
+        "lora_a.safetensors",
+        hashlib.sha256(LORA.read_bytes()).hexdigest(),
+    )
+    assert (lora["strength"], lora["interval"], lora["layer_filter"]) == (0.7, [0.5, 1.0], "layers.0.")
+    table = html.unescape(result_blocks(form)[0])
+    assert "euler · CFG interval 0.2-0.9 · rescale 0.3 · norm cap 5 · APG 0.5 · flux shift" in table
+    assert "lora_a.safetensors (sha256 " in table and "layers matching 'layers.0.' off" in table
+
+
+def test_the_seed_is_fixed_or_new_each_run_as_chosen(session, out):
+    form = demo_form(session, out)
+    form.steps.value = 1
+    assert form.seed.choice.value == "fixed" and [form.run().seed for _ in range(2)] == [3, 3]
+    form.seed.choice.value = "new each run"
+    seeds = [form.run().seed for _ in range(3)]
+    assert len(set(seeds)) > 1  # three draws from 0..99998
+    assert form.seed.box.value == seeds[-1] and f"last run: seed {seeds[-1]}" in form.seed.last.value
+    form.seed.choice.value = "fixed"  # keep the one just heard
+    assert form.run().seed == seeds[-1]
+
+
+def test_previews_show_during_sampling_and_leave_the_result_unchanged(session, out):
+    form = demo_form(session, out)
+    form.steps.value = 4
+    plain = form.run()
+    form.preview_on.value, form.preview_every.value, form.preview_listen.value = True, 2, True
+    shown = []
+    form.preview_image.observe(
+        lambda c: shown.append((form.shell.bar.value, form.preview_caption.value, bytes(c["new"][:8]))),
+        "value",
+    )
+    heard = []
+    form.preview_audio.observe(lambda c: heard.append(bytes(c["new"][:4])), "value")
+    with_previews = form.run()
+    assert torch.equal(plain.audio, with_previews.audio)
+    during = [s for s in shown if s[2]]
+    assert [s[0] for s in during] == [2, 4] and all(s[2] == b"\x89PNG\r\n\x1a\n" for s in during)
+    assert "step 2/4" in during[0][1] and "Preview" in during[0][1]
+    assert heard[:2] == [b"RIFF", b"RIFF"]
+    assert form.preview_image.value == b"" and form.preview_audio.value == b""  # nothing left in widget state
+    assert form.preview_box.layout.display == "none" and with_previews.timings["previews"] > 0
+
+
+def test_results_loop_when_asked(session, out):
+    form = demo_form(session, out)
+    form.steps.value, form.loop.value = 1, True
+    form.run()
+    assert "<audio controls preload='metadata' loop" in result_blocks(form)[0]
+
+
+def test_a_result_is_sent_on_to_inpainting_continuation_and_a_round_trip(session, out):
+    form = demo_form(session, out)
+    assert form.send_box.layout.display == "none"
+    first = form.run()
+    assert form.send_box.layout.display is None and form.use_result.value == first.paths[0]
+    form.send_buttons["Inpaint"].click()
+    assert (form.mode, form.inpaint_audio.value, form.regions.value) == (
+        "inpaint",
+        first.paths[0],
+        "0.33-0.67",
+    )
+    assert "#1 · demo · rain on a tin roof is now the source of inpainting" in message_text(form)
+    inpainted = form.run()
+    assert inpainted is not None, message_text(form)
+    record = sidecar(inpainted)["settings"]
+    assert record["mode"] == "inpaint" and record["regions"] == [[0.33, 0.67]]
+    assert record["source"]["sha256"] == hashlib.sha256(open(first.paths[0], "rb").read()).hexdigest()
+    assert [label for label, _ in form.use_result.options][1] == "#1 · demo · rain on a tin roof"
+    form.use_result.value, form.continue_s.value = first.paths[0], 2.0
+    form.send_buttons["Continue"].click()
+    assert (form.mode, form.continue_audio.value, form.duration.value) == (
+        "continuation",
+        first.paths[0],
+        3.0,
+    )
+    continued = form.run()
+    assert continued is not None and continued.audio.shape[-1] == 3 * 44100, message_text(form)
+    record = sidecar(continued)
+    assert (record["settings"]["mode"], record["settings"]["regions"]) == ("continuation", [[1.0, 3.0]])
+    assert (record["request"]["mode"], record["request"]["continuation_s"]) == ("continuation", 2.0)
+    assert "continuation" in result_blocks(form)[0] and "keeps 1 s, adds 2 s" in result_blocks(form)[0]
+    form.send_buttons["SAME round trip"].click()
+    assert "No SAME round-trip form is connected" in message_text(form)
+    roundtrip = autoencoder_form(model="demo", duration=1.0, output_dir=out, session=session)
+    form.send_to_roundtrip = roundtrip.audio.set
+    form.send_buttons["SAME round trip"].click()
+    assert roundtrip.audio.value == form.use_result.value == continued.paths[0]
+    assert roundtrip.run().source == continued.paths[0]
+
+
+def test_an_earlier_runs_message_clears_when_an_input_changes(session, out):
+    form = demo_form(session, out)
+    form.prompt.value = ""
+    form.run()
+    assert "Enter a prompt" in message_text(form)
+    form.prompt.value = "wind"
+    assert form.shell.message.value == "" and form.shell.last_error is None
+    form.duration.value = 500.0
+    form.run()
+    assert "at most 10 s" in message_text(form)
+    form.advanced.steps.value = 3
+    assert form.shell.message.value == ""
+
+
+def test_a_model_that_cannot_load_here_says_so_when_picked_and_offers_one_that_can(hub, monkeypatch):
+    session = Session(lab=Lab())
+    form = generation_form(model="demo", prompt="x", session=session)
+    assert form.readiness.value == ""
+    form.picker.dropdown.value = "small-music"
+    assert "small-music is gated: log in" in html.unescape(form.readiness.value)
+    offered = [b.description for b in form.alternative_buttons if b.layout.display != "none"]
+    assert offered == ["Use small-music-base instead", "Use demo instead"]
+    form.alternative_buttons[0].click()
+    assert form.picker.value == "small-music-base" and form.readiness.value == ""
+    assert (form.steps.value, form.cfg.value, form.advanced.sampler.value) == (
+        50,
+        7.0,
+        "euler",
+    )  # base defaults
+    session.set_token(NOT_ACCEPTED_TOKEN)
+    form.picker.dropdown.value = "small-music"
+    assert "has not accepted its terms" in html.unescape(form.readiness.value)
+    session.set_token(ACCEPTED_TOKEN)  # the form hears the new token
+    assert form.readiness.value == ""
+    assert all(b.layout.display == "none" for b in form.alternative_buttons)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    form.picker.dropdown.value = "medium"
+    text = html.unescape(form.readiness.value)
+    assert "Offline (HF_HUB_OFFLINE is set) and medium is not in the local cache" in text
+    assert "after changing it, restart Jupyter" in text
+    assert [b.description for b in form.alternative_buttons if b.layout.display != "none"] == [
+        "Use demo instead"
+    ]
+    assert hub.count(contains="/resolve/") == 0  # nothing downloaded to find this out
+
+
+def test_the_prompt_assistant_expands_an_idea_into_the_prompt_and_the_record(qwen_hub, out):
+    session = Session(lab=shared_lab())
+    form = generation_form(
+        model="demo", duration=1.0, seed=2, output_dir=out, session=session, assistant=PromptAssistant()
+    )
+    form.steps.value = 2
+    form.idea.value, form.preset.value, form.greedy.value = "rain on a tin roof", "SFX", True
+    labels = []
+    form.shell.status.observe(lambda c: labels.append(c["new"]), "value")
+    form.expand_button.click()
+    assert form.shell.message.value == "", message_text(form)
+    expanded = form.prompt.value
+    assert (
+        expanded.startswith("TrackType: SFX, ")
+        and "Written as SFX by Qwen/Qwen3.5-2B" in form.assist_note.value
+    )
+    assert any("writing a SFX prompt" in label for label in labels)
+    form.prompt.value = expanded + " Close."  # edited before generating
+    result = form.run()
+    assert result is not None, message_text(form)
+    record = sidecar(result)
+    assert record["request"]["prompt"] == expanded + " Close."
+    expansion = record["request"]["prompt_expansion"]
+    assert (expansion["text"], expansion["idea"], expansion["preset"]) == (
+        expanded,
+        "rain on a tin roof",
+        "SFX",
+    )
+    assert expansion["edited"] is True and record["settings"]["prompt_expansion"] == expansion
+    assert "expanded and edited from “rain on a tin roof” (SFX → SFX" in html.unescape(result_blocks(form)[0])
+    form.shell.bar.observe(lambda c: form.shell.stop_button.click() if c["new"] == 3 else None, "value")
+    form.expand_button.click()  # Stop during an expansion: the prompt stays as it was
+    assert "Stopped" in message_text(form) and form.prompt.value == expanded + " Close."
+    assert not form.expand_button.disabled and not form.shell.run_button.disabled
