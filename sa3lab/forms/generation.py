@@ -207,7 +207,7 @@ class GenerationForm(NotebookForm):
         )
         self.preview_caption = widgets.HTML()
         self.preview_image = widgets.Image(format="png", layout={"width": "640px"})
-        self.preview_audio = widgets.Audio(format="wav", autoplay=False, layout={"display": "none"})
+        self.preview_audio = widgets.Audio(format="wav", autoplay=False, loop=False, layout={"display": "none"})
         self.preview_box = widgets.VBox(
             [self.preview_caption, self.preview_image, self.preview_audio], layout={"display": "none"}
         )

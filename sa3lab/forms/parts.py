@@ -152,8 +152,9 @@ class SeedField:
             value=NEW_EACH_RUN if value == -1 else FIXED,
             description="Seed",
             style={**STYLE, "button_width": "110px"},
+            layout={"width": "380px"},
         )
-        self.box = widgets.IntText(value=value, description="", layout={"width": "120px"})
+        self.box = widgets.IntText(value=value, layout={"width": "110px"})
         self.button = widgets.Button(description="New seed", icon="random", tooltip="Draw a new fixed seed")
         self.button.on_click(lambda _: self.fix(random_seed()))
         self.last = widgets.HTML()
