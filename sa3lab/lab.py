@@ -96,9 +96,15 @@ class Lab:
 
     # ------------------------------------------------------------------ the jobs
 
-    def generate(self, request: generation.GenerationRequest, pasted_token: str | None = None, progress=None):
+    def generate(
+        self,
+        request: generation.GenerationRequest,
+        pasted_token: str | None = None,
+        progress=None,
+        previews=None,
+    ):
         """See :func:`sa3lab.generation.run`."""
-        return generation.run(self, request, pasted_token, progress)
+        return generation.run(self, request, pasted_token, progress, previews)
 
     def compare(
         self, request: generation.GenerationRequest, seeds: list[int], pasted_token=None, progress=None
