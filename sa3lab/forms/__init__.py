@@ -5,6 +5,7 @@ _FORMS = {
     "generation_form": ".generation",
     "comparison_form": ".comparison",
     "autoencoder_form": ".autoencoder",
+    "sweep_form": ".sweeps",
 }
 
 __all__ = list(_FORMS)
