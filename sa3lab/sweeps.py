@@ -210,8 +210,6 @@ class SweepRequest:
                 found.append(
                     f"Prompt {index} has unknown fields {', '.join(extra)}; use {', '.join(CSV_COLUMNS)}."
                 )
-        if found:
-            return found
         items = self.items()
         if len(items) > MAX_ITEMS:
             return [f"This sweep has {len(items)} items; split it into sweeps of at most {MAX_ITEMS}."]
