@@ -11,6 +11,7 @@ recorded as failed (the next run of the sweep tries them again). The actors end 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 
@@ -56,7 +57,7 @@ class SweepWorker:
 def connect(address: str | None = None) -> None:
     """Join the cluster at ``address``, or start a local one; nothing if this process has joined one."""
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
 
 class RayBackend:

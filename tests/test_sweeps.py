@@ -249,3 +249,4 @@ def test_the_notebook_runs_headless_with_each_backend(backend, tmp_path):
     result = "".join(result)
     assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 6
     assert result.count("data:image/jpeg") == 6 and f"<td>{backend}</td>" in result
+    assert not [o for o in outputs(nb) if o["output_type"] == "stream"]  # no Ray or library log lines
