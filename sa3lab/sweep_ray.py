@@ -67,14 +67,15 @@ class RayBackend:
         self.lab, self.request, self.token = lab, request, pasted_token
 
     def _prepare_models(self, pending: list[SweepItem]) -> None:
-        """Check access and fetch each model's files here first: errors show before any actor starts,
-        and actors on this machine find the files in the cache."""
+        """Check access to each model here first, so that errors show before any actor starts; for a
+        local Ray also fetch the files, which its actors then find in the cache."""
         from stable_audio_3.hub import resolve_model_files
 
         for model_key in dict.fromkeys(item.model for item in pending):
             entry = catalog.lookup(model_key)
             token = self.lab.download_token(entry, self.token)
-            resolve_model_files(model_key, token=token)
+            if self.request.address is None:  # a local Ray: its actors read this machine's cache
+                resolve_model_files(model_key, token=token)
 
     def _actors(self) -> list:
         resources = ray.cluster_resources()

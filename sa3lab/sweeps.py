@@ -24,6 +24,7 @@ import random
 import re
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -236,7 +237,8 @@ class SweepRequest:
         speed = GPU_SPEEDUP if gpu else torch.get_num_threads() / 2
         seconds = 0.0
         for item in items:
-            entry, settings = item.request(self.output_dir).entry(), item.request(self.output_dir).settings()
+            alone = item.request(self.output_dir)
+            entry, settings = alone.entry(), alone.settings()
             params = entry.params if entry is not None else catalog.SMALL_PARAMS
             branches = 1 if settings["cfg_scale"] == 1 else 2
             work = params * (item.duration + PADDING_S) * settings["steps"] * branches
@@ -510,6 +512,7 @@ class SweepResult:
     progress: SweepProgress
     seconds: float
     backend: str
+    stopped: bool = False  # the run was stopped before the end (its finished items are kept)
 
     def failed(self) -> list[dict]:
         return [r for r in self.records if r.get("status") != "done"]
@@ -541,24 +544,31 @@ def run(lab, request: SweepRequest, pasted_token: str | None = None, progress=No
 
     update("starting")
     if pending:
-        backend = _backend(lab, request, pasted_token)
-        for outcome in backend.run(pending, counts, update):
-            record = _record(outcome, folder)
-            manifest.append(record)
-            counts.running = max(0, counts.running - 1)
-            if record["status"] == "done":
-                counts.done += 1
-            else:
-                counts.failed += 1
-            update(f"{counts.finished} of {counts.total} items")
+        with closing(_backend(lab, request, pasted_token).run(pending, counts, update)) as outcomes:
+            for outcome in outcomes:
+                record = _record(outcome, folder)
+                manifest.append(record)
+                counts.running = max(0, counts.running - 1)
+                if record["status"] == "done":
+                    counts.done += 1
+                else:
+                    counts.failed += 1
+                update(f"{counts.finished} of {counts.total} items")
+    return collect(request, counts, time.perf_counter() - start)
+
+
+def collect(request: SweepRequest, counts: SweepProgress, seconds: float, stopped: bool = False):
+    """The :class:`SweepResult` of what the sweep's folder holds now (after a stopped run too)."""
+    manifest = Manifest(Path(request.output_dir).expanduser())
     latest = manifest.records()
     return SweepResult(
-        output_dir=str(folder),
+        output_dir=str(manifest.path.parent),
         manifest=str(manifest.path),
-        records=[latest[item.id] for item in items if item.id in latest],
+        records=[latest[item.id] for item in request.items() if item.id in latest],
         progress=counts,
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
         backend=request.backend,
+        stopped=stopped,
     )
 
 

@@ -1,5 +1,6 @@
 """Sweeps: prompts x seeds x settings with the demo model, checked up front, resumable, local and on Ray."""
 
+import html
 import json
 import os
 import signal
@@ -83,10 +84,11 @@ def test_a_sweep_of_3_prompts_x_2_seeds_makes_6_files_and_a_manifest(local_sweep
 
 
 class StopAfter:
-    """A progress that stops the sweep (as the form's Stop does) once ``count`` items are finished."""
+    """A progress that stops the sweep (as the form's Stop or an interrupt does) once ``count`` items
+    are finished."""
 
-    def __init__(self, count: int):
-        self.count = count
+    def __init__(self, count: int, stop=KeyboardInterrupt):
+        self.count, self.stop = count, stop
 
     def stage(self, text):
         pass
@@ -96,7 +98,7 @@ class StopAfter:
 
     def step(self, done, total, text=None):
         if done >= self.count:
-            raise KeyboardInterrupt
+            raise self.stop
 
 
 def test_an_interrupted_sweep_resumes_without_redoing_finished_items(lab, local_sweep, tmp_path):
@@ -187,6 +189,18 @@ def test_the_form_maps_its_widgets_to_the_request_and_shows_the_count(tmp_path):
     assert "Write random seeds as" in form.summary.value
     form.seeds.value, form.cfg.value = "5", "1, 100.5"
     assert "CFG scale must be a number from 0 to 100; got 100.5." in form.summary.value
+
+
+def test_a_stopped_sweep_shows_the_items_it_finished(tmp_path):
+    from sa3lab.forms.shell import StopRequested
+    from sa3lab.forms.sweeps import STOPPED_TEXT, SweepForm
+
+    form = SweepForm(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path))
+    result = form.execute(form.read(), StopAfter(2, StopRequested))
+    assert result.stopped and [r["status"] for r in result.records] == ["done", "done"]
+    view = form.render(result)
+    assert html.escape(STOPPED_TEXT) in view and view.count("<audio") == 2
+    assert "done</th><td>2 of 6" in view
 
 
 # ---------------------------------------------------------------------------------------------- Ray

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import html
+import time
 from pathlib import Path
 
 import ipywidgets as widgets
 import soundfile as sf
 import torch
 
-from .. import catalog, render
+from .. import catalog, render, sweeps
 from ..sweeps import BACKENDS, SweepRequest, SweepResult
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm
+from .shell import FormShell, NotebookForm, StopRequested
 
 MODELS = ("demo", *catalog.keys("standard", "base"))
 GALLERY_ITEMS = 48  # items shown with a player; the rest are listed by file
 PREVIEW_BYTES = 60_000  # per gallery clip: a small player preview (the WAV keeps full quality)
 SPECTROGRAM_SIZE = (4, 1.4)
 RANDOM_WORD = "random"
+STOPPED_TEXT = "Stopped: the finished items are kept; run the sweep again to make the others."
 
 
 class SweepForm(NotebookForm):
@@ -166,10 +168,20 @@ class SweepForm(NotebookForm):
         return request
 
     def execute(self, request: SweepRequest, progress) -> SweepResult:
+        """The sweep's result; after Stop (or an interrupt) the result of the items finished so far."""
+        seen = []
+
         def show(counts) -> None:
+            seen[:] = [counts]
             self.live.value = render.table_html(counts.rows())
 
-        return self.session.lab.sweep(request, self.session.token, progress, on_update=show)
+        start = time.perf_counter()
+        try:
+            return self.session.lab.sweep(request, self.session.token, progress, on_update=show)
+        except (StopRequested, KeyboardInterrupt):
+            if not seen:
+                raise
+            return sweeps.collect(request, seen[0], time.perf_counter() - start, stopped=True)
 
     def render(self, result: SweepResult) -> str:
         rows = {
@@ -184,6 +196,8 @@ class SweepForm(NotebookForm):
             for r in result.failed()
         ]
         header = f"<b>Sweep</b> · {len(result.records)} items · {html.escape(result.backend)}"
+        if result.stopped:
+            failures.insert(0, render.message_html(STOPPED_TEXT, "info"))
         return (
             "<div class='sa3lab-result sa3lab-sweep' style='border:1px solid #ddd;padding:6px;margin:6px 0'>"
             f"<div>{header}</div>{render.table_html(rows)}{''.join(failures)}"
