@@ -118,6 +118,52 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_items(lab, local_
     assert again.progress.skipped == 6 and len(manifest(tmp_path)) == 6
 
 
+class SmallDevice:
+    """The demo model on a device with room for ``room`` items: a larger batch runs out of memory.
+
+    (Running out of memory for real would take the test machine with it; the rest is the real model.)
+    """
+
+    def __init__(self, model, room: int):
+        self.model, self.room = model, room
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def generate(self, **kwargs):
+        if kwargs["batch_size"] > self.room:
+            raise torch.OutOfMemoryError(f"out of memory: room for {self.room} item(s)")
+        return self.model.generate(**kwargs)
+
+
+class SmallDeviceLab(Lab):
+    def __init__(self, room: int):
+        super().__init__()
+        self.room = room
+
+    def load_generator(self, model, entry, token):
+        loaded, cache_hit, load_s = super().load_generator(model, entry, token)
+        return SmallDevice(loaded, self.room), cache_hit, load_s
+
+
+def test_a_failed_batch_is_retried_item_by_item_and_failures_are_recorded_then_redone(local_sweep, tmp_path):
+    retried = SmallDeviceLab(room=1).sweep(sweep(tmp_path / "retried", max_batch=3))
+    assert not retried.failed() and {r["attempts"] for r in retried.records} == {2}
+    assert samples(tmp_path / "retried") == samples(local_sweep[0])
+    failing = sweep(tmp_path / "failing", max_batch=3)
+    result = SmallDeviceLab(room=0).sweep(failing)
+    assert len(result.failed()) == 6 and result.progress.failed == 6
+    assert all(
+        r["error"].startswith("out of memory: room for 0 item(s) (first try: ") for r in result.records
+    )
+    assert not list((tmp_path / "failing").glob("*.wav"))
+    again = Lab().sweep(failing)  # the next run tries the failed items again
+    assert again.progress.done == 6 and not again.failed()
+    assert (
+        samples(tmp_path / "failing") == samples(local_sweep[0]) and len(manifest(tmp_path / "failing")) == 12
+    )
+
+
 def test_every_problem_gets_its_own_sentence_before_anything_runs(tmp_path):
     prompts = tmp_path / "prompts.csv"
     prompts.write_text("prompt,duration\nrain,2\nthunder,long\n")
