@@ -214,15 +214,12 @@ class SweepRequest:
         items = self.items()
         if len(items) > MAX_ITEMS:
             return [f"This sweep has {len(items)} items; split it into sweeps of at most {MAX_ITEMS}."]
-        for item in items:
-            try:
-                item.request(self.output_dir).check()
-            except ValueError as exc:
-                where = (
-                    f"“{item.prompt[:40]}”: " if isinstance(item.prompt, str) and item.prompt.strip() else ""
-                )
-                found.append(where + str(exc))
-        return list(dict.fromkeys(found))
+        if any(item.seed == -1 for item in items):
+            found.append(
+                "A sweep's seeds must be 0 or more, so that it can resume; for random seeds give their "
+                "number instead (seeds=8)."
+            )
+        return list(dict.fromkeys(found + _item_problems(items, self.output_dir)))
 
     def check(self) -> None:
         """Raise ValueError with one sentence per problem (all of them at once)."""
@@ -283,7 +280,27 @@ def _duration_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _hashable(item: SweepItem):
+def _item_problems(items: list[SweepItem], output_dir: str) -> list[str]:
+    """Each item's own check, once per problem: naming its prompt where not every prompt has it."""
+    hits: dict[str, list] = {}
+    for item in items:
+        try:
+            item.request(output_dir).check()
+        except ValueError as exc:
+            hits.setdefault(str(exc), []).append(item.prompt)
+    prompts = {_hashable(p) for p in (item.prompt for item in items)}
+    out = []
+    for problem, hit in hits.items():
+        first = hit[0]
+        if {_hashable(p) for p in hit} == prompts or not isinstance(first, str) or not first.strip():
+            out.append(problem)
+        else:
+            others = " and others" if len({_hashable(p) for p in hit}) > 1 else ""
+            out.append(f"“{first[:40]}”{others}: {problem}")
+    return out
+
+
+def _hashable(item):
     try:
         return hash(item), item
     except TypeError:  # an unchecked value (a list where a number belongs): keep it, the checks name it

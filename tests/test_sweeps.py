@@ -184,6 +184,14 @@ def test_every_problem_gets_its_own_sentence_before_anything_runs(tmp_path):
         "The grid can vary model, steps, cfg_scale, duration; not sampler."
     ]
     assert "from 1 to 1000" in SweepRequest(model="demo", prompts=["a"], seeds=0).problems()[0]
+    every_prompt = SweepRequest(model="demo", prompts=PROMPTS, steps=0, seeds=[1, -1])
+    assert every_prompt.problems() == [
+        "A sweep's seeds must be 0 or more, so that it can resume; for random seeds give their number "
+        "instead (seeds=8).",
+        "Steps must be a whole number from 1 to 1000; got 0.",  # once, for every prompt has it
+    ]
+    one_row = SweepRequest(model="demo", prompts=["rain", {"prompt": "wind", "duration": 60}], duration=1)
+    assert one_row.problems() == ["“wind”: Duration must be more than 0 and at most 10 s for demo; got 60 s."]
     assert not (tmp_path / "out").exists()
 
 
