@@ -383,7 +383,7 @@ def cache(device: torch.device, quick: bool, report: Report) -> None:
             )
             result = lab.generate(request)
             (key,) = lab.cache.keys()
-            model, hit, _ = lab.cache.get(key, loader=None)
+            model, _, _ = lab.cache.get(key, build=None)  # a hit: nothing is built
             weights[name], refs[name] = _weights_gib(model), weakref.ref(model)
             del model
             gc.collect()

@@ -8,10 +8,13 @@ like a person would. Screenshots go to test-artifacts/.
 import json
 import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
+import papermill
 import pytest
-from browser_fixtures import jupyter_server, needs_chromium, prepare_notebook, shot
+from browser_fixtures import ROOT, jupyter_server, needs_chromium, prepare_notebook, shot
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -58,14 +61,20 @@ def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **par
 
 def open_page(browser, lab_server, name: str, app: str):
     """Open notebook ``name`` of the server's root in ``app`` and run all its cells."""
+    page = show_page(browser, lab_server, name, app)
+    # run every cell once the notebook's kernel is connected and idle (typing earlier is lost)
+    page.wait_for_function(KERNEL_READY)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page
+
+
+def show_page(browser, lab_server, name: str, app: str):
+    """Open notebook ``name`` of the server's root in ``app``, running nothing."""
     url, token, _ = lab_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
     page.goto(f"{url}/{APPS[app]}/{name}?token={token}&reset")  # reset: no tabs restored from earlier
     page.wait_for_selector(".jp-Notebook .jp-Cell")
-    # run every cell once the notebook's kernel is connected and idle (typing earlier is lost)
-    page.wait_for_function(KERNEL_READY)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     return page
 
 
@@ -97,14 +106,14 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
             ".some(b => b.textContent.includes('Generate') && b.disabled)"
         )
         shot(page, f"01_generate_demo_{app}.png")
-        assert page.locator(".jp-OutputArea audio").count() == 1
+        assert page.locator(".sa3lab-result audio").count() == 1
 
         prompt = page.locator(".jp-OutputArea textarea").first
         prompt.fill("")
         generate.click()
         page.wait_for_selector(".sa3lab-error")
         assert "prompt" in page.inner_text(".sa3lab-error").lower()
-        assert page.locator(".jp-OutputArea audio").count() == 1  # the earlier result stays
+        assert page.locator(".sa3lab-result audio").count() == 1  # the earlier result stays
         shot(page, f"01_empty_prompt_{app}.png")
     finally:
         page.close()
@@ -139,3 +148,111 @@ def test_a_long_clip_preview_plays(browser, lab_server, app):
         shot(page, f"long_clip_{app}.png")
     finally:
         page.close()
+
+
+PLAYS = """async els => Promise.all(els.map(async a => {
+    a.muted = true;
+    if (a.readyState < 1) await new Promise(r => a.addEventListener('loadedmetadata', r, {once: true}));
+    await a.play();
+    await new Promise(r => setTimeout(r, 400));
+    a.pause();
+    return [a.duration, a.currentTime];
+}))"""
+SAVED = "() => window.jupyterapp.shell.currentWidget?.context?.model?.dirty === false"
+
+
+def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening(browser, lab_server):
+    """Generate in notebook 01, list it in the library, save, restart the kernel, close, reopen: it plays."""
+    name, output_dir = "01_reopen.ipynb", "outputs-reopen"
+    prepare_notebook(
+        "01_standard_collection.ipynb",
+        lab_server[2] / name,
+        MODEL="demo",
+        DURATION=1.0,
+        OUTPUT_DIR=output_dir,
+    )
+    page = open_page(browser, lab_server, name, "jupyterlab")
+    try:
+        page.locator(".jp-OutputArea .widget-button", has_text="Generate").first.click()
+        page.wait_for_selector(".sa3lab-result audio")
+        page.wait_for_function(KERNEL_READY)
+        page.locator(".jp-OutputArea .widget-button", has_text="Refresh").first.click()
+        page.wait_for_selector(".sa3lab-library .sa3lab-run audio")
+        page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+        page.wait_for_function(SAVED)
+        shot(page, "01_before_restart.png")
+        page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+        page.wait_for_function(KERNEL_READY)
+    finally:
+        page.close()
+
+    on_disk = json.loads((lab_server[2] / name).read_text())
+    html_outputs = [
+        "".join(out["data"]["text/html"])
+        for cell in on_disk["cells"]
+        for out in cell.get("outputs", [])
+        if "text/html" in out.get("data", {})
+    ]
+    assert any("sa3lab-result" in h and "<audio" in h for h in html_outputs)
+    assert any("sa3lab-library" in h and "<audio" in h for h in html_outputs)
+
+    page = show_page(browser, lab_server, name, "jupyterlab")
+    try:
+        page.wait_for_selector(".sa3lab-result audio")
+        page.wait_for_selector(".sa3lab-library audio")
+        played = page.locator(".jp-OutputArea audio").evaluate_all(PLAYS)
+        page.locator(".sa3lab-library").scroll_into_view_if_needed()
+        shot(page, "01_reopened_after_restart.png")
+        assert len(played) == 2 and all(duration > 0.9 and now > 0 for duration, now in played), played
+        assert page.locator(".sa3lab-result img").count() == 2  # spectrogram and waveform
+        # the library's relative link is served by the Jupyter server from the notebook's folder
+        link = page.locator(".sa3lab-library a[download]").first
+        status = link.evaluate("a => fetch(a.href).then(r => [r.status, a.href])")
+        assert status[0] == 200 and f"/files/{output_dir}/" in status[1], status
+    finally:
+        page.close()
+        shutil.rmtree(lab_server[2] / output_dir, ignore_errors=True)
+
+
+def export_html(notebook: str, folder: Path) -> Path:
+    """Run committed ``notebook`` headless with the demo model, then convert it with nbconvert --to html."""
+    out = folder / notebook
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / notebook),
+        str(out),
+        parameters={"MODEL": "demo", "DURATION": 1.0, "SEED": 7, "OUTPUT_DIR": "outputs", "RUN": True},
+        cwd=str(folder),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=600,
+    )
+    command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(out)]
+    subprocess.run(command, check=True, capture_output=True)
+    return out.with_suffix(".html")
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
+def test_a_headless_run_exported_to_html_shows_players_and_spectrograms_offline(
+    browser, notebook, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    page_file = export_html(notebook, tmp_path)
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.route(  # offline: the page's CDN scripts (require.js, MathJax, widget manager) fail
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()
+        ),
+    )
+    page = context.new_page()
+    try:
+        page.goto(page_file.as_uri())
+        page.wait_for_selector("audio")
+        played = page.locator("audio").evaluate_all(PLAYS)
+        widths = page.locator("img").evaluate_all("els => els.map(i => i.complete && i.naturalWidth)")
+        shot(page, f"offline_{Path(notebook).stem}.png")
+        assert played and all(duration > 0 and now > 0 for duration, now in played), played
+        assert len(widths) >= 2 and all(width > 0 for width in widths), widths
+        assert "VBox(" not in page.inner_text("body")
+    finally:
+        context.close()

@@ -34,7 +34,7 @@ def test_the_quick_cpu_check_passes_and_reports_every_section(tmp_path):
     for row in rows:
         assert row["ok"] and row["float32_max_error"] <= row["atol"]
         for dtype in ("bfloat16", "float16"):
-            assert row[dtype]["finite"] and row[dtype]["snr_db"] >= row[dtype]["min_snr_db"] > 0
+            assert row[dtype]["finite"] and row[dtype]["snr_db"] >= row[dtype]["min_snr_db"]
         if row["kind"] == "generate":
             assert row["exclude_cpu_vs_device_max_error"] <= row["atol"]
 

@@ -5,6 +5,7 @@ _FORMS = {
     "generation_form": ".generation",
     "comparison_form": ".comparison",
     "autoencoder_form": ".autoencoder",
+    "library_form": ".library",
     "sweep_form": ".sweeps",
 }
 

@@ -79,6 +79,45 @@ class Progress:
         kernel.process_ui_events()
 
 
+class CellOutput:
+    """A widget shown in a cell, with an HTML output below it that later calls rewrite (a display id).
+
+    After a page reload the front end no longer knows that output, so a request from another page
+    connection also shows the HTML in :attr:`fallback` (a widget inside the form), with a sentence
+    asking to run the cell again.
+    """
+
+    def __init__(self, title: str):
+        self.title = title
+        self.fallback = widgets.HTML(value="")
+        self._handle = None
+        self._shown_in: str | None = None  # the page connection that ran the form's cell
+        self._reloaded = False
+
+    def display(self, widget: widgets.Widget, text_html: str) -> None:
+        """``widget`` (a plain-text stand-in where no widget can show), then ``text_html`` below it."""
+        _close_earlier_form_of_this_cell(widget)
+        view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+        text = f"{self.title} (interactive when the kernel runs; its results are the output below)"
+        display({"application/vnd.jupyter.widget-view+json": view, "text/plain": text}, raw=True)
+        self._handle = display(HTML(text_html), display_id=True)
+        self._shown_in, self._reloaded = kernel.client_session(), False
+        self.fallback.value = ""
+
+    def notice_reload(self) -> None:
+        """A request from another page connection than the one that showed the form: a reload."""
+        session = kernel.client_session()
+        if self._shown_in and session and session != self._shown_in:
+            self._reloaded = True
+
+    def show(self, text_html: str) -> None:
+        """Rewrite the output below the widget (and the fallback after a reload)."""
+        if self._handle is not None:
+            self._handle.update(HTML(text_html))
+        if self._reloaded:
+            self.fallback.value = message_html(RELOADED_TEXT, "info") + text_html
+
+
 class FormShell:
     """Buttons, progress and messages around a form's own inputs; results below them as cell output."""
 
@@ -99,7 +138,8 @@ class FormShell:
         self.bar = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"width": "320px"})
         self.status = widgets.Label(value="")
         self.message = widgets.HTML(value="")
-        self.fallback = widgets.HTML(value="")  # results shown inside the form after a page reload
+        self.output = CellOutput(title)
+        self.fallback = self.output.fallback  # results shown inside the form after a page reload
         self.progress = Progress(self.bar, self.status)
         self.results: list[str] = []  # HTML blocks, newest first
         self.dropped = 0  # older results that left the view (budget)
@@ -107,9 +147,6 @@ class FormShell:
         self.last_result = None
         self.last_error: str | None = None
         self.running = False
-        self._handle = None
-        self._shown_in: str | None = None  # the page connection that ran the form's cell
-        self._reloaded = False
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
@@ -122,14 +159,7 @@ class FormShell:
 
         ``widget``: what to show instead of the shell's own widget (a view that contains it).
         """
-        widget = widget or self.widget
-        _close_earlier_form_of_this_cell(widget)
-        view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
-        text = f"{self.title} (interactive when the kernel runs; its results are the output below)"
-        display({"application/vnd.jupyter.widget-view+json": view, "text/plain": text}, raw=True)
-        self._handle = display(HTML(self.results_html()), display_id=True)
-        self._shown_in, self._reloaded = kernel.client_session(), False
-        self.fallback.value = ""
+        self.output.display(widget or self.widget, self.results_html())
 
     def results_html(self) -> str:
         older = (
@@ -151,16 +181,7 @@ class FormShell:
             self.dropped += 1
 
     def _show_results(self) -> None:
-        if self._handle is not None:
-            self._handle.update(HTML(self.results_html()))
-        if self._reloaded:
-            self.fallback.value = message_html(RELOADED_TEXT, "info") + self.results_html()
-
-    def _notice_reload(self) -> None:
-        """A request from another page connection than the one that showed the form: a reload."""
-        session = kernel.client_session()
-        if self._shown_in and session and session != self._shown_in:
-            self._reloaded = True
+        self.output.show(self.results_html())
 
     # ------------------------------------------------------------------ running
 
@@ -205,7 +226,7 @@ class FormShell:
     def _run_once(self):
         self.running, self.progress.stop_requested = True, False
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self._notice_reload()
+        self.output.notice_reload()
         self.message.value, self.last_error = "", None
         try:
             request = self._read()

@@ -1,0 +1,249 @@
+"""The results library's form: pages of past runs as cell output, and buttons to load, export, delete.
+
+The runs are HTML written below the form through a display id (:class:`.shell.CellOutput`), so the
+page on show is saved with the notebook. Buttons run on the kernel's main thread like a form's run.
+Each file in the list has a relative download link, which JupyterLab and Notebook 7 serve; Colab
+serves no relative links, so there a *Download* button hands the chosen export to
+``google.colab.files.download``. (A data-URI link would work offline too, but a 30 s WAV is 5-10 MB
+of base64 in the notebook, most of Colab's 10 MB display budget, so the library makes none.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from contextlib import nullcontext
+from pathlib import Path
+
+import ipywidgets as widgets
+
+from .. import catalog
+from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
+from ..render import message_html
+from . import kernel
+from .shell import CellOutput
+
+TITLE_CHARS = 110  # a run's line in the picker
+AUTO = {"width": "auto"}  # buttons as wide as their text
+
+
+def colab_available() -> bool:
+    """Whether google.colab can be imported (the notebook runs on Colab)."""
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ModuleNotFoundError:  # no "google" package at all
+        return False
+
+
+def colab_download(path: Path) -> None:
+    """Have Colab's page download ``path`` (ValueError with one sentence where google.colab is missing)."""
+    try:
+        from google.colab import files
+    except ImportError:
+        raise ValueError(
+            "The Download button needs Google Colab (google.colab); here use the file's link in the list."
+        ) from None
+    files.download(str(path))
+
+
+class LibraryForm:
+    """The runs of ``output_dir``, ``page_runs`` to a page, newest first; ``form`` is the notebook's form.
+
+    Loading needs a form with ``fill`` (the generation forms); clearing results takes any form.
+    ``colab``: show the Download button (None: when google.colab can be imported).
+    """
+
+    def __init__(
+        self, output_dir="outputs", form=None, *, page_runs: int = PAGE_RUNS, colab: bool | None = None
+    ):
+        if not isinstance(page_runs, int) or not 1 <= page_runs <= 20:
+            raise ValueError(f"page_runs must be a whole number from 1 to 20; got {page_runs!r}.")
+        self.library = Library(output_dir)
+        self.form, self.page_runs, self.page = form, page_runs, 0
+        self.listing = Listing([], [])
+        self.html = ""
+        self.output = CellOutput("Results library")
+        self.colab = colab_available() if colab is None else bool(colab)
+
+        self.newer = widgets.Button(description="Newer", icon="arrow-left")
+        self.older = widgets.Button(description="Older", icon="arrow-right")
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.page_label = widgets.Label()
+        self.choice = widgets.Dropdown(description="Run", options=[], layout={"width": "680px"})
+        self.load_button = widgets.Button(description="Load into the form", icon="upload", layout=AUTO)
+        self.clear_button = widgets.Button(description="Clear the form's results", icon="eraser", layout=AUTO)
+        formats = export_formats()
+        self.format = widgets.Dropdown(
+            description="Format", options=[(fmt.label, key) for key, fmt in formats.items()], value="wav"
+        )
+        self.export_button = widgets.Button(description="Export", icon="file")
+        self.download_button = widgets.Button(description="Download", icon="download")
+        self.really = widgets.Checkbox(value=False, description="really delete", indent=False)
+        self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger")
+        note = missing_formats_note()
+        self.message = widgets.HTML(message_html(note, "info") if note else "")
+        self.downloads = widgets.Output() if self.colab else None  # where Colab's download script runs
+
+        actions = [
+            (self.newer, lambda: self._turn(-1)),
+            (self.older, lambda: self._turn(1)),
+            (self.refresh_button, self._refresh_said),
+            (self.load_button, self.load),
+            (self.clear_button, self.clear_results),
+            (self.export_button, self.export),
+            (self.download_button, self.download),
+            (self.delete_button, self.delete),
+        ]
+        for button, action in actions:
+            button.on_click(lambda _, action=action: kernel.on_main_thread(lambda: self._do(action)))
+        self.choice.observe(lambda _: setattr(self.really, "value", False), "value")
+
+        rows = [widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label]), self.choice]
+        form_buttons = [self.load_button] if hasattr(form, "fill") else []
+        form_buttons += [self.clear_button] if hasattr(form, "shell") else []
+        if form_buttons:
+            rows.append(widgets.HBox(form_buttons))
+        export_row = [self.format, self.export_button] + ([self.download_button] if self.colab else [])
+        rows += [widgets.HBox(export_row), widgets.HBox([self.really, self.delete_button])]
+        rows += [self.message, self.output.fallback] + ([self.downloads] if self.colab else [])
+        self.widget = widgets.VBox(rows)
+
+    # ------------------------------------------------------------------ showing
+
+    def display(self) -> None:
+        """The form and, below it, the current page of runs."""
+        self.refresh()
+        self.output.display(self.widget, self.html)
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+    def refresh(self) -> None:
+        """Read the folder again and show the current page."""
+        self.listing = self.library.scan()
+        pages = self.listing.pages(self.page_runs)
+        self.page = min(max(self.page, 0), pages - 1)
+        start = self.page * self.page_runs
+        runs = self.listing.runs[start : start + self.page_runs]
+        chosen = self.choice.value
+        self.choice.options = [
+            (_short(f"{start + i + 1}. {run.title()}"), start + i) for i, run in enumerate(runs)
+        ]
+        indices = range(start, start + len(runs))
+        self.choice.value = chosen if chosen in indices else (start if runs else None)
+        self.newer.disabled, self.older.disabled = self.page == 0, self.page >= pages - 1
+        self.page_label.value = f"page {self.page + 1} of {pages} · {_runs(len(self.listing.runs))}"
+        self.html = self.library.page_html(self.listing, self.page, self.page_runs)
+        self.output.show(self.html)
+
+    def _turn(self, pages: int) -> None:
+        self.page += pages
+        self.refresh()
+
+    def _refresh_said(self) -> str:
+        self.refresh()
+        return f"The list shows the output folder as it is now ({_runs(len(self.listing.runs))})."
+
+    # ------------------------------------------------------------------ actions
+
+    def _do(self, action) -> None:
+        """Run one button's action; its sentence (or the error's) goes to the message line."""
+        self.output.notice_reload()
+        self.message.value = ""
+        try:
+            said = action()
+        except ValueError as exc:
+            self.message.value = message_html(str(exc), "error")
+        except OSError as exc:
+            self.message.value = message_html(f"A file could not be read or written ({exc}).", "error")
+        except Exception as exc:  # noqa: BLE001 - the kernel must survive anything a button does
+            self.message.value = message_html(
+                f"Something went wrong that the library did not expect ({type(exc).__name__}: {exc}).",
+                "error",
+            )
+        else:
+            if said:
+                self.message.value = message_html(said, "info")
+
+    def selected(self) -> Run:
+        """The run chosen in the picker (ValueError if none, or if its files are gone)."""
+        if self.choice.value is None:
+            raise ValueError("There is no run to choose yet: generate one, then press Refresh.")
+        run = self.listing.runs[self.choice.value]
+        if not run.wav.is_file():
+            raise ValueError(f"{run.wav.name} is no longer in the folder; press Refresh.")
+        return run
+
+    def load(self) -> str:
+        """Put the chosen run's settings into the form."""
+        if not hasattr(self.form, "fill"):
+            raise ValueError("This library has no generation form to load settings into.")
+        run = self.selected()
+        request = run.request()
+        picker = getattr(self.form, "picker", None)
+        offered = [value for _, value in picker.dropdown.options] if picker is not None else []
+        if request.model in catalog.ENTRIES and offered and request.model not in offered:
+            raise ValueError(
+                f"This run used {request.model}, which this notebook's form does not offer; load it from "
+                "the library of the notebook whose form has it."
+            )
+        self.form.fill(request)
+        try:
+            self.form.read()
+        except ValueError as exc:
+            return f"Loaded the settings of {run.wav.name} into the form, but: {exc}"
+        return (
+            f"Loaded the settings of {run.wav.name} into the form (seed {request.seed}); "
+            "Generate runs them again."
+        )
+
+    def clear_results(self) -> str:
+        """Empty the form's list of results (the saved files stay)."""
+        if not hasattr(self.form, "shell"):
+            raise ValueError("This library has no form whose results it could clear.")
+        self.form.shell.clear_results()
+        return "The form's results are cleared from the notebook; their files stay in the output folder."
+
+    def export(self) -> str:
+        """Write the chosen run in the chosen format; its link appears in the list."""
+        run = self.selected()
+        path = self.library.export(run, self.format.value)
+        self.refresh()
+        if path == run.wav:
+            return f"{path.name} is already a 32-bit float WAV: its link is in the list below."
+        return f"Exported {path.name} ({EXPORTS[self.format.value].label}): its link is in the list below."
+
+    def download(self) -> str:
+        """Colab: export the chosen run in the chosen format and have the browser download it."""
+        run = self.selected()
+        path = self.library.export(run, self.format.value)
+        if self.downloads is not None:
+            self.downloads.clear_output()
+        with self.downloads or nullcontext():
+            colab_download(path)
+        self.refresh()
+        return f"Your browser downloads {path.name}."
+
+    def delete(self) -> str:
+        """Remove the chosen run's files, once “really delete” is ticked."""
+        run = self.selected()
+        if not self.really.value:
+            raise ValueError(
+                f"Tick “really delete” first: deleting {run.wav.name} removes its audio, record and "
+                "exports for good."
+            )
+        removed = self.library.delete(run, confirm=True)
+        self.really.value = False
+        self.refresh()
+        names = ", ".join(path.name for path in removed)
+        return f"Deleted {run.wav.name} and its files ({names})."
+
+
+def _runs(count: int) -> str:
+    return f"{count} run{'s' * (count != 1)}"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1] + "…"
+
+
+library_form = LibraryForm  # the notebooks' name: sa3lab.library_form(OUTPUT_DIR, form=form)
