@@ -40,6 +40,8 @@ BACKENDS = ("local", "ray")
 GRID_KEYS = ("model", "steps", "cfg_scale", "duration")
 CSV_COLUMNS = ("prompt", "duration", "negative_prompt", "seed")
 MANIFEST = "manifest.jsonl"
+# what makes a sweep's items (random seeds are drawn from these; where and how it runs does not count)
+DEFINITION = ("model", "prompts", "seeds", "grid", "duration", "negative_prompt", "steps", "cfg_scale")
 MAX_ITEMS = 10_000
 MAX_RANDOM_SEEDS = 1000
 # Failures a generation can raise (a bad value, out of memory, non-finite audio); anything else stops the run.
@@ -140,7 +142,7 @@ class SweepRequest:
             low=1,
             high=MAX_RANDOM_SEEDS,
         )
-        definition = {k: v for k, v in asdict(self).items() if k not in ("output_dir", "backend", "address")}
+        definition = {k: v for k, v in asdict(self).items() if k in DEFINITION}
         digest = hashlib.sha256(json.dumps(definition, sort_keys=True, default=str).encode()).digest()
         return random.Random(digest).sample(range(RANDOM_SEEDS), count)
 

@@ -223,7 +223,7 @@ def test_prompt_files_give_per_row_duration_negative_prompt_and_seed(tmp_path):
 
 def test_random_seeds_are_drawn_from_the_definition_so_a_sweep_resumes():
     first = SweepRequest(model="demo", prompts=PROMPTS, seeds=4, output_dir="a")
-    again = SweepRequest(model="demo", prompts=PROMPTS, seeds=4, output_dir="b", backend="ray")
+    again = SweepRequest(model="demo", prompts=PROMPTS, seeds=4, output_dir="b", backend="ray", max_batch=2)
     other = SweepRequest(model="demo", prompts=PROMPTS[:2], seeds=4)
     assert first.seed_list() == again.seed_list() and len(set(first.seed_list())) == 4
     assert other.seed_list() != first.seed_list()
