@@ -376,7 +376,7 @@ def generate_items(
     """
     from stable_audio_3.batching import plan_batches
 
-    calls = [_generate_kwargs(model, item) for item in items]
+    calls = [_generate_kwargs(item) for item in items]
     for batch in plan_batches(model, calls, max_batch=max_batch):
         chunk = [items[i] for i in batch.indices]
         if on_batch is not None:
@@ -385,7 +385,7 @@ def generate_items(
             yield from _generate_batch(model, chunk, batch.kwargs, 1, output_dir, on_step, cache_hit, load_s)
         except GENERATION_ERRORS as first:
             for item in chunk:
-                single = plan_batches(model, [_generate_kwargs(model, item)], max_batch=1)[0].kwargs
+                single = plan_batches(model, [_generate_kwargs(item)], max_batch=1)[0].kwargs
                 try:
                     yield from _generate_batch(
                         model, [item], single, 2, output_dir, on_step, cache_hit, load_s
@@ -395,7 +395,7 @@ def generate_items(
                     yield Outcome(item, None, 0.0, 2, f"{error} (first try: {first})")
 
 
-def _generate_kwargs(model, item: SweepItem) -> dict:
+def _generate_kwargs(item: SweepItem) -> dict:
     settings = item.request("").settings()
     return {
         "prompt": item.prompt,
