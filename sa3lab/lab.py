@@ -1,8 +1,8 @@
 """``Lab``: the one object a form talks to. A request goes in, a saved and checked result comes out.
 
-The jobs live in their own modules (:mod:`.generation`, :mod:`.comparison`, :mod:`.roundtrip`); the
-lab holds what they share in a kernel: the model cache, the access checker, the machine's device
-policy, and the token lookup.
+The jobs live in their own modules (:mod:`.generation`, :mod:`.comparison`, :mod:`.roundtrip`,
+:mod:`.sweeps`); the lab holds what they share in a kernel: the model cache, the access checker, the
+machine's device policy, and the token lookup.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
 
-from . import catalog, comparison, device, generation, roundtrip
+from . import catalog, comparison, device, generation, roundtrip, sweeps
 from .auth import Access, AccessChecker, resolve_token
 from .cache import ModelCache
 
@@ -115,6 +115,10 @@ class Lab:
     def roundtrip(self, request: roundtrip.RoundTripRequest, pasted_token: str | None = None, progress=None):
         """See :func:`sa3lab.roundtrip.run`."""
         return roundtrip.run(self, request, pasted_token, progress)
+
+    def sweep(self, request: sweeps.SweepRequest, pasted_token=None, progress=None, on_update=None):
+        """See :func:`sa3lab.sweeps.run`."""
+        return sweeps.run(self, request, pasted_token, progress, on_update)
 
 
 __all__ = ["Lab"]

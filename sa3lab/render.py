@@ -74,9 +74,12 @@ def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def audio_html(audio: torch.Tensor, sample_rate: int, *, loop: bool = False) -> str:
-    """An ``<audio>`` player with the preview embedded (plays offline, in static exports too)."""
-    mime, data = audio_preview(audio, sample_rate)
+def audio_html(
+    audio: torch.Tensor, sample_rate: int, *, loop: bool = False, budget: int = PREVIEW_BYTES
+) -> str:
+    """An ``<audio>`` player with the preview (about ``budget`` bytes) embedded: plays offline and in
+    static exports too."""
+    mime, data = audio_preview(audio, sample_rate, budget)
     attrs = "controls preload='metadata'" + (" loop" if loop else "")
     return f"<audio {attrs} style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'></audio>"
 
@@ -153,10 +156,13 @@ def _image(fig: Figure, kind: str) -> bytes:
 FREQ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 
 
-def spectrogram_jpeg(audio: torch.Tensor, sample_rate: int, *, title: str = "", regions=()) -> bytes:
-    """Spectrogram image: log frequency axis to 22 kHz, fixed dB range, ``regions`` (s) marked."""
+def spectrogram_jpeg(
+    audio: torch.Tensor, sample_rate: int, *, title: str = "", regions=(), size=(8, 2.4)
+) -> bytes:
+    """Spectrogram image: log frequency axis to 22 kHz, fixed dB range, ``regions`` (s) marked;
+    ``size``: (width, height) in inches at 72 dpi."""
     spec = log_spectrogram(audio, sample_rate)
-    fig = Figure(figsize=(8, 2.4))
+    fig = Figure(figsize=size)
     ax = fig.subplots()
     lo, hi = math.log10(spec.freqs[0]), math.log10(spec.freqs[-1])
     image = ax.imshow(
