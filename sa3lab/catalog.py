@@ -1,7 +1,9 @@
 """The Stable Audio 3 collections: what each repo is, whether it is gated, where it runs well.
 
 :func:`model_defaults` is the one place that decides a model's default sampler settings (post-trained:
-8 steps, CFG 1; base: 50 steps, CFG 7), for catalog keys and local folders alike.
+8 steps, CFG 1, pingpong; base: 50 steps, CFG 7, euler; both: guidance over the whole schedule, no
+rescale, no norm cap, full APG, the config's own schedule, 6 s of duration padding, as upstream's
+interface), for catalog keys and local folders alike.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from pathlib import Path
 
 from . import checks
 
-POST_TRAINED = {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong"}
-BASE = {"steps": 50, "cfg_scale": 7.0, "sampler": "euler"}
+GUIDANCE = {  # the same for both kinds: upstream's interface defaults
+    "cfg_interval": (0.0, 1.0),
+    "scale_phi": 0.0,
+    "cfg_norm_threshold": 0.0,
+    "apg_scale": 1.0,
+    "schedule": None,  # None: the model config's own distribution shift
+    "duration_padding": 6.0,
+}
+POST_TRAINED = {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong", **GUIDANCE}
+BASE = {"steps": 50, "cfg_scale": 7.0, "sampler": "euler", **GUIDANCE}
 T5GEMMA_ENCODER_PARAMS = 110_000_000  # approximate; bundled in each repo, counted separately
 
 
@@ -240,7 +250,7 @@ def folder_objective(folder) -> str | None:
 
 
 def model_defaults(model: str) -> dict:
-    """Default steps, CFG and sampler of a catalog key or a local model folder.
+    """Default sampler settings of a catalog key or a local model folder (see :data:`POST_TRAINED`).
 
     A folder gets the base defaults when its config's objective is ``rectified_flow`` (the base
     checkpoints), else the post-trained ones.

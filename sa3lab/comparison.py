@@ -37,7 +37,7 @@ def run(
 ) -> list[list[RunResult]]:
     """One row per seed: ``request`` run through each model of :func:`comparison_models`, same seed.
 
-    Each model uses its own default steps and CFG (the point of the comparison). Access to every
+    Each model uses its own default sampler settings (the point of the comparison). Access to every
     model is checked before anything runs, so a missing login fails in a second, not after a run;
     the runs go model by model, so each model is loaded once even with a one-model cache.
     """
@@ -52,7 +52,8 @@ def run(
     if len(seeds) > MAX_SEEDS:
         raise ValueError(f"Use at most {MAX_SEEDS} seeds per comparison; got {len(seeds)}.")
     variants = [
-        replace(request, model=key, steps=None, cfg_scale=None) for key in comparison_models(request.model)
+        replace(request, model=key, **dict.fromkeys(generation.SAMPLER_SETTINGS))
+        for key in comparison_models(request.model)
     ]
     for variant in variants:
         variant.check()

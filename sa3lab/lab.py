@@ -1,8 +1,8 @@
 """``Lab``: the one object a form talks to. A request goes in, a saved and checked result comes out.
 
 The jobs live in their own modules (:mod:`.generation`, :mod:`.comparison`, :mod:`.roundtrip`,
-:mod:`.training`); the lab holds what they share in a kernel: the model cache, the access checker,
-the machine's device policy, and the token lookup.
+:mod:`.sweeps`, :mod:`.training`); the lab holds what they share in a kernel: the model cache, the
+access checker, the machine's device policy, and the token lookup.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
 
-from . import catalog, comparison, device, generation, roundtrip, training
+from . import catalog, comparison, device, generation, roundtrip, sweeps, training
 from .auth import Access, AccessChecker, resolve_token
 from .cache import ModelCache
 
@@ -96,9 +96,15 @@ class Lab:
 
     # ------------------------------------------------------------------ the jobs
 
-    def generate(self, request: generation.GenerationRequest, pasted_token: str | None = None, progress=None):
+    def generate(
+        self,
+        request: generation.GenerationRequest,
+        pasted_token: str | None = None,
+        progress=None,
+        previews=None,
+    ):
         """See :func:`sa3lab.generation.run`."""
-        return generation.run(self, request, pasted_token, progress)
+        return generation.run(self, request, pasted_token, progress, previews)
 
     def compare(
         self, request: generation.GenerationRequest, seeds: list[int], pasted_token=None, progress=None
@@ -109,6 +115,10 @@ class Lab:
     def roundtrip(self, request: roundtrip.RoundTripRequest, pasted_token: str | None = None, progress=None):
         """See :func:`sa3lab.roundtrip.run`."""
         return roundtrip.run(self, request, pasted_token, progress)
+
+    def sweep(self, request: sweeps.SweepRequest, pasted_token=None, progress=None, on_update=None):
+        """See :func:`sa3lab.sweeps.run`."""
+        return sweeps.run(self, request, pasted_token, progress, on_update)
 
     def train(self, request: training.TrainingRequest, pasted_token=None, progress=None, **callbacks):
         """See :func:`sa3lab.training.run` (``on_step``, ``on_preview``)."""

@@ -52,16 +52,22 @@ def audio_preview(audio: torch.Tensor, sample_rate: int, budget: int = PREVIEW_B
     MP3 at a constant bitrate chosen from the budget (within :data:`PREVIEW_KBPS`; long clips get the
     lowest rate and may exceed the budget); 16-bit WAV where libsndfile cannot write MP3.
     """
-    data, buf = _mono_or_stereo(audio), io.BytesIO()
     if not mp3_available():
-        soundfile.write(buf, data, sample_rate, format="WAV", subtype="PCM_16")
-        return "audio/wav", buf.getvalue()
+        return "audio/wav", wav_bytes(audio, sample_rate)
+    data, buf = _mono_or_stereo(audio), io.BytesIO()
     seconds = max(data.shape[0] / sample_rate, 1e-3)
     kbps = min(PREVIEW_KBPS[1], max(PREVIEW_KBPS[0], budget * 8 / 1000 / seconds))
     soundfile.write(
         buf, data, sample_rate, format="MP3", compression_level=_mp3_level(kbps), bitrate_mode="CONSTANT"
     )
     return "audio/mpeg", buf.getvalue()
+
+
+def wav_bytes(audio: torch.Tensor, sample_rate: int) -> bytes:
+    """A (channels, samples) clip as a 16-bit WAV file's bytes (quick to write: live previews)."""
+    buf = io.BytesIO()
+    soundfile.write(buf, _mono_or_stereo(audio), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
 
 
 def _data_uri(mime: str, data: bytes) -> str:
@@ -71,7 +77,8 @@ def _data_uri(mime: str, data: bytes) -> str:
 def audio_html(
     audio: torch.Tensor, sample_rate: int, *, loop: bool = False, budget: int = PREVIEW_BYTES
 ) -> str:
-    """An ``<audio>`` player with a preview of about ``budget`` bytes embedded (plays offline, in exports)."""
+    """An ``<audio>`` player with the preview (about ``budget`` bytes) embedded: plays offline and in
+    static exports too."""
     mime, data = audio_preview(audio, sample_rate, budget)
     attrs = "controls preload='metadata'" + (" loop" if loop else "")
     return f"<audio {attrs} style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'></audio>"
@@ -89,21 +96,46 @@ class Spectrogram:
     seconds: float
 
 
-def log_spectrogram(audio: torch.Tensor, sample_rate: int, columns: int = 1200) -> Spectrogram:
-    """The mono mix's levels in dBFS (a full-scale sine reads 0 dB) on a log frequency axis."""
+def log_spectrogram(
+    audio: torch.Tensor,
+    sample_rate: int,
+    columns: int = 1200,
+    *,
+    frame: int | None = None,
+    rows: int = FREQ_ROWS,
+) -> Spectrogram:
+    """The mono mix's levels in dBFS (a full-scale sine reads 0 dB) on a log frequency axis.
+
+    About ``columns`` centred frames of 2048 samples; ``frame=n``: instead one column per whole
+    block of n samples (a window of n samples over each, e.g. one per latent frame).
+    """
     mono = audio.detach().to("cpu", torch.float32).mean(dim=0)
-    n_fft = 2048
-    hop = max(256, mono.numel() // columns)
+    n_fft = frame or 2048
+    hop = frame or max(256, mono.numel() // columns)
     if mono.numel() < n_fft:
         mono = torch.nn.functional.pad(mono, (0, n_fft - mono.numel()))
     window = torch.hann_window(n_fft)
-    spec = torch.stft(mono, n_fft, hop_length=hop, window=window, return_complex=True).abs()
+    spec = torch.stft(
+        mono, n_fft, hop_length=hop, window=window, center=frame is None, return_complex=True
+    ).abs()
     db = (20 * torch.log10(spec * 2 / window.sum() + 1e-10)).numpy()
     linear = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     top = min(FREQ_RANGE[1], sample_rate / 2)
-    freqs = np.geomspace(FREQ_RANGE[0], top, FREQ_ROWS)
-    rows = np.stack([np.interp(freqs, linear, column) for column in db.T], axis=1)
-    return Spectrogram(np.clip(rows, *DB_RANGE), freqs, mono.numel() / sample_rate)
+    freqs = np.geomspace(FREQ_RANGE[0], top, rows)
+    return Spectrogram(np.clip(_on_rows(db, linear, freqs), *DB_RANGE), freqs, mono.numel() / sample_rate)
+
+
+def _on_rows(db: np.ndarray, linear: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """(bins, columns) levels on log-spaced rows: the loudest bin of each row's band (a tone shows at its
+    level wherever it falls), interpolated where a band holds no bin (the narrow low rows)."""
+    above = np.clip(np.searchsorted(linear, freqs), 1, len(linear) - 1)
+    weight = (freqs - linear[above - 1]) / (linear[above] - linear[above - 1])
+    interpolated = (1 - weight)[:, None] * db[above - 1] + weight[:, None] * db[above]
+    edges = np.sqrt(freqs[:-1] * freqs[1:])
+    start = np.searchsorted(linear, np.concatenate([[freqs[0]], edges]))
+    stop = np.searchsorted(linear, np.concatenate([edges, [freqs[-1] * (1 + 1e-9)]]))
+    loudest = np.maximum.reduceat(db, np.minimum(start, len(linear) - 1), axis=0)
+    return np.where((stop > start)[:, None], np.maximum(loudest, interpolated), interpolated)
 
 
 def _shade(ax, regions) -> None:
@@ -124,10 +156,13 @@ def _image(fig: Figure, kind: str) -> bytes:
 FREQ_TICKS = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 
 
-def spectrogram_jpeg(audio: torch.Tensor, sample_rate: int, *, title: str = "", regions=()) -> bytes:
-    """Spectrogram image: log frequency axis to 22 kHz, fixed dB range, ``regions`` (s) marked."""
+def spectrogram_jpeg(
+    audio: torch.Tensor, sample_rate: int, *, title: str = "", regions=(), size=(8, 2.4)
+) -> bytes:
+    """Spectrogram image: log frequency axis to 22 kHz, fixed dB range, ``regions`` (s) marked;
+    ``size``: (width, height) in inches at 72 dpi."""
     spec = log_spectrogram(audio, sample_rate)
-    fig = Figure(figsize=(8, 2.4))
+    fig = Figure(figsize=size)
     ax = fig.subplots()
     lo, hi = math.log10(spec.freqs[0]), math.log10(spec.freqs[-1])
     image = ax.imshow(
@@ -166,6 +201,21 @@ def waveform_png(audio: torch.Tensor, sample_rate: int, *, regions=()) -> bytes:
     ax.set_xlim(0, data.shape[-1] / sample_rate)
     ax.set_xlabel("time (s)")
     return _image(fig, "png")
+
+
+def levels_png(levels: np.ndarray, low: float, high: float, size: tuple[int, int] = (640, 160)) -> bytes:
+    """A (rows low to high, columns) array as a colour image (fixed ``low``..``high`` scale), PNG bytes.
+
+    No figure and no axes: a lookup in the spectrograms' colour map, quick enough for live previews.
+    """
+    from matplotlib import colormaps
+    from PIL import Image
+
+    scaled = np.clip((np.asarray(levels, dtype=np.float32) - low) / (high - low), 0, 1)
+    colours = (colormaps["magma"](scaled[::-1])[..., :3] * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(colours).resize(size, Image.NEAREST).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def image_html(data: bytes, mime: str, alt: str) -> str:

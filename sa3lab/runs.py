@@ -121,8 +121,12 @@ def _free_stem(folder: Path, stem: str) -> str:
     return candidate
 
 
-def save_result(result: RunResult, output_dir) -> list[str]:
-    """Write each batch item as a WAV (float32) plus a JSON sidecar; returns and records the WAV paths."""
+def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -> list[str]:
+    """Write each batch item as a WAV (float32) plus a JSON sidecar; returns and records the WAV paths.
+
+    ``stems``: the items' file names without suffix (replacing files of those names), instead of
+    ``<timestamp>-<model>-<seed>`` made unique in the folder.
+    """
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -130,7 +134,7 @@ def save_result(result: RunResult, output_dir) -> list[str]:
     paths = []
     for i, item in enumerate(result.audio):
         suffix = f"-{i}" if len(result.audio) > 1 else ""
-        stem = _free_stem(folder, f"{stamp}-{model}-{result.seed}{suffix}")
+        stem = stems[i] if stems else _free_stem(folder, f"{stamp}-{model}-{result.seed}{suffix}")
         wav = folder / f"{stem}.wav"
         data = item.detach().to("cpu", torch.float32).T.numpy()
         _atomic_write(

@@ -228,3 +228,68 @@ def token_notice(rows: list[CoverageRow]) -> str:
     """The one sentence to show above the table when the Hub rejected the token, else ""."""
     notices = [r.detail for r in rows if r.token_rejected and r.runnable]  # open models still work
     return notices[0] if notices else next((r.detail for r in rows if r.token_rejected), "")
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether a model can load here now, and if not: one sentence and the models that can instead."""
+
+    ok: bool
+    message: str = ""
+    alternatives: tuple[str, ...] = ()  # catalog keys: an open base checkpoint that can load, the demo
+
+
+RESTART_AFTER_OFFLINE = (
+    "HF_HUB_OFFLINE is read when Jupyter starts: after changing it, restart Jupyter (not just the kernel)."
+)
+
+
+def _usable_here(entry: catalog.Entry) -> bool:
+    """An open entry downloads online; offline it must be cached."""
+    return entry.runnable and not entry.gated and (not is_offline() or is_cached(entry.repo_id))
+
+
+def _alternatives(entry: catalog.Entry) -> tuple[str, ...]:
+    bases = [e for e in catalog.in_collection("base") if e.sibling == entry.key and _usable_here(e)]
+    return (*(e.key for e in bases[:1]), "demo")
+
+
+def readiness(model: str, checker: AccessChecker, token: str | None) -> Readiness:
+    """Can ``model`` (a catalog key or a folder) load here? Decided from the cache and cached answers.
+
+    Offline, only the cache counts; a gated model without a token needs a login (no Hub call); with
+    a token the access checker answers (its answers are kept for minutes). Open models are ready
+    online. A folder and the demo are always ready (the run checks the folder's files).
+    """
+    entry = catalog.ENTRIES.get(model)
+    if entry is None or entry.repo_id is None:
+        return Readiness(True)
+    if not entry.runnable:
+        return Readiness(
+            False, f"{entry.key} cannot run here: {entry.not_runnable_reason}", _alternatives(entry)
+        )
+    cached = is_cached(entry.repo_id)
+    if is_offline():
+        if cached:
+            return Readiness(True)
+        return Readiness(
+            False,
+            f"Offline (HF_HUB_OFFLINE is set) and {entry.key} is not in the local cache, so it cannot load: "
+            f"use a model that is cached or the demo, or go online to download it. {RESTART_AFTER_OFFLINE}",
+            _alternatives(entry),
+        )
+    if not entry.gated:
+        return Readiness(True)
+    if not token:
+        return Readiness(
+            False,
+            f"{entry.key} is gated: log in (the 00_start_here notebook, huggingface_hub.notebook_login() or "
+            f"`hf auth login`) or paste a token, after accepting its terms at {entry.page}.",
+            _alternatives(entry),
+        )
+    status = _status(entry, checker, token, hub_down=False)
+    if status.usable:
+        return Readiness(True, status.detail if status.token_rejected else "")
+    return Readiness(
+        False, status.detail or f"{entry.key} cannot load here: {status.cause}.", _alternatives(entry)
+    )

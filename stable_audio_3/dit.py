@@ -261,6 +261,7 @@ class DiffusionTransformer(nn.Module):
         cfg_norm_threshold: float = 0.0,
         lora_interval: tuple[float, float] = (0, 1),
         lora_layer_filter: str = "",
+        lora_configs: list[dict] | None = None,
         conditions_cache: dict | None = None,
         **unsupported,
     ) -> torch.Tensor:
@@ -272,7 +273,9 @@ class DiffusionTransformer(nn.Module):
         unconditional branch sees zeros (or the negative condition with its padded tokens zeroed) and
         the positive global condition; the result is then float32. ``attention_padding`` is
         ``"exclude"`` (padded keys out of the softmax) or ``"upstream_fallback"`` (upstream's CPU path).
-        ``lora_interval``/``lora_layer_filter`` switch attached LoRA adapters per call, as upstream.
+        ``lora_interval``/``lora_layer_filter`` switch attached LoRA adapters per call, as upstream;
+        ``lora_configs`` (upstream's per-file form: ``[{"lora_index", "interval", "layer_filter"}]``)
+        gives the files it names their own.
         ``conditions_cache``: a dict the caller keeps for one generation, in which the per-block work
         that depends only on the conditions is done once (the conditions must not change meanwhile).
 
@@ -285,8 +288,8 @@ class DiffusionTransformer(nn.Module):
             raise TypeError(
                 f"DiffusionTransformer.forward got unsupported argument(s) {sorted(unsupported)}; it takes "
                 "padding_mask, cfg_scale, negative_cross_attn_cond/mask, apg_scale, attention_padding, "
-                "cfg_interval, scale_phi, cfg_norm_threshold, lora_interval, lora_layer_filter and "
-                "conditions_cache."
+                "cfg_interval, scale_phi, cfg_norm_threshold, lora_interval, lora_layer_filter, "
+                "lora_configs and conditions_cache."
             )
         check_attention_padding(attention_padding)
         dtype = self.dtype
@@ -303,7 +306,7 @@ class DiffusionTransformer(nn.Module):
                 if negative_cross_attn_mask is not None:
                     keep = negative_cross_attn_mask.to(torch.bool)[..., None]
                     uncond = torch.where(keep, uncond, torch.zeros_like(uncond))
-        with switched_adapters(self, sigma0, lora_interval, lora_layer_filter) as loras_on:
+        with switched_adapters(self, sigma0, lora_interval, lora_layer_filter, lora_configs) as loras_on:
             if not guided:
                 return self._evaluate(
                     x, t, *conds, padding_mask, attention_padding, conditions_cache, ("plain", loras_on)

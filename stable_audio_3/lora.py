@@ -11,7 +11,8 @@ Strengths never live on the modules while a model runs: a generation fixes the s
 loaded file at its start (a :class:`LoraRun`, from :meth:`LoraStack.run`) and puts it in a context
 variable that the adapters read, so two generations in two threads may use different strengths on
 the same model. :func:`switched_adapters` turns adapters off per network call the same way
-(upstream's ``lora_interval`` and ``lora_layer_filter``). Outside any run, each file's default
+(upstream's ``lora_interval`` and ``lora_layer_filter``, or per file with
+upstream's ``lora_configs``). Outside any run, each file's default
 strength (:meth:`LoraStack.set_strength`) applies. Loading and unloading change the module tree, so
 they wait until no generation uses the model (:meth:`LoraStack.in_use`).
 """
@@ -197,11 +198,13 @@ class LoraAdapter(nn.Module):
         scaling: float,
         base: torch.Tensor,
         owner: LoadedLora | None = None,
+        file_index: int = 0,
     ):
         super().__init__()
         self.adapter_type = adapter_type
         self.scaling = scaling
         self.owner = owner
+        self.file_index = file_index  # the file's load order: what ``lora_configs`` entries name
         device = base.device
         for name, value in params.items():
             setattr(self, name, nn.Parameter(value.to(device), requires_grad=False))
@@ -378,6 +381,7 @@ class LoraStack:
                         lora.alpha / lora.rank,
                         base_weight(module),
                         owner,
+                        file_index=len(self.loaded),
                     )
                     parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
                     if module not in self._modules:
@@ -471,14 +475,44 @@ def layer_patterns(layer_filter: str) -> list[str]:
     return [pattern for part in parts for pattern in expand_ranges(part)]
 
 
+def _per_file(lora_configs) -> dict[int, tuple[tuple[float, float], str]]:
+    """Upstream's ``lora_configs`` (``[{"lora_index": i, "interval": (lo, hi), "layer_filter": "..."}]``)
+    as ``{index: (interval, filter)}``, checked."""
+    rule = (
+        'lora_configs must be a list of dicts such as {"lora_index": 0, "interval": (0.0, 1.0), '
+        '"layer_filter": ""}'
+    )
+    if not isinstance(lora_configs, (list, tuple)):
+        raise ValueError(f"{rule}; got {type(lora_configs).__name__}.")
+    settings = {}
+    for config in lora_configs:
+        entry = config if isinstance(config, dict) else {}
+        index = entry.get("lora_index")
+        interval = entry.get("interval", (0, 1))
+        layer_filter = entry.get("layer_filter", "")
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or index < 0
+            or not isinstance(interval, (list, tuple))
+            or len(interval) != 2
+            or not isinstance(layer_filter, str)
+        ):
+            raise ValueError(f"{rule}; got {config!r}.")
+        settings[index] = ((float(interval[0]), float(interval[1])), layer_filter)
+    return settings
+
+
 @contextmanager
 def switched_adapters(
-    root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str
-) -> Iterator[bool | None]:
-    """Within the block, the adapters under ``root`` are on iff ``sigma0`` is in ``interval``, except on
-    filtered layers (names relative to ``root``); the others keep the current run's strengths.
+    root: nn.Module, sigma0: torch.Tensor, interval, layer_filter: str, lora_configs=None
+) -> Iterator[frozenset | None]:
+    """Within the block, the adapters under ``root`` are on iff ``sigma0`` is in their interval, except
+    on filtered layers (names relative to ``root``); the others keep the current run's strengths.
 
-    Yields whether adapters are on (None when none are attached).
+    ``interval`` and ``layer_filter`` apply to every file but those an entry of ``lora_configs``
+    names by load index: those use the entry's own, as upstream's DiT does. Yields the load indices
+    of the files whose interval holds ``sigma0`` (None when no adapters are attached).
     """
     adapters = [
         (name, adapter)
@@ -489,9 +523,25 @@ def switched_adapters(
     if not adapters:
         yield None
         return
-    active = bool(interval[0] <= sigma0 <= interval[1])
-    patterns = layer_patterns(layer_filter)
-    off = frozenset(a for name, a in adapters if not active or any(p in name for p in patterns))
+    settings = {} if lora_configs is None else _per_file(lora_configs)
+    loaded = sorted({adapter.file_index for _, adapter in adapters})
+    unknown = sorted(set(settings) - set(loaded))
+    if unknown:
+        raise ValueError(
+            f"lora_configs names LoRA index {unknown[0]}, but the loaded files have indices "
+            f"{', '.join(map(str, loaded))} (load order, from 0)."
+        )
+    active, patterns = set(), {}
+    for index in loaded:
+        (low, high), file_filter = settings.get(index, (interval, layer_filter))
+        if bool(low <= sigma0 <= high):
+            active.add(index)
+        patterns[index] = layer_patterns(file_filter)
+    off = frozenset(
+        adapter
+        for name, adapter in adapters
+        if adapter.file_index not in active or any(p in name for p in patterns[adapter.file_index])
+    )
     run = _CURRENT_RUN.get() or LoraRun()
     with running(replace(run, off=run.off | off)):
-        yield active
+        yield frozenset(active)

@@ -19,7 +19,14 @@ from .lora import LoraStack
 from .model import DiffusionModel
 from .noise import Noise
 
-DIT_OPTIONS = ("cfg_interval", "lora_interval", "scale_phi", "cfg_norm_threshold", "lora_layer_filter")
+DIT_OPTIONS = (
+    "cfg_interval",
+    "lora_interval",
+    "scale_phi",
+    "cfg_norm_threshold",
+    "lora_layer_filter",
+    "lora_configs",
+)
 
 
 @dataclass(frozen=True)
@@ -218,24 +225,54 @@ class StableAudioModel:
     ) -> torch.Tensor | Generation:
         """Generate (B, 2, samples) float32 audio in [-1, 1] at 44.1 kHz (or latents).
 
-        Same arguments, defaults and seeds as upstream's ``generate``. Differences (see README):
-        the length cap ``sample_size`` defaults to the model config's (380 s for medium, not 120 s);
-        audio tuples may be ``(sr, tensor)`` or ``(tensor, sr)``; batched inpainting works; ``rk4``
-        really samples (``rk4_upstream_compat=True`` reproduces upstream's bug); a negative prompt with
-        ``cfg_scale == 1`` warns that it has no effect; bad arguments raise ``ValueError``.
-        ``callback(info)`` runs after every sampler step (info: ``i``, ``steps``, ``x``, ``t``,
-        ``denoised``); raising from it stops generation between steps.
+        Same arguments, defaults and seeds as upstream's ``generate``; bad arguments raise
+        ``ValueError`` with one sentence. Each call draws its random numbers from its own generators
+        (the numbers upstream's ``torch.manual_seed(seed)`` gives) and fixes its LoRA strengths at
+        its start, so calls in several threads do not disturb each other. NaN or infinite latents or
+        audio raise :class:`~stable_audio_3.checks.NonFiniteOutputError`.
 
-        Each call draws its random numbers from its own generators (the numbers upstream's
-        ``torch.manual_seed(seed)`` gives) and fixes its LoRA strengths at its start, so calls in
-        several threads do not disturb each other. ``seed``: one number (-1: random) seeds one
-        stream for the whole batch, as upstream; a list gives one seed per item, and then item ``i``
-        is exactly (bit for bit on the CPU) what a batch-1 call with seed ``i`` gives (all items
-        need the same duration). ``lora_strengths``: this call's strengths of the loaded LoRA files
-        (None: their current strengths; a number: all; a list: one per file; a dict
-        ``{load index or path: strength}``: those, the others off). ``return_info=True`` returns a
-        :class:`Generation` (output, seeds, timings, LoRA strengths) instead of the tensor. NaN or
-        infinite latents or audio raise :class:`~stable_audio_3.checks.NonFiniteOutputError`.
+        Args:
+            prompt: the text, or a list of ``batch_size`` texts (one per item).
+            negative_prompt: what to steer away from (text or list); it only acts with
+                ``cfg_scale > 1`` (with 1 it warns that it has no effect).
+            duration: seconds of audio wanted per item (a number, or one per item).
+            steps: sampler steps (post-trained models: 8; base models are made for more).
+            cfg_scale: classifier-free guidance scale; 1 turns guidance off.
+            batch_size: items generated together.
+            sample_size: the longest output in samples; None takes the model config's (380 s for
+                medium, where upstream caps every model at 120 s).
+            truncate_output_to_duration: cut each item to its ``duration`` (else the padded length).
+            seed: one whole number seeds one stream for the batch (-1: a random one, as upstream);
+                a list gives one seed per item, and then item ``i`` is exactly (bit for bit on the
+                CPU) what a batch-1 call with that seed gives (all items need the same duration).
+            init_audio: audio-to-audio source, a tensor or ``(sample_rate, tensor)`` /
+                ``(tensor, sample_rate)`` of any channel layout; resampled to the model's rate.
+            init_noise_level: how far audio-to-audio moves from ``init_audio`` (0-1; 1: fully).
+            inpaint_audio: the clip to inpaint or continue (same forms as ``init_audio``).
+            inpaint_mask: 1 (keep) / 0 (generate) per sample, ``(samples,)`` or ``(B, samples)``;
+                or give the regions in seconds instead with the next two arguments.
+            inpaint_mask_start_seconds: region starts (a number or a list), with the ends below.
+            inpaint_mask_end_seconds: region ends, one per start.
+            duration_padding_sec: seconds of headroom sampled beyond the duration, then trimmed.
+            apg_scale: adaptive projected guidance: the share of the guidance direction taken
+                orthogonal to the conditional estimate (1, the default: all of it; 0: plain CFG).
+            dist_shift: a timestep-schedule shift object (see :mod:`stable_audio_3.sampling`);
+                None: the model config's.
+            return_latents: return the sampler's latents instead of decoded audio.
+            chunked_decode: decode in windows (less memory); None: the model config's choice.
+            sampler_type: ``pingpong``, ``euler``, ``dpmpp`` or ``rk4``; None: the model's default.
+            callback: ``callback(info)`` after every sampler step (``i``, ``steps``, ``x``, ``t``,
+                ``denoised``); raising from it stops generation between steps.
+            disable_tqdm: no progress bar.
+            rk4_upstream_compat: reproduce upstream's rk4 sampler, its bug included (batch size 1).
+            lora_strengths: this call's strengths of the loaded LoRA files; None: their current
+                strengths; a number: all; a list: one per file; a dict ``{load index or path:
+                strength}``: those, the others off.
+            return_info: return a :class:`Generation` (output, seeds, timings, LoRA strengths).
+            **dit_kwargs: the DiT's options: ``cfg_interval`` (noise levels where guidance acts),
+                ``scale_phi`` (CFG rescale), ``cfg_norm_threshold``, ``lora_interval``,
+                ``lora_layer_filter``, ``lora_configs`` (per file: ``lora_index``, ``interval``,
+                ``layer_filter``).
         """
         timings: dict[str, float] = {}
         batch_size = checks.whole("batch_size", batch_size, low=1)

@@ -1,8 +1,11 @@
-"""pytest fixtures: a loopback Hub serving the fixture models under the real repo ids."""
+"""pytest fixtures: a loopback Hub serving the fixture models under the real repo ids (and the tiny Qwen)."""
 
 import pytest
 from hubserver import HubServer, RepoSpec
 from parity import MODELS
+from tiny_qwen import write_tiny_qwen
+
+from sa3lab.prompt_assistant import MODEL_ID as PROMPT_ASSISTANT_MODEL
 
 ACCEPTED_TOKEN = "hf_test_accepted_0123456789abcdef"
 NOT_ACCEPTED_TOKEN = "hf_test_notaccepted_0123456789abcdef"
@@ -34,3 +37,16 @@ def hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory):
+    """A tiny random-weight Qwen3.5 checkpoint folder (see tiny_qwen.py)."""
+    return write_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"))
+
+
+@pytest.fixture
+def qwen_hub(hub, tiny_qwen):
+    """The loopback Hub, also serving the tiny model as Qwen/Qwen3.5-2B (open, like the real one)."""
+    hub.repos[PROMPT_ASSISTANT_MODEL] = RepoSpec(tiny_qwen)
+    return hub

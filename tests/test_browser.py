@@ -100,21 +100,21 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
             raise
         assert "VBox(children" not in page.inner_text(".jp-Notebook")  # widgets rendered, not their repr
         generate.click()
-        page.wait_for_selector(".jp-OutputArea audio")
-        page.wait_for_selector(".jp-OutputArea img")
+        page.wait_for_selector(".jp-OutputArea .sa3lab-result audio")
+        page.wait_for_selector(".jp-OutputArea .sa3lab-result img")
         page.wait_for_function(
             "() => ![...document.querySelectorAll('.widget-button')]"
             ".some(b => b.textContent.includes('Generate') && b.disabled)"
         )
         shot(page, f"01_generate_demo_{app}.png")
-        assert page.locator(".sa3lab-result audio").count() == 1
+        assert page.locator(".jp-OutputArea .sa3lab-result audio").count() == 1
 
         prompt = page.locator(".jp-OutputArea textarea").first
         prompt.fill("")
         generate.click()
         page.wait_for_selector(".sa3lab-error")
         assert "prompt" in page.inner_text(".sa3lab-error").lower()
-        assert page.locator(".sa3lab-result audio").count() == 1  # the earlier result stays
+        assert page.locator(".jp-OutputArea .sa3lab-result audio").count() == 1  # the earlier result stays
         shot(page, f"01_empty_prompt_{app}.png")
     finally:
         page.close()
@@ -269,3 +269,82 @@ def test_a_headless_run_exported_to_html_shows_players_and_spectrograms_offline(
         assert "VBox(" not in page.inner_text("body")
     finally:
         context.close()
+
+
+def test_a_generated_result_goes_on_to_inpainting_and_runs(browser, lab_server):
+    """Generate, press "→ Inpaint" under the form, Generate again: the inpainted result joins the first."""
+    output_dir = str(lab_server[2] / "outputs-send")
+    page = open_notebook(
+        browser, lab_server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0, OUTPUT_DIR=output_dir
+    )
+    try:
+        generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
+        generate.wait_for()
+        generate.click()
+        page.wait_for_selector(".jp-OutputArea .sa3lab-result audio")
+        send = page.locator(".jp-OutputArea .widget-button", has_text="→ Inpaint").first
+        send.wait_for(state="visible")
+        send.click()
+        page.wait_for_selector(".sa3lab-info:has-text('is now the source of inpainting')")
+        selected = page.locator(".jp-OutputArea .lm-TabBar-tab.lm-mod-current").first.inner_text()
+        assert "Inpaint" in selected
+        shot(page, "01_sent_to_inpainting.png")
+        generate.click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-OutputArea .sa3lab-result').length === 2"
+        )
+        newest = page.locator(".jp-OutputArea .sa3lab-result").first.inner_text()
+        assert "inpaint" in newest and "regions" in newest and "0.33-0.67 s" in newest
+        shot(page, "01_inpainted_result.png")
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+PREVIEW_CELL = """import sa3lab
+form = sa3lab.generation_form(model="demo", prompt="rain", duration=1.0, seed=1, output_dir={out!r})
+form.steps.value = 40
+form.preview_on.value, form.preview_every.value = True, 1
+form.display()"""
+WATCH_PREVIEWS = """() => {
+    window.sa3labSeen = [];
+    const look = () => {
+        const image = document.querySelector('.jp-OutputArea img.widget-image');
+        const running = [...document.querySelectorAll('.widget-button')]
+            .some(b => b.textContent.includes('Generate') && b.disabled);
+        const results = document.querySelectorAll('.jp-OutputArea .sa3lab-result').length;
+        if (image && image.src && image.offsetParent !== null) {
+            window.sa3labSeen.push({src: image.src, running, results});
+        }
+    };
+    new MutationObserver(look).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def test_previews_appear_during_a_run_in_jupyterlab(browser, lab_server):
+    import nbformat
+
+    output_dir = str(lab_server[2] / "outputs-previews")
+    name = "previews.ipynb"
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(PREVIEW_CELL.format(out=output_dir))]
+    )
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, lab_server[2] / name)
+    page = open_page(browser, lab_server, name, "jupyterlab")
+    try:
+        generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
+        generate.wait_for()
+        page.evaluate(WATCH_PREVIEWS)
+        generate.click()
+        page.wait_for_function("() => window.sa3labSeen.length > 0")
+        shot(page, "previews_during_a_run.png")
+        page.wait_for_selector(".jp-OutputArea .sa3lab-result audio")
+        seen = page.evaluate("window.sa3labSeen")
+        during = [s for s in seen if s["running"] and s["results"] == 0]
+        assert len({s["src"] for s in during}) >= 2  # several previews, each a new image, before the result
+        assert page.locator(".jp-OutputArea img.widget-image").first.is_hidden()  # gone once the result is in
+        shot(page, "previews_after_the_run.png")
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)

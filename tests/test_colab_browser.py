@@ -8,7 +8,7 @@ import pytest
 from browser_fixtures import needs_chromium, shot
 from colab_env import open_classic_notebook
 
-from sa3lab.forms.generation import LORA_TITLE, MODE_TITLES
+from sa3lab.forms.generation import MODE_TITLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.colab, needs_chromium]
 
@@ -45,4 +45,4 @@ def test_the_form_renders_and_generate_shows_a_result(notebook_01):
 
 def test_the_mode_tabs_show_their_titles(notebook_01):
     labels = notebook_01.locator(".widget-tab .lm-TabBar-tabLabel")
-    assert labels.all_inner_texts() == [*MODE_TITLES, LORA_TITLE]
+    assert labels.all_inner_texts() == list(MODE_TITLES)

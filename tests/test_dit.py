@@ -211,6 +211,53 @@ def test_lora_interval_and_layer_filter_switch_adapters(model, tmp_path):
         stack.unload()
 
 
+def _adapter_file(dit, path, seed):
+    """A LoRA file adapting two layers of ``dit`` with random weights."""
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for layer in ("transformer.layers.0.self_attn.to_qkv", "transformer.layers.1.ff.ff.2"):
+        out_dim, in_dim = dit.get_submodule(layer).weight.shape
+        tensors[f"model.{layer}.parametrizations.weight.0.lora_A"] = torch.randn(2, in_dim, generator=gen)
+        tensors[f"model.{layer}.parametrizations.weight.0.lora_B"] = torch.randn(out_dim, 2, generator=gen)
+    save_file(tensors, str(path), metadata={"lora_config": json.dumps({"rank": 2, "alpha": 2.0})})
+    return path
+
+
+def test_lora_configs_give_each_file_its_own_interval_and_layer_filter(model, tmp_path):
+    """Upstream's per-file form: a file outside its interval (or filtered) is as if it were not loaded."""
+    _, dit, case = model
+    args, padding_mask = inputs(case)
+    sigma = float(args[1][0])
+    files = [
+        _adapter_file(dit, tmp_path / f"{name}.safetensors", seed) for name, seed in [("a", 1), ("b", 2)]
+    ]
+    holder = nn.Module()
+    holder.model = dit
+    only_a, both = LoraStack([holder]), LoraStack([holder])
+    only_a.load(files[:1])
+    try:
+        reference = dit(*args, padding_mask=padding_mask)
+    finally:
+        only_a.unload()
+    both.load(files)
+    try:
+        assert not torch.equal(dit(*args, padding_mask=padding_mask), reference)
+        outside = [{"lora_index": 1, "interval": (min(sigma + 0.01, 1.0), 1.0)}]
+        assert torch.equal(dit(*args, padding_mask=padding_mask, lora_configs=outside), reference)
+        filtered = [{"lora_index": 1, "layer_filter": "layers.[0-1]."}]
+        assert torch.equal(dit(*args, padding_mask=padding_mask, lora_configs=filtered), reference)
+        inside = [{"lora_index": 0, "interval": (0.0, 1.0)}, {"lora_index": 1, "interval": (0.0, 1.0)}]
+        assert torch.equal(
+            dit(*args, padding_mask=padding_mask, lora_configs=inside), dit(*args, padding_mask=padding_mask)
+        )
+        with pytest.raises(ValueError, match="lora_configs names LoRA index 2, but the loaded files have"):
+            dit(*args, padding_mask=padding_mask, lora_configs=[{"lora_index": 2}])
+        with pytest.raises(ValueError, match="lora_configs must be a list of dicts"):
+            dit(*args, padding_mask=padding_mask, lora_configs=[{"lora_index": 0, "interval": 0.5}])
+    finally:
+        both.unload()
+
+
 @pytest.mark.parametrize(
     "key, value",
     [("global_cond_type", "prepend"), ("timestep_features_logsnr", True), ("mystery_option", 1)],

@@ -4,10 +4,13 @@ Gated-model behaviour runs against the loopback Hub (``hub`` fixture) with the f
 """
 
 import datetime
+import hashlib
 import html
 import json
 import math
 import re
+from pathlib import Path
+from types import SimpleNamespace
 
 import ipywidgets as widgets
 import pytest
@@ -16,14 +19,16 @@ import torch
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from parity import MODELS
 
-from sa3lab import autoencoder_form, comparison_form, generation_form, quality, render, start_here
+from sa3lab import autoencoder_form, catalog, comparison_form, generation_form, quality, render, start_here
 from sa3lab.audio_input import reference_chord
 from sa3lab.auth import TokenChoice
 from sa3lab.cache import ModelCache
+from sa3lab.forms import compat
 from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
-from sa3lab.generation import GenerationRequest
+from sa3lab.generation import GenerationRequest, LoraUse
 from sa3lab.lab import Lab
+from sa3lab.prompt_assistant import PromptAssistant
 
 FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
 LORA = MODELS / "lora" / "lora_a.safetensors"
@@ -105,7 +110,10 @@ def test_widgets_read_into_a_generation_request(session, out, chord_file):
     assert [v for _, v in form.picker.dropdown.options][:4] == ["small-music", "small-sfx", "medium", "demo"]
     form.negative.value, form.batch.value, form.tabs.selected_index = "music", 2, 2
     form.inpaint_audio.path.value, form.regions.value = chord_file, "0.5-1, 2 - 3.5"
-    form.lora_files.value, form.lora_strengths.value = f"{LORA}\n{LORA}\n", "0.5"
+    for strength in (0.5, 0.25):
+        row = form.loras.add(LoraUse(""))
+        row.path.value, row.strength.value = str(LORA), strength
+    form.loras.rows[1].interval.value, form.loras.rows[1].layer_filter.value = (0.5, 1.0), " layers.0. "
     request = form.read()
     assert (request.model, request.prompt, request.duration, request.seed) == (
         "small-sfx",
@@ -124,14 +132,16 @@ def test_widgets_read_into_a_generation_request(session, out, chord_file):
         2,
         "music",
     )
-    assert request.loras() == [(str(LORA), 0.5)] * 2
+    assert request.loras() == [LoraUse(str(LORA), 0.5), LoraUse(str(LORA), 0.25, (0.5, 1.0), "layers.0.")]
     assert request.output_dir == out
     form.tabs.selected_index, form.a2a_audio.path.value, form.noise.value = 1, chord_file, 0.3
     request = form.read()
     assert (request.mode, request.init_noise_level) == ("audio-to-audio", 0.3)
-    form.tabs.selected_index = 3  # the LoRA tab: Generate keeps the mode picked last, and says which
-    assert form.tabs.titles[3] == "LoRA" and form.read().mode == "audio-to-audio"
-    assert "Audio to audio" in form.lora_note.value
+    assert len(request.lora_files) == 2  # LoRA is no mode: it applies to whichever mode runs
+    form.tabs.selected_index, form.continue_audio.path.value, form.continue_s.value = 3, chord_file, 2.5
+    request = form.read()
+    assert (request.mode, request.continuation_s, request.duration) == ("continuation", 2.5, 3.5)
+    assert "Keeps the clip's 1.00 s and adds 2.5 s" in form.continue_note.value
 
 
 def test_a_local_folder_is_a_model_and_base_folders_get_base_defaults(session, out):
@@ -157,21 +167,49 @@ def test_changing_the_model_sets_its_defaults_and_the_negative_prompt_hint_follo
 
 def test_new_seed_button_draws_a_fixed_seed(session):
     form = generation_form(model="demo", prompt="x", seed=-1, session=session)
+    assert form.seed.choice.value == "new each run" and form.seed.value == -1 and form.seed.box.disabled
     form.seed.button.click()
-    assert 0 <= form.seed.value <= 99998
+    assert form.seed.choice.value == "fixed" and 0 <= form.seed.value <= 99998
 
 
-def test_an_upload_becomes_a_path_and_leaves_no_bytes_in_widget_state(session, out):
+def test_an_upload_shows_its_name_and_a_player_and_leaves_no_bytes_in_widget_state(session, out, chord_file):
     form = demo_form(session, out)
-    data = (b"RIFF" + b"\0" * 40) * 100
+    data = open(chord_file, "rb").read()
     form.a2a_audio.upload.value = (upload_item("../my clip.wav", data),)
-    path = form.a2a_audio.path.value
+    assert form.a2a_audio.path.value == "my clip.wav"  # the name, not a temporary path
+    path = form.a2a_audio.value
     assert path.endswith("my_clip.wav") and open(path, "rb").read() == data
     assert form.a2a_audio.upload.value == ()
-    form.lora_upload.value = (upload_item("style.safetensors", b"abc"), upload_item("b.safetensors", b"d"))
-    names = [line.rsplit("-", 1)[1] for line in form.lora_files.value.splitlines()]
-    assert names == ["style.safetensors", "b.safetensors"]
-    assert form.lora_upload.value == ()
+    chosen = form.a2a_audio.chosen.value
+    assert "my clip.wav · 1.00 s" in chosen and "<audio" in chosen and "data:audio/" in chosen
+    assert form.read().mode == "text-to-audio"
+    form.tabs.selected_index = 1
+    assert form.read().source_audio == path
+    form.a2a_audio.path.value = "/no/such.wav"  # typing another path drops the upload, and says why
+    assert "was not found" in form.a2a_audio.chosen.value
+    form.loras.upload.value = (upload_item("style.safetensors", b"abc"), upload_item("b.safetensors", b"d"))
+    assert [row.path.value for row in form.loras.rows] == ["style.safetensors", "b.safetensors"]
+    assert [Path(use.file).name for use in form.loras.uses()] == ["style.safetensors", "b.safetensors"]
+    assert (
+        form.loras.upload.value == () and "style.safetensors, b.safetensors" in form.loras.widget.get_title(0)
+    )
+
+
+def test_an_upload_that_arrives_empty_says_how_to_bring_the_file_in(session, out, chord_file, monkeypatch):
+    form = demo_form(session, out)
+    form.a2a_audio.path.value = chord_file
+    form.a2a_audio.upload.value = (upload_item("take 2.wav", b""),)  # what Colab hands back past ~1 MB
+    chosen = form.a2a_audio.chosen.value
+    assert "take_2.wav arrived empty" in chosen and "/content/take_2.wav" in chosen
+    assert form.a2a_audio.value == chord_file and form.a2a_audio.upload.value == ()  # earlier choice stays
+    form.loras.upload.value = (upload_item("style.safetensors", b""),)
+    assert "style.safetensors arrived empty" in form.loras.note.value and form.loras.rows == []
+    monkeypatch.setattr(compat, "colab_available", lambda: True)  # Colab itself cannot run here
+    on_colab = demo_form(session, out)
+    assert "Files pane" in on_colab.a2a_audio.widget.children[1].value and "Files pane" in (
+        on_colab.loras.widget.children[0].children[-1].value
+    )
+    assert len(form.a2a_audio.widget.children) == 2  # the line is there on Colab only
 
 
 # ------------------------------------------------------------------ bad input: one sentence, nothing lost
@@ -186,13 +224,28 @@ BROKEN = "<broken file>"
         ({"prompt.value": "  "}, "Enter a prompt"),
         ({"duration.value": 500.0}, "at most 10 s for demo"),
         ({"batch.value": 0}, "Batch size must be between 1 and 16"),
-        ({"seed.box.value": -5}, "Seed must be -1"),
+        ({"seed.box.value": "-5"}, "Seed must be -1"),
+        ({"seed.box.value": "4.5"}, "got '4.5'"),
+        ({"seed.box.value": str(2**64)}, "Seed must be -1"),
         ({"tabs.selected_index": 1, "a2a_audio.path.value": ""}, "Choose the audio to transform"),
         ({"tabs.selected_index": 1, "a2a_audio.path.value": BROKEN}, "Could not read"),
         ({"tabs.selected_index": 2, "inpaint_audio.path.value": "/no/a.wav"}, "was not found"),
         ({"tabs.selected_index": 2, "regions.value": "0.5-4"}, "must lie inside 0-1 s"),
         ({"tabs.selected_index": 2, "regions.value": "two to four"}, "Write regions as start-end"),
-        ({"lora_files.value": "/no/lora.safetensors"}, "LoRA file /no/lora.safetensors was not found"),
+        ({"loras.rows.0.path.value": "/no/lora.safetensors"}, "LoRA file /no/lora.safetensors was not found"),
+        ({"loras.rows.0.strength.value": 11.0}, "LoRA strengths must be a list of numbers from -10 to 10"),
+        (
+            {"advanced.cfg_norm_threshold.value": 500.0},
+            "CFG norm cap must be a number from 0 to 100; got 500",
+        ),
+        ({"advanced.padding.value": 40.0}, "Padding (s) must be a number from 0 to 30; got 40"),
+        ({"advanced.steps.value": 250}, "250 steps take about 31 times as long"),
+        (
+            {"advanced.schedule.value": "full", "advanced.schedule_params.2.value": 5000},
+            "min_length (5000) must",
+        ),
+        ({"tabs.selected_index": 3, "continue_s.value": 0.0}, "Set how many seconds to add"),
+        ({"preview_on.value": True, "preview_every.value": 0}, "Previews come every N steps"),
         (
             {"picker.dropdown.value": LOCAL, "picker.path.value": "/no/dir"},
             "The folder /no/dir does not exist",
@@ -202,13 +255,15 @@ BROKEN = "<broken file>"
 def test_bad_input_shows_one_actionable_sentence(session, out, tmp_path, chord_file, changes, words):
     form = demo_form(session, out)
     form.inpaint_audio.path.value, form.regions.value = chord_file, "0.2-0.5"
+    form.continue_audio.path.value = chord_file
+    form.loras.add(LoraUse(str(LORA)))
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"this is not audio")
     for path, value in changes.items():
         owner, name = path.rsplit(".", 1)
         target = form
         for part in owner.split("."):
-            target = getattr(target, part)
+            target = target[int(part)] if part.isdigit() else getattr(target, part)
         setattr(target, name, str(broken) if value == BROKEN else value)
     assert form.run() is None
     text = message_text(form)
@@ -241,7 +296,7 @@ def test_comparison_input_errors_and_plan(session, out):
     )
     form.seeds.value = "1, x"
     form.run()
-    assert "could not read 'x'" in message_text(form)
+    assert "Seed must be -1" in message_text(form) and "got 'x'" in message_text(form)
     form.seeds.value = ", ".join(str(i) for i in range(9))
     form.run()
     assert "at most 8 seeds" in message_text(form)
@@ -337,7 +392,7 @@ def test_results_stay_after_a_bad_run_and_the_next_run_works(session, out):
     form.prompt.value = ""
     assert form.run() is None and "Enter a prompt" in message_text(form)
     assert len(result_blocks(form)) == 1
-    form.prompt.value, form.seed.box.value = "wind", 5
+    form.prompt.value, form.seed.box.value = "wind", "5"
     assert form.run().seed == 5 and form.shell.message.value == ""
     newest, oldest = result_blocks(form)
     assert "<b>#2</b>" in newest and "wind" in newest and "<b>#1</b>" in oldest
@@ -370,7 +425,7 @@ def test_audio_to_audio_inpainting_batch_and_lora_through_the_form(session, out,
     form.batch.value = 1
     form.tabs.selected_index, form.inpaint_audio.path.value = 2, chord_file
     form.duration.value, form.regions.value = 2.0, "0.2-0.4, 1-2"  # a gap and a continuation past the clip
-    form.lora_files.value, form.lora_strengths.value = str(LORA), "0.5"
+    form.loras.add(LoraUse(str(LORA), 0.5))
     result = form.run()
     assert result is not None and result.settings["mode"] == "inpaint" and result.audio.shape[-1] == 88200, (
         message_text(form)
@@ -465,7 +520,11 @@ def test_rendered_results_flag_bad_signals_and_leave_music_alone():
 def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(session, out, chord_file):
     form = demo_form(session, out)
     form.tabs.selected_index, form.inpaint_audio.path.value = 2, chord_file
-    form.regions.value, form.lora_files.value, form.lora_strengths.value = "0.2-0.5", str(LORA), "0.5"
+    form.regions.value = "0.2-0.5"
+    form.loras.add(LoraUse(str(LORA), 0.5, (0.25, 1.0), "layers.0."))
+    form.advanced.sampler.value, form.advanced.apg_scale.value = "euler", 0.5
+    form.advanced.schedule.value = "logsnr"
+    form.advanced.schedule_params[2].value = 0.5  # rate
     result = form.run()
     assert result is not None, message_text(form)
     other = generation_form("base", session=session)
@@ -474,7 +533,267 @@ def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(sess
     assert (again.mode, again.regions, again.loras(), again.seed) == (
         "inpaint",
         [(0.2, 0.5)],
-        [(str(LORA), 0.5)],
+        [LoraUse(str(LORA), 0.5, (0.25, 1.0), "layers.0.")],
         3,
     )
     assert again.source_audio == chord_file and other.picker.value == "demo"
+    assert again.settings() == GenerationRequest.from_record(result.metadata()).settings()
+    assert (again.sampler, again.apg_scale, again.schedule["rate"]) == ("euler", 0.5, 0.5)
+
+
+# ------------------------------------------------------------ the studio: every control reaches the engine
+
+
+def loaded_demo():
+    """The demo model the forms' shared lab runs (loaded once)."""
+    model, _, _ = shared_lab().load_generator("demo", catalog.get("demo"), None)
+    return model
+
+
+def record_calls(monkeypatch, owner, name: str) -> list:
+    """Wrap ``owner.name`` so each call's arguments are kept; the real method still runs."""
+    calls, real = [], getattr(owner, name)
+
+    def recording(*args, **kwargs):
+        calls.append(SimpleNamespace(args=args, kwargs=kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
+def sidecar(result) -> dict:
+    return json.loads(open(result.paths[0].replace(".wav", ".json")).read())
+
+
+def test_every_sampler_and_lora_control_reaches_the_engine_and_the_record(session, out, monkeypatch):
+    form = demo_form(session, out)
+    assert (
+        form.advanced.widget.selected_index is None and form.loras.widget.selected_index is None
+    )  # collapsed
+    model = loaded_demo()
+    generate = record_calls(monkeypatch, model, "generate")
+    advanced = form.advanced
+    advanced.sampler.value, advanced.steps.value, advanced.cfg.value = "euler", 3, 2.5
+    advanced.cfg_interval.value, advanced.scale_phi.value = (0.2, 0.9), 0.3
+    advanced.cfg_norm_threshold.value, advanced.apg_scale.value, advanced.padding.value = 5.0, 0.5, 2.0
+    advanced.schedule.value = "flux"
+    assert [box.description for box in advanced.schedule_params] == [
+        "min length",
+        "max length",
+        "alpha min",
+        "alpha max",
+    ]
+    for box, value in zip(advanced.schedule_params, (128, 2048, 0.5, 3.0), strict=True):
+        box.value = value
+    row = form.loras.add(LoraUse(""))
+    row.path.value, row.strength.value = str(LORA), 0.7
+    row.interval.value, row.layer_filter.value = (0.5, 1.0), "layers.0."
+    result = form.run()
+    assert result is not None, message_text(form)
+    (call,) = generate
+    sent = call.kwargs
+    assert (sent["sampler_type"], sent["steps"], sent["cfg_scale"]) == ("euler", 3, 2.5)
+    assert (sent["cfg_interval"], sent["scale_phi"], sent["cfg_norm_threshold"]) == ((0.2, 0.9), 0.3, 5.0)
+    assert (sent["apg_scale"], sent["duration_padding_sec"]) == (0.5, 2.0)
+    shift = sent["dist_shift"]
+    assert (shift.min_length, shift.max_length) == (128, 2048)
+    assert math.isclose(shift.alpha(128), 0.5) and math.isclose(shift.alpha(4096), 3.0)
+    assert sent["lora_configs"] == [{"lora_index": 0, "interval": (0.5, 1.0), "layer_filter": "layers.0."}]
+    assert sent["lora_strengths"] == [0.7]  # the run's own strength, not the model's default
+    assert model.lora_names == ["lora_a"]
+    settings = sidecar(result)["settings"]
+    assert {k: settings[k] for k in ("sampler", "steps", "cfg_scale", "cfg_interval", "scale_phi")} == {
+        "sampler": "euler",
+        "steps": 3,
+        "cfg_scale": 2.5,
+        "cfg_interval": [0.2, 0.9],
+        "scale_phi": 0.3,
+    }
+    assert (settings["cfg_norm_threshold"], settings["apg_scale"], settings["duration_padding"]) == (
+        5.0,
+        0.5,
+        2.0,
+    )
+    assert settings["schedule"] == {"type": "flux", "min_length": 128, "max_length": 2048, "alpha_min": 0.5,
+                                    "alpha_max": 3.0}  # fmt: skip
+    (lora,) = settings["loras"]
+    assert (lora["name"], lora["sha256"]) == (
+        "lora_a.safetensors",
+        hashlib.sha256(LORA.read_bytes()).hexdigest(),
+    )
+    assert (lora["strength"], lora["interval"], lora["layer_filter"]) == (0.7, [0.5, 1.0], "layers.0.")
+    table = html.unescape(result_blocks(form)[0])
+    assert "euler · CFG interval 0.2-0.9 · rescale 0.3 · norm cap 5 · APG 0.5 · flux shift" in table
+    assert "lora_a.safetensors (sha256 " in table and "layers matching 'layers.0.' off" in table
+
+
+def test_the_seed_is_fixed_or_new_each_run_as_chosen(session, out):
+    form = demo_form(session, out)
+    form.steps.value = 1
+    assert form.seed.choice.value == "fixed" and [form.run().seed for _ in range(2)] == [3, 3]
+    form.seed.choice.value = "new each run"
+    seeds = [form.run().seed for _ in range(3)]
+    assert len(set(seeds)) > 1  # three draws from 0..99998
+    assert form.seed.box.value == str(seeds[-1]) and f"last run: seed {seeds[-1]}" in form.seed.last.value
+    form.seed.choice.value = "fixed"  # keep the one just heard
+    assert form.run().seed == seeds[-1]
+
+
+def test_a_seed_beyond_what_a_browser_number_holds_is_used_exactly(session, out):
+    form = demo_form(session, out)
+    form.steps.value, form.seed.box.value = 1, str(2**64 - 3)  # not representable as a double
+    result = form.run()
+    assert result.seed == 2**64 - 3
+    assert sidecar(result)["seed"] == 2**64 - 3 and str(2**64 - 3) in result_blocks(form)[0]
+
+
+def test_previews_show_during_sampling_and_leave_the_result_unchanged(session, out):
+    form = demo_form(session, out)
+    form.steps.value = 4
+    plain = form.run()
+    form.preview_on.value, form.preview_every.value, form.preview_listen.value = True, 2, True
+    shown = []
+    form.preview_image.observe(
+        lambda c: shown.append((form.shell.bar.value, form.preview_caption.value, bytes(c["new"][:8]))),
+        "value",
+    )
+    heard = []
+    form.preview_audio.observe(lambda c: heard.append(bytes(c["new"][:4])), "value")
+    with_previews = form.run()
+    assert torch.equal(plain.audio, with_previews.audio)
+    during = [s for s in shown if s[2]]
+    assert [s[0] for s in during] == [2, 4] and all(s[2] == b"\x89PNG\r\n\x1a\n" for s in during)
+    assert "step 2/4" in during[0][1] and "Preview" in during[0][1]
+    assert heard[:2] == [b"RIFF", b"RIFF"]
+    assert form.preview_image.value == b"" and form.preview_audio.value == b""  # nothing left in widget state
+    assert form.preview_box.layout.display == "none" and with_previews.timings["previews"] > 0
+
+
+def test_results_loop_when_asked(session, out):
+    form = demo_form(session, out)
+    form.steps.value, form.loop.value = 1, True
+    form.run()
+    assert "<audio controls preload='metadata' loop" in result_blocks(form)[0]
+
+
+def test_a_result_is_sent_on_to_inpainting_continuation_and_a_round_trip(session, out):
+    form = demo_form(session, out)
+    assert form.send_box.layout.display == "none"
+    first = form.run()
+    assert form.send_box.layout.display is None and form.use_result.value == first.paths[0]
+    form.send_buttons["Inpaint"].click()
+    assert (form.mode, form.inpaint_audio.value, form.regions.value) == (
+        "inpaint",
+        first.paths[0],
+        "0.33-0.67",
+    )
+    assert "#1 · demo · rain on a tin roof is now the source of inpainting" in message_text(form)
+    inpainted = form.run()
+    assert inpainted is not None, message_text(form)
+    record = sidecar(inpainted)["settings"]
+    assert record["mode"] == "inpaint" and record["regions"] == [[0.33, 0.67]]
+    assert record["source"]["sha256"] == hashlib.sha256(open(first.paths[0], "rb").read()).hexdigest()
+    assert [label for label, _ in form.use_result.options][1] == "#1 · demo · rain on a tin roof"
+    form.use_result.value, form.continue_s.value = first.paths[0], 2.0
+    form.send_buttons["Continue"].click()
+    assert (form.mode, form.continue_audio.value, form.duration.value) == (
+        "continuation",
+        first.paths[0],
+        3.0,
+    )
+    continued = form.run()
+    assert continued is not None and continued.audio.shape[-1] == 3 * 44100, message_text(form)
+    record = sidecar(continued)
+    assert (record["settings"]["mode"], record["settings"]["regions"]) == ("continuation", [[1.0, 3.0]])
+    assert (record["request"]["mode"], record["request"]["continuation_s"]) == ("continuation", 2.0)
+    assert "continuation" in result_blocks(form)[0] and "keeps 1 s, adds 2 s" in result_blocks(form)[0]
+    form.send_buttons["SAME round trip"].click()
+    assert "No SAME round-trip form is connected" in message_text(form)
+    roundtrip = autoencoder_form(model="demo", duration=1.0, output_dir=out, session=session)
+    form.send_to_roundtrip = roundtrip.audio.set
+    form.send_buttons["SAME round trip"].click()
+    assert roundtrip.audio.value == form.use_result.value == continued.paths[0]
+    assert roundtrip.run().source == continued.paths[0]
+
+
+def test_an_earlier_runs_message_clears_when_an_input_changes(session, out):
+    form = demo_form(session, out)
+    form.prompt.value = ""
+    form.run()
+    assert "Enter a prompt" in message_text(form)
+    form.prompt.value = "wind"
+    assert form.shell.message.value == "" and form.shell.last_error is None
+    form.duration.value = 500.0
+    form.run()
+    assert "at most 10 s" in message_text(form)
+    form.advanced.steps.value = 3
+    assert form.shell.message.value == ""
+
+
+def test_a_model_that_cannot_load_here_says_so_when_picked_and_offers_one_that_can(hub, monkeypatch):
+    session = Session(lab=Lab())
+    form = generation_form(model="demo", prompt="x", session=session)
+    assert form.readiness.value == ""
+    form.picker.dropdown.value = "small-music"
+    assert "small-music is gated: log in" in html.unescape(form.readiness.value)
+    offered = [b.description for b in form.alternative_buttons if b.layout.display != "none"]
+    assert offered == ["Use small-music-base instead", "Use demo instead"]
+    form.alternative_buttons[0].click()
+    assert form.picker.value == "small-music-base" and form.readiness.value == ""
+    assert (form.steps.value, form.cfg.value, form.advanced.sampler.value) == (
+        50,
+        7.0,
+        "euler",
+    )  # base defaults
+    session.set_token(NOT_ACCEPTED_TOKEN)
+    form.picker.dropdown.value = "small-music"
+    assert "has not accepted its terms" in html.unescape(form.readiness.value)
+    session.set_token(ACCEPTED_TOKEN)  # the form hears the new token
+    assert form.readiness.value == ""
+    assert all(b.layout.display == "none" for b in form.alternative_buttons)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    form.picker.dropdown.value = "medium"
+    text = html.unescape(form.readiness.value)
+    assert "Offline (HF_HUB_OFFLINE is set) and medium is not in the local cache" in text
+    assert "after changing it, restart Jupyter" in text
+    assert [b.description for b in form.alternative_buttons if b.layout.display != "none"] == [
+        "Use demo instead"
+    ]
+    assert hub.count(contains="/resolve/") == 0  # nothing downloaded to find this out
+
+
+def test_the_prompt_assistant_expands_an_idea_into_the_prompt_and_the_record(qwen_hub, out):
+    session = Session(lab=shared_lab())
+    form = generation_form(
+        model="demo", duration=1.0, seed=2, output_dir=out, session=session, assistant=PromptAssistant()
+    )
+    form.steps.value = 2
+    form.idea.value, form.preset.value, form.greedy.value = "rain on a tin roof", "SFX", True
+    labels = []
+    form.shell.status.observe(lambda c: labels.append(c["new"]), "value")
+    form.expand_button.click()
+    assert form.shell.message.value == "", message_text(form)
+    expanded = form.prompt.value
+    assert (
+        expanded.startswith("TrackType: SFX, ")
+        and "Written as SFX by Qwen/Qwen3.5-2B" in form.assist_note.value
+    )
+    assert any("writing a SFX prompt" in label for label in labels)
+    form.prompt.value = expanded + " Close."  # edited before generating
+    result = form.run()
+    assert result is not None, message_text(form)
+    record = sidecar(result)
+    assert record["request"]["prompt"] == expanded + " Close."
+    expansion = record["request"]["prompt_expansion"]
+    assert (expansion["text"], expansion["idea"], expansion["preset"]) == (
+        expanded,
+        "rain on a tin roof",
+        "SFX",
+    )
+    assert expansion["edited"] is True and record["settings"]["prompt_expansion"] == expansion
+    assert "expanded and edited from “rain on a tin roof” (SFX → SFX" in html.unescape(result_blocks(form)[0])
+    form.shell.bar.observe(lambda c: form.shell.stop_button.click() if c["new"] == 3 else None, "value")
+    form.expand_button.click()  # Stop during an expansion: the prompt stays as it was
+    assert "Stopped" in message_text(form) and form.prompt.value == expanded + " Close."
+    assert not form.expand_button.disabled and not form.shell.run_button.disabled

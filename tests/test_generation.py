@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 from parity import MODELS
 
-from sa3lab.generation import GenerationRequest
+from sa3lab.generation import GenerationRequest, LoraUse
 from stable_audio_3.checks import MAX_SEED
 
 
@@ -54,7 +54,7 @@ def test_a_plain_request_passes():
         (dict(prompt=["rain", "wind"]), "The prompt must be text, .*; got a list"),
         (dict(prompt=None), "The prompt must be text, .*; got None"),
         (dict(negative_prompt=5), "The negative prompt must be text .*; got 5"),
-        (dict(mode=1), "Mode must be one of text-to-audio, audio-to-audio, inpaint; got 1"),
+        (dict(mode=1), "Mode must be one of text-to-audio, audio-to-audio, inpaint, continuation; got 1"),
         (dict(lora_files="style.safetensors"), "LoRA files must be a list of paths, .*; got the text"),
         (dict(lora_strengths=0.5), r"LoRA strengths must be a list of numbers from -10 to 10, .*; got 0.5"),
         (dict(regions="2-4"), "Regions must be a list of .start, end. pairs .*; got the text '2-4'"),
@@ -77,6 +77,44 @@ def test_a_plain_request_passes():
         (dict(seed=-2), "Seed must be -1 .*; got -2"),
         (dict(seed="42"), "Seed must be -1 .*; got the text '42'"),
         (dict(seed=1.5), "Seed must be -1 .*; got 1.5"),
+        # sampler settings: each in its range, with what to give
+        (
+            dict(sampler="dpmpp-3m-sde"),
+            "The sampler must be one of pingpong, euler, dpmpp, rk4; got the text",
+        ),
+        (
+            dict(cfg_interval=(0.8, 0.2)),
+            r"The CFG interval must be a pair .low, high. .* <= 1, e.g. .0, 1.; got",
+        ),
+        (dict(cfg_interval=0.5), "The CFG interval must be a pair .*; got 0.5"),
+        (dict(scale_phi=2.0), "CFG rescale must be a number from 0 to 1; got 2"),
+        (dict(cfg_norm_threshold=-1), "CFG norm cap must be a number from 0 to 100; got -1"),
+        (dict(apg_scale=math.nan), "APG scale must be a number from 0 to 1; got nan"),
+        (dict(duration_padding=31), r"Padding \(s\) must be a number from 0 to 30; got 31"),
+        (
+            dict(schedule="logsnr"),
+            "The schedule must be None .* or a dict whose 'type' is one of logsnr, flux",
+        ),
+        (
+            dict(schedule={"type": "flux", "rate": 1}),
+            "The flux schedule takes min_length, max_length, alpha_min",
+        ),
+        (
+            dict(schedule={"type": "logsnr", "rate": 5}),
+            "The schedule's rate must be a number from -2 to 2; got 5",
+        ),
+        (
+            dict(schedule={"type": "full", "min_length": 4096}),
+            "min_length .4096. must be less than its max_length",
+        ),
+        (
+            dict(schedule={"type": "flux", "max_length": 10.5}),
+            "max_length must be a whole number from 1 to 10000",
+        ),
+        (dict(lora_intervals=[(0, 2)]), r"Each LoRA interval must be a pair .* e.g. \(0.5, 1\); got"),
+        (dict(lora_layer_filters="layers.0."), "LoRA layer filters must be a list of texts"),
+        (dict(mode="continuation", continuation_s=0.0), "Choose the audio to edit"),
+        (dict(prompt_expansion="an idea"), "prompt_expansion must be a dict"),
     ],
 )
 def test_bad_requests_name_the_fix(kw, words):
@@ -88,23 +126,82 @@ def test_lora_strengths_are_one_per_file_or_one_for_all(tmp_path):
     files = [str(tmp_path / name) for name in ("a.safetensors", "b.safetensors")]
     for file in files:
         Path(file).write_bytes(b"x")
-    assert req(lora_files=files).loras() == [(files[0], 1.0), (files[1], 1.0)]
-    assert req(lora_files=files, lora_strengths=[0.5]).loras() == [(files[0], 0.5), (files[1], 0.5)]
-    assert req(lora_files=files, lora_strengths=[0.5, 2.0]).loras() == [(files[0], 0.5), (files[1], 2.0)]
+    assert req(lora_files=files).loras() == [LoraUse(files[0]), LoraUse(files[1])]
+    assert [u.strength for u in req(lora_files=files, lora_strengths=[0.5]).loras()] == [0.5, 0.5]
+    assert [u.strength for u in req(lora_files=files, lora_strengths=[0.5, 2.0]).loras()] == [0.5, 2.0]
     with pytest.raises(ValueError, match="one LoRA strength per LoRA file"):
         req(lora_files=files, lora_strengths=[1.0, 0.5, 0.2]).check()
+    each = req(lora_files=files, lora_intervals=[[0.5, 1]], lora_layer_filters=["layers.0.", ""])
+    each.check()
+    assert each.loras() == [
+        LoraUse(files[0], 1.0, (0.5, 1.0), "layers.0."),
+        LoraUse(files[1], 1.0, (0.5, 1.0), ""),
+    ]
+    with pytest.raises(ValueError, match="one LoRA layer filter per LoRA file"):
+        req(lora_files=files, lora_layer_filters=["a", "b", "c"]).check()
+
+
+GUIDANCE = {
+    "cfg_interval": (0.0, 1.0),
+    "scale_phi": 0.0,
+    "cfg_norm_threshold": 0.0,
+    "apg_scale": 1.0,
+    "schedule": None,
+    "duration_padding": 6.0,
+}
 
 
 def test_defaults_come_from_the_model_kind_for_keys_and_folders(tmp_path):
-    assert req(model="small-music").settings() == {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong"}
+    post_trained = {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong", **GUIDANCE}
+    assert req(model="small-music").settings() == post_trained
     assert req(model="small-music-base").settings()["steps"] == 50
     assert req(model=str(MODELS / "small-music-base")).settings() == {
         "steps": 50,
         "cfg_scale": 7.0,
         "sampler": "euler",
+        **GUIDANCE,
     }
     assert req(model=str(MODELS / "small-music")).settings()["cfg_scale"] == 1.0
     assert req(model="small-music-base", steps=4, cfg_scale=0.0).settings()["cfg_scale"] == 0.0
+    own = req(
+        model="small-music-base",
+        sampler="dpmpp",
+        apg_scale=0.0,
+        duration_padding=0,
+        schedule={"type": "none"},
+    )
+    own.check()
+    assert {k: own.settings()[k] for k in ("sampler", "apg_scale", "duration_padding", "schedule")} == {
+        "sampler": "dpmpp",
+        "apg_scale": 0.0,
+        "duration_padding": 0.0,
+        "schedule": {"type": "none"},
+    }
+
+
+def test_a_schedule_gets_the_missing_parameters_from_its_defaults():
+    request = req(schedule={"type": "logsnr", "rate": 0.5, "anchor_length": 1000.0})
+    request.check()
+    assert request.schedule == {
+        "type": "logsnr",
+        "anchor_length": 1000,
+        "anchor_logsnr": -6.2,
+        "rate": 0.5,
+        "logsnr_end": 2.0,
+    }
+    assert type(request.schedule["anchor_length"]) is int
+
+
+def test_a_continuation_keeps_the_start_and_regenerates_the_rest(tmp_path):
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros((4410, 2), dtype="float32"), 44100)
+    request = req(mode="continuation", source_audio=str(wav), duration=12.0, continuation_s=4.0)
+    request.check()
+    assert request.edit_regions() == [(8.0, 12.0)]
+    with pytest.raises(
+        ValueError, match=r"Set how many seconds to add: more than 0 and less than the duration \(12 s\)"
+    ):
+        req(mode="continuation", source_audio=str(wav), duration=12.0, continuation_s=12.0).check()
 
 
 def test_inpaint_regions_must_lie_inside_the_audio(tmp_path):
@@ -138,7 +235,8 @@ def test_more_than_200_steps_need_confirmation_and_say_how_long_they_take():
         req(steps=400).check()
     assert str(info.value) == (
         "400 steps take about 50 times as long as this model's default of 8 steps (the model runs once "
-        "per step): confirm the long run (confirm_long=True) or use at most 200 steps."
+        "per step): confirm the long run (confirm_long=True; in the form: tick allow more than 200 steps) "
+        "or use at most 200 steps."
     )
     req(steps=200).check()
     req(steps=400, confirm_long=True).check()

@@ -1,5 +1,6 @@
 """The Lab end to end against the loopback Hub: cache hits, healing, rejected tokens, no token leaks."""
 
+import hashlib
 import json
 import logging
 import os
@@ -118,9 +119,23 @@ def test_a_rejected_token_runs_open_models_anonymously_with_one_notice(hub, monk
     assert REJECTED_TOKEN not in notice
 
 
-def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path):
-    lab = Lab()
-    first = lab.generate(request(tmp_path, model="demo", seed=-1, steps=None, negative_prompt="hiss"))
+LORA = MODELS / "lora" / "lora_a.safetensors"
+MODE_RUNS = {
+    "text-to-audio": dict(negative_prompt="hiss", cfg_scale=3.0, cfg_interval=(0.1, 0.9), scale_phi=0.5),
+    "audio-to-audio": dict(mode="audio-to-audio", init_noise_level=0.6, sampler="euler"),
+    "inpaint": dict(mode="inpaint", regions=[(0.1, 0.3), (0.6, 1)], schedule={"type": "none"}),
+    "continuation": dict(mode="continuation", duration=1.5, continuation_s=0.5, duration_padding=1.0),
+    "lora": dict(lora_files=[str(LORA), str(LORA)], lora_strengths=[0.5, -0.25], lora_intervals=[(0.5, 1.0)],
+                 lora_layer_filters=["", "transformer.layers.0."], cfg_norm_threshold=2.0, apg_scale=0.0),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(MODE_RUNS))
+def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path, kind):
+    lab, source = Lab(), tmp_path / "source.wav"
+    sf.write(source, 0.3 * np.sin(np.linspace(0, 2000, 44100))[:, None].repeat(2, 1), 44100)
+    kw = {"duration": 1.0, "source_audio": str(source), **MODE_RUNS[kind]}
+    first = lab.generate(request(tmp_path, model="demo", seed=-1, steps=None, **kw))
     sidecar = json.loads(open(first.paths[0].replace(".wav", ".json")).read())
     again = GenerationRequest.from_record(sidecar)
     again.output_dir = str(tmp_path / "again")
@@ -129,3 +144,46 @@ def test_a_result_is_reproduced_bit_exactly_from_its_sidecar_alone(tmp_path):
     original, _ = sf.read(first.paths[0], dtype="float32")
     reproduced, _ = sf.read(second.paths[0], dtype="float32")
     assert np.array_equal(original, reproduced)
+    settings = sidecar["settings"]
+    assert (settings["mode"], settings["steps"], sidecar["seed"]) == (again.mode, 8, first.seed)
+    if again.mode != "text-to-audio":
+        assert settings["source"] == {
+            "file": str(source),
+            "name": "source.wav",
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        }
+    if kind == "continuation":
+        assert (settings["continuation_s"], settings["kept_s"], settings["regions"]) == (
+            0.5,
+            1.0,
+            [[1.0, 1.5]],
+        )
+    if kind == "lora":
+        digest = hashlib.sha256(LORA.read_bytes()).hexdigest()
+        assert [
+            (x["name"], x["sha256"], x["strength"], x["interval"], x["layer_filter"])
+            for x in settings["loras"]
+        ] == [
+            ("lora_a.safetensors", digest, 0.5, [0.5, 1.0], ""),
+            ("lora_a.safetensors", digest, -0.25, [0.5, 1.0], "transformer.layers.0."),
+        ]
+
+
+def test_lora_files_stay_loaded_between_runs_and_leave_no_trace_on_other_runs(tmp_path):
+    lab, lora = Lab(), tmp_path / "style.safetensors"
+    lora.write_bytes(LORA.read_bytes())
+    plain = lab.generate(request(tmp_path, model="demo"))
+    styled = lab.generate(request(tmp_path, model="demo", lora_files=[str(lora)], lora_strengths=[0.8]))
+    weaker = lab.generate(request(tmp_path, model="demo", lora_files=[str(lora)], lora_strengths=[0.2]))
+    assert not np.array_equal(styled.audio, plain.audio) and not np.array_equal(weaker.audio, styled.audio)
+    # the file is not read again while it is unchanged: damaged on disk with its old time, it still runs
+    version = lora.stat()
+    lora.write_bytes(b"\0" * version.st_size)
+    os.utime(lora, ns=(version.st_atime_ns, version.st_mtime_ns))
+    again = lab.generate(request(tmp_path, model="demo", lora_files=[str(lora)], lora_strengths=[0.8]))
+    assert np.array_equal(again.audio, styled.audio)  # and its strength is this run's, not the last run's
+    # rewritten (a new time): read again, so the damage is found
+    os.utime(lora, ns=(version.st_atime_ns, version.st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match="is not a usable LoRA file"):
+        lab.generate(request(tmp_path, model="demo", lora_files=[str(lora)]))
+    assert np.array_equal(lab.generate(request(tmp_path, model="demo")).audio, plain.audio)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from hubserver import RepoSpec
-from tiny_qwen import QWEN3_5_2B_TEXT, with_model_type, write_tiny_qwen
+from tiny_qwen import QWEN3_5_2B_TEXT, with_model_type
 
 from sa3lab import prompt_assistant, prompt_style
 from sa3lab.prompt_assistant import MODEL_ID, PromptAssistant
@@ -39,18 +39,6 @@ class Recorder:
 
 class Stopped(Exception):
     pass
-
-
-@pytest.fixture(scope="session")
-def tiny_qwen(tmp_path_factory):
-    return write_tiny_qwen(tmp_path_factory.mktemp("tiny-qwen"))
-
-
-@pytest.fixture
-def qwen_hub(hub, tiny_qwen):
-    """The loopback Hub, also serving the tiny model as Qwen/Qwen3.5-2B (open, like the real one)."""
-    hub.repos[MODEL_ID] = RepoSpec(tiny_qwen)
-    return hub
 
 
 def test_first_use_downloads_with_progress_then_the_model_stays_loaded(qwen_hub):

@@ -6,6 +6,7 @@ _FORMS = {
     "comparison_form": ".comparison",
     "autoencoder_form": ".autoencoder",
     "library_form": ".library",
+    "sweep_form": ".sweeps",
     "training_form": ".training",
 }
 

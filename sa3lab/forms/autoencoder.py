@@ -67,7 +67,7 @@ class AutoencoderForm(NotebookForm):
     def read(self) -> RoundTripRequest:
         request = RoundTripRequest(
             model=self.picker.value,
-            audio=self.audio.path.value.strip(),
+            audio=self.audio.value,
             duration=float(self.duration.value),
             chunked=bool(self.chunked.value),
             seed=self.seed.value,

@@ -7,9 +7,19 @@ Tab/Accordion titles (``titles=`` exists only in 8; 7 has ``set_title``) and Fil
 
 from __future__ import annotations
 
+import importlib.util
+
 import ipywidgets as widgets
 
 MAJOR = int(widgets.__version__.split(".")[0])
+
+
+def colab_available() -> bool:
+    """Whether google.colab can be imported (the notebook runs on Colab)."""
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ModuleNotFoundError:  # no "google" package at all
+        return False
 
 
 def titled(container_class, children, titles) -> widgets.Widget:

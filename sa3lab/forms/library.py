@@ -10,7 +10,6 @@ of base64 in the notebook, most of Colab's 10 MB display budget, so the library 
 
 from __future__ import annotations
 
-import importlib.util
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -19,19 +18,11 @@ import ipywidgets as widgets
 from .. import catalog
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
-from . import kernel
+from . import compat, kernel
 from .shell import CellOutput
 
 TITLE_CHARS = 110  # a run's line in the picker
 AUTO = {"width": "auto"}  # buttons as wide as their text
-
-
-def colab_available() -> bool:
-    """Whether google.colab can be imported (the notebook runs on Colab)."""
-    try:
-        return importlib.util.find_spec("google.colab") is not None
-    except ModuleNotFoundError:  # no "google" package at all
-        return False
 
 
 def colab_download(path: Path) -> None:
@@ -62,7 +53,7 @@ class LibraryForm:
         self.listing = Listing([], [])
         self.html = ""
         self.output = CellOutput("Results library")
-        self.colab = colab_available() if colab is None else bool(colab)
+        self.colab = compat.colab_available() if colab is None else bool(colab)
 
         self.newer = widgets.Button(description="Newer", icon="arrow-left")
         self.older = widgets.Button(description="Older", icon="arrow-right")

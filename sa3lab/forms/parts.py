@@ -9,9 +9,10 @@ import uuid
 from pathlib import Path
 
 import ipywidgets as widgets
+import soundfile as sf
 
-from .. import catalog
-from ..audio_input import check_readable
+from .. import catalog, checks, render
+from ..audio_input import check_readable, read_audio
 from ..runs import RunResult, random_seed
 from . import compat
 
@@ -86,8 +87,17 @@ class ModelPicker:
         self.info.value = "<small>" + " · ".join(parts) + "</small>"
 
     def select(self, model: str) -> None:
-        """Show ``model``: a choice of the dropdown, or else a local folder."""
+        """Show ``model``: a choice of the dropdown (a catalog key it lacks is added), else a folder."""
         keys = [value for _, value in self.dropdown.options]
+        if (
+            model not in keys
+            and model in catalog.ENTRIES
+            and catalog.get(model).kind == catalog.get(keys[0]).kind
+        ):
+            listed = [option for option in self.dropdown.options if option[1] != LOCAL]
+            local = [option for option in self.dropdown.options if option[1] == LOCAL]
+            self.dropdown.options = [*listed, (_option_label(model), model), *local]
+            keys.append(model)
         if model in keys:
             self.dropdown.value = model
         elif LOCAL in keys:
@@ -125,67 +135,172 @@ class ModelPicker:
         return folder
 
 
+FIXED, NEW_EACH_RUN = "fixed", "new each run"
+
+
 class SeedField:
-    """A seed box (-1: a new random seed each run) with a button that draws a fixed new seed."""
+    """The seed as an explicit choice: fixed (the box's number) or new each run (a random one).
+
+    With "new each run" the box shows the seed the last run used; "Keep" (or choosing "fixed")
+    makes it the fixed seed. "New seed" draws one fixed seed. A box of -1 means a new seed too.
+    """
 
     def __init__(self, value: int = -1):
-        self.box = widgets.IntText(
-            value=int(value),
+        value = int(value)
+        self.choice = widgets.ToggleButtons(
+            options=[FIXED, NEW_EACH_RUN],
+            value=NEW_EACH_RUN if value == -1 else FIXED,
             description="Seed",
-            style=STYLE,
-            layout={"width": "260px"},
-            tooltip="-1 picks a random seed each run",
+            style={**STYLE, "button_width": "110px"},
+            layout={"width": "380px"},
         )
-        self.button = widgets.Button(description="New seed", icon="random", tooltip="Draw a new random seed")
-        self.button.on_click(lambda _: setattr(self.box, "value", random_seed()))
-        self.widget = widgets.HBox([self.box, self.button])
+        # text, not a number widget: the browser holds numbers as doubles, exact only below 2**53
+        self.box = widgets.Text(value=str(value), layout={"width": "190px"})
+        self.button = widgets.Button(description="New seed", icon="random", tooltip="Draw a new fixed seed")
+        self.button.on_click(lambda _: self.fix(random_seed()))
+        self.last = widgets.HTML()
+        self.choice.observe(self._chosen, "value")
+        self._chosen()
+        self.widget = widgets.HBox([self.choice, self.box, self.button, self.last])
+
+    def _chosen(self, change=None) -> None:
+        self.box.disabled = self.choice.value == NEW_EACH_RUN
+
+    def fix(self, seed: int) -> None:
+        """Use ``seed`` from now on (fixed)."""
+        self.choice.value, self.box.value = FIXED, str(int(seed))
+
+    def remember(self, seed: int | None) -> None:
+        """After a run: show the seed it used (in the box too, when a new seed is drawn each run)."""
+        if seed is None:
+            return
+        if self.choice.value == NEW_EACH_RUN:
+            self.box.value = str(int(seed))
+        self.last.value = f"<small>last run: seed {int(seed)}</small>"
 
     @property
     def value(self) -> int:
-        seed = int(self.box.value)
-        if seed < -1 or seed > 2**32 - 1:
-            raise ValueError(f"Seed must be -1 (random) or a whole number from 0 to {2**32 - 1}; got {seed}.")
-        return seed
+        """-1 for a new seed each run, else the fixed seed (ValueError if out of range)."""
+        if self.choice.value == NEW_EACH_RUN:
+            return -1
+        return parse_seed(self.box.value)
+
+
+def upload_name(name) -> str:
+    """The file name an upload is shown and saved under (no folders; odd characters replaced)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(name or "upload")).name) or "upload"
 
 
 def save_upload(name: str, data: bytes) -> Path:
-    """Write one uploaded file to a private temporary folder; returns its path."""
-    UPLOADS.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(name or "upload")).name) or "upload"
-    path = UPLOADS / f"{uuid.uuid4().hex[:8]}-{safe}"
+    """Write one uploaded file to a private temporary folder of its own, under its own name."""
+    folder = UPLOADS / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / upload_name(name)
     path.write_bytes(data)
     return path
 
 
-def take_uploads(upload: widgets.FileUpload, value) -> list[Path]:
-    """Save the files of a FileUpload ``value`` and empty the widget (no bytes stay in widget state)."""
-    saved = [save_upload(name, data) for name, data in compat.uploaded_files(value)]
-    if saved:
+EMPTY_UPLOAD_TEXT = (
+    "{name} arrived empty (on Colab, uploads of about 1 MB or more do); copy the file into the runtime "
+    "instead (the Files pane on the left, or a mounted Google Drive) and type its path, e.g. /content/{name}."
+)
+COLAB_UPLOAD_HELP = (
+    "<small>On Colab, Upload takes files under about 1 MB; for larger ones drop the file in the Files "
+    "pane on the left (or use a mounted Drive) and type its path, e.g. /content/clip.wav.</small>"
+)
+
+
+def take_uploads(upload: widgets.FileUpload, value) -> tuple[list[tuple[str, Path]], str]:
+    """Save the files of a FileUpload ``value`` and empty the widget (no bytes stay in widget state).
+
+    Returns (name as uploaded, saved path) per file, and a sentence on files that arrived empty
+    ("" when none did; such files are not saved).
+    """
+    files = compat.uploaded_files(value)
+    saved = [(Path(str(name)).name, save_upload(name, data)) for name, data in files if data]
+    empty = [upload_name(name) for name, data in files if not data]
+    if files:
         compat.clear_upload(upload)
-    return saved
+    return saved, EMPTY_UPLOAD_TEXT.format(name=empty[0]) if empty else ""
+
+
+PLAYER_SECONDS = 30.0  # the chosen file's player holds its first seconds
+
+
+def audio_seconds(path) -> float:
+    """The length of a readable audio file in seconds."""
+    return float(sf.info(str(path)).duration)
 
 
 class AudioSource:
-    """An audio file: typed path or upload. An upload is saved to a temporary file whose path fills the field,
-    and the upload widget is emptied so the audio bytes never stay in the notebook's widget state."""
+    """An audio file: a typed path or an upload, shown with its name, length and a player.
+
+    An upload is saved to a temporary file and the upload widget emptied, so the audio bytes never
+    stay in the notebook's widget state; the field then shows the file's name (not the temporary
+    path) until another path is typed. :attr:`value` is the file to use.
+    """
 
     def __init__(
         self, description: str = "Audio file", value: str = "", placeholder: str = "path/to/audio.wav"
     ):
-        self.path = text_field(value, description, placeholder)
+        self.path = text_field(value, description, placeholder, continuous_update=False)
         self.upload = widgets.FileUpload(
             accept="audio/*,.wav,.flac,.ogg,.mp3", multiple=False, description="Upload"
         )
+        self.chosen = widgets.HTML()
+        self._upload: tuple[str, Path] | None = None  # (name shown, saved file)
         self.upload.observe(self._uploaded, "value")
-        self.widget = widgets.HBox([self.path, self.upload])
+        self.path.observe(lambda _: self._show(), "value")
+        rows = [widgets.HBox([self.path, self.upload]), self.chosen]
+        if compat.colab_available():
+            rows.insert(1, widgets.HTML(COLAB_UPLOAD_HELP))
+        self.widget = widgets.VBox(rows)
+        self._show()
 
     def _uploaded(self, change) -> None:
-        saved = take_uploads(self.upload, change["new"])
-        if saved:
-            self.path.value = str(saved[0])
+        saved, problem = take_uploads(self.upload, change["new"])
+        if problem:
+            self.chosen.value = render.message_html(problem, "warning")
+        elif saved:
+            self._upload = saved[0]
+            if self.path.value == saved[0][0]:
+                self._show()
+            self.path.value = saved[0][0]
+
+    @property
+    def value(self) -> str:
+        """The file to use: the upload while the field shows its name, else the typed path."""
+        typed = self.path.value.strip()
+        if self._upload is not None and typed == self._upload[0]:
+            return str(self._upload[1])
+        return typed
+
+    def set(self, path) -> None:
+        """Use the file at ``path`` (a result sent on, a past run's source)."""
+        self._upload = None
+        self.path.value = str(path or "")
+
+    def _show(self) -> None:
+        """The chosen file's name, length and player; its problem in one sentence if it cannot be read."""
+        if not self.value:
+            self.chosen.value = ""
+            return
+        try:
+            file = check_readable(self.value)
+            rate, audio = read_audio(str(file), max_seconds=PLAYER_SECONDS)
+            player = render.audio_html(audio, rate)
+        except ValueError as exc:
+            self.chosen.value = render.message_html(str(exc), "warning")
+            return
+        name = (
+            self._upload[0] if self._upload is not None and self.path.value == self._upload[0] else file.name
+        )
+        seconds = audio_seconds(file)
+        part = f" (player: its first {PLAYER_SECONDS:g} s)" if seconds > PLAYER_SECONDS else ""
+        self.chosen.value = f"<div><small>{html.escape(name)} · {seconds:.2f} s{part}</small></div>{player}"
 
     def read(self, what: str = "audio") -> str:
-        return str(check_readable(self.path.value, what))
+        return str(check_readable(self.value, what))
 
 
 def parse_numbers(text: str, what: str, example: str = "1, 0.5") -> list[float]:
@@ -221,12 +336,17 @@ def parse_regions(text: str) -> list[tuple[float, float]]:
     return regions
 
 
+def parse_seed(text: str) -> int:
+    """One seed written as a whole number (read exactly, however large), checked against the bound."""
+    text = str(text).strip()
+    if not re.fullmatch(r"-?\d+", text):
+        raise ValueError(f"{checks.SEED_RULE}; got {text!r}.")
+    return checks.seed(int(text))
+
+
 def parse_seeds(text: str, limit: int) -> list[int]:
-    seeds = []
-    for value in parse_numbers(text, "seeds", "42, 7"):
-        if value != int(value) or value < -1:
-            raise ValueError(f"Seeds must be whole numbers of 0 or more (or -1 for random); got {value:g}.")
-        seeds.append(int(value))
+    """Seeds separated by commas or spaces (-1: a random one), at most ``limit``."""
+    seeds = [parse_seed(part) for part in re.split(r"[,\s;]+", text.strip()) if part]
     if not seeds:
         raise ValueError("Give at least one seed, e.g. 42 or 42, 7.")
     if len(seeds) > limit:
@@ -246,8 +366,59 @@ SETTING_FORMATS = {
 }
 
 
+def schedule_text(schedule: dict | None) -> str:
+    """A schedule as a person reads it: "the config's own", or its type and parameters."""
+    if not schedule:
+        return "the config's own schedule"
+    params = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in schedule.items() if k != "type")
+    return f"{schedule['type']} shift" + (f" ({params})" if params else "")
+
+
+def _sampler_line(settings: dict) -> str:
+    low, high = settings["cfg_interval"]
+    return " · ".join(
+        [
+            settings["sampler"],
+            f"CFG interval {low:g}-{high:g}",
+            f"rescale {settings['scale_phi']:g}",
+            f"norm cap {settings['cfg_norm_threshold']:g}",
+            f"APG {settings['apg_scale']:g}",
+            schedule_text(settings["schedule"]),
+            f"padding {settings['duration_padding']:g} s",
+        ]
+    )
+
+
+def _input_rows(settings: dict) -> dict:
+    """The mode's inputs, LoRA files and expanded prompt of a generation's record."""
+    rows = {}
+    if isinstance(settings.get("source"), dict):  # a generation's source file (a round trip names its own)
+        rows["source"] = f"{settings['source']['name']} (sha256 {settings['source']['sha256'][:12]})"
+    if "init_noise_level" in settings:
+        rows["noise level"] = f"{settings['init_noise_level']:g}"
+    if settings.get("regions"):
+        rows["regions"] = ", ".join(f"{start:g}-{end:g} s" for start, end in settings["regions"])
+    if "continuation_s" in settings:
+        rows["continuation"] = f"keeps {settings['kept_s']:g} s, adds {settings['continuation_s']:g} s"
+    for i, lora in enumerate(settings.get("loras") or ()):
+        low, high = lora["interval"]
+        layers = f", layers matching '{lora['layer_filter']}' off" if lora["layer_filter"] else ""
+        rows[f"LoRA {i + 1}"] = (
+            f"{lora['name']} (sha256 {lora['sha256'][:12]}) × {lora['strength']:g}, "
+            f"noise levels {low:g}-{high:g}{layers}"
+        )
+    expansion = settings.get("prompt_expansion")
+    if expansion:
+        edited = " and edited" if expansion.get("edited") else ""
+        rows["prompt"] = (
+            f"expanded{edited} from “{expansion['idea']}” ({expansion['preset']} → {expansion['category']}, "
+            f"{expansion['model_id']})"
+        )
+    return rows
+
+
 def run_rows(result: RunResult) -> dict:
-    """Model, device, settings, cache and per-stage timings of a run, for a metadata table."""
+    """Model, device, settings, inputs, cache and per-stage timings of a run, for a metadata table."""
     rows = {"model": result.model_key}
     if result.repo_id:
         rows["repo"] = f"{result.repo_id} @ {(result.revision or '?')[:10]}"
@@ -256,6 +427,9 @@ def run_rows(result: RunResult) -> dict:
     settings = [fmt.format(result.settings[k]) for k, fmt in SETTING_FORMATS.items() if k in result.settings]
     if settings:
         rows["settings"] = " · ".join(settings)
+    if "sampler" in result.settings and "cfg_interval" in result.settings:
+        rows["sampler"] = _sampler_line(result.settings)
+    rows.update(_input_rows(result.settings))
     rows["model cache"] = (
         "hit (already loaded)" if result.cache_hit else f"loaded in {result.load_elapsed_s:.2f} s"
     )

@@ -5,10 +5,12 @@ A form supplies ``read`` (widgets -> request, raising ``ValueError`` with one se
 raises (a negative prompt that has no effect, a repaired cache, a rejected token) are kept in
 :attr:`FormShell.notes` for its result to show. Both the button
 and :meth:`FormShell.run` (headless / papermill) go through :meth:`FormShell.run` on the kernel's main
-thread (see :mod:`.kernel`). Results are ordinary rich output: :meth:`FormShell.display` shows the
-form and, below it in the same cell, an output with a display id that every result updates (newest
-first), so results are saved with the notebook, survive a kernel restart and show in static exports,
-without widget state. Earlier results stay, whatever happens to a later run.
+thread (see :mod:`.kernel`). Other long jobs of a form (expanding a prompt) go through
+:meth:`FormShell.start_task`: the same thread, progress, Stop and messages, one job at a time.
+Results are ordinary rich output: :meth:`FormShell.display` shows the form and, below it in the same
+cell, an output with a display id that every result updates (newest first), so results are saved
+with the notebook, survive a kernel restart and show in static exports, without widget state.
+Earlier results stay, whatever happens to a later run.
 
 After a page reload the front end no longer knows that output (its display-id routing lived in the
 old page), so a run requested from another page connection also shows the results inside the form,
@@ -147,6 +149,7 @@ class FormShell:
         self.last_result = None
         self.last_error: str | None = None
         self.running = False
+        self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
@@ -188,55 +191,83 @@ class FormShell:
     def start(self) -> None:
         """Button path: the same run, on the kernel's main thread; a click during a run does nothing.
 
-        While another form's run is going this one is queued and runs after it.
+        While another form's job is going this one is queued and runs after it.
         """
+        self._start(self.run)
+
+    def start_task(self, job: Callable[[Progress], object]) -> None:
+        """Another button's job: :meth:`run_task` on the kernel's main thread (queued the same way)."""
+        self._start(lambda: self.run_task(job))
+
+    def _start(self, work: Callable[[], object]) -> None:
         if self.running:
             return
         self.running = True  # at once, so a click that arrives before the run starts is ignored too
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._set_busy(True)
         if _ACTIVE:
-            _QUEUE.append(self)
+            _QUEUE.append((self, work))
             self.status.value = QUEUED_TEXT
             return
-        kernel.on_main_thread(self.run)
+        kernel.on_main_thread(work)
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.run_button, *self.busy_disabled):
+            widget.disabled = busy
+        self.stop_button.disabled = not busy
 
     def stop(self) -> None:
-        """Stop the run between two steps, or take a queued run off the queue."""
-        if self in _QUEUE:
-            _QUEUE.remove(self)
+        """Stop the job between two steps, or take a queued one off the queue."""
+        queued = [entry for entry in _QUEUE if entry[0] is self]
+        if queued:
+            _QUEUE.remove(queued[0])
             self.running = False
-            self.run_button.disabled, self.stop_button.disabled = False, True
+            self._set_busy(False)
             self.status.value = "not started (taken off the queue)"
             return
         self.progress.stop_requested = True
 
     def run(self):
-        """Read the inputs, run once and show the result; returns it (None if the run failed).
+        """Read the inputs, run once and show the result; returns it (None if the run failed)."""
+        produced = self.run_task(self._produce)
+        if produced is None:
+            return None
+        result, block = produced
+        self._add_result(block)
+        self._show_results()
+        self.last_result = result
+        return result
 
-        Afterwards a run that was queued meanwhile starts.
+    def _produce(self, progress: Progress):
+        request = self._read()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = self._execute(request, progress)
+        self.notes = list(
+            dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+        )
+        return result, self._render(result)
+
+    def run_task(self, job: Callable[[Progress], object]):
+        """``job(progress)`` with Stop, the interrupt and errors handled; its value (None if it failed).
+
+        A bad input or any failure shows one message in the form; the kernel and earlier results stay.
+        Afterwards a job that was queued meanwhile starts.
         """
         _ACTIVE.append(self)
         try:
-            return self._run_once()
+            return self._run_job(job)
         finally:
             _ACTIVE.remove(self)
             if _QUEUE and not _ACTIVE:
-                _QUEUE.pop(0).run()
+                _QUEUE.pop(0)[1]()
 
-    def _run_once(self):
+    def _run_job(self, job: Callable[[Progress], object]):
         self.running, self.progress.stop_requested = True, False
-        self.run_button.disabled, self.stop_button.disabled = True, False
+        self._set_busy(True)
         self.output.notice_reload()
         self.message.value, self.last_error = "", None
         try:
-            request = self._read()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = self._execute(request, self.progress)
-            self.notes = list(
-                dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning))
-            )
-            block = self._render(result)
+            value = job(self.progress)
         except (StopRequested, KeyboardInterrupt):
             self._show(STOPPED_TEXT, "info")
             return None
@@ -254,12 +285,9 @@ class FormShell:
             return None
         finally:
             self.running = False
-            self.run_button.disabled, self.stop_button.disabled = False, True
-        self._add_result(block)
-        self._show_results()
-        self.last_result = result
+            self._set_busy(False)
         self.status.value = "done"
-        return result
+        return value
 
     def clear_results(self) -> None:
         """Empty the results output (the saved files stay)."""
@@ -309,7 +337,7 @@ class NotebookForm:
 
 
 _ACTIVE: list[FormShell] = []  # the shell whose run is going (one at a time in a kernel)
-_QUEUE: list[FormShell] = []  # shells started meanwhile, in click order
+_QUEUE: list[tuple[FormShell, Callable[[], object]]] = []  # jobs started meanwhile, in click order
 _SHOWN_IN_CELL: dict[str, widgets.Widget] = {}  # notebook cell id -> the form widget it shows
 
 

@@ -1,0 +1,320 @@
+"""Sweeps: prompts x seeds x settings with the demo model, checked up front, resumable, local and on Ray."""
+
+import html
+import json
+import os
+import signal
+from pathlib import Path
+
+import psutil
+import pytest
+import soundfile as sf
+import torch
+from test_notebooks import outputs, run_notebook
+
+from sa3lab.generation import GenerationRequest
+from sa3lab.lab import Lab
+from sa3lab.sweeps import MANIFEST, SweepRequest
+
+PROMPTS = ["rain on a tin roof", "warm synth pad", "kick drum"]
+NO_RAY = "ray is not installed (pip install 'sa3lab[cluster]')"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the demo model needs no network
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return Lab()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray of 2 CPUs for this module's Ray tests (skipped where ray is not installed)."""
+    ray = pytest.importorskip("ray", reason=NO_RAY)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def sweep(folder: Path, **kw) -> SweepRequest:
+    return SweepRequest(
+        model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(folder), **kw
+    )
+
+
+def manifest(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / MANIFEST).read_text().splitlines()]
+
+
+def samples(folder: Path) -> dict[str, bytes]:
+    """Each WAV's audio samples as bytes, by file name (a float WAV's PEAK chunk holds a timestamp)."""
+    return {p.name: sf.read(str(p), dtype="float32")[0].tobytes() for p in sorted(folder.glob("*.wav"))}
+
+
+@pytest.fixture(scope="module")
+def local_sweep(lab, tmp_path_factory):
+    """The 3 prompts x 2 seeds sweep run locally in batches of 4 (a batch of 4, then one of 2)."""
+    folder = tmp_path_factory.mktemp("local")
+    return folder, lab.sweep(sweep(folder, max_batch=4))
+
+
+def test_a_sweep_of_3_prompts_x_2_seeds_makes_6_files_and_a_manifest(local_sweep, lab, tmp_path):
+    folder, result = local_sweep
+    assert len(list(folder.glob("*.wav"))) == 6 and len(list(folder.glob("*.json"))) == 6
+    records = manifest(folder)
+    assert len(records) == 6 and {r["status"] for r in records} == {"done"}
+    assert {(r["prompt"], r["seed"]) for r in records} == {(p, s) for p in PROMPTS for s in (1, 2)}
+    assert len({r["id"] for r in records}) == 6 and all((folder / r["file"]).is_file() for r in records)
+    assert all(r["settings"]["steps"] == 8 and r["seconds"] > 0 for r in records)
+    assert result.progress.done == 6 and not result.failed()
+    # each item is what its own single generation gives: its sidecar's request, run alone
+    record = records[-1]
+    sidecar = json.loads((folder / record["file"]).with_suffix(".json").read_text())
+    alone = GenerationRequest.from_record(sidecar)
+    alone.output_dir = str(tmp_path)
+    single = lab.generate(alone)
+    assert sidecar["settings"]["batch_size"] == 2 and single.seed == record["seed"]
+    assert (
+        single.audio[0].T.numpy().tobytes()
+        == sf.read(str(folder / record["file"]), dtype="float32")[0].tobytes()
+    )
+
+
+class StopAfter:
+    """A progress that stops the sweep (as the form's Stop or an interrupt does) once ``count`` items
+    are finished."""
+
+    def __init__(self, count: int, stop=KeyboardInterrupt):
+        self.count, self.stop = count, stop
+
+    def stage(self, text):
+        pass
+
+    def start(self, total, text):
+        pass
+
+    def step(self, done, total, text=None):
+        if done >= self.count:
+            raise self.stop
+
+
+def test_an_interrupted_sweep_resumes_without_redoing_finished_items(lab, local_sweep, tmp_path):
+    request = sweep(tmp_path, max_batch=2)
+    with pytest.raises(KeyboardInterrupt):
+        lab.sweep(request, progress=StopAfter(2))
+    first = manifest(tmp_path)
+    assert len(first) == 2 and len(list(tmp_path.glob("*.wav"))) == 2
+    written = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.wav")}
+    result = lab.sweep(request)
+    assert result.progress.skipped == 2 and result.progress.done == 4
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.wav") if p.name in written} == written
+    records = manifest(tmp_path)
+    assert len(records) == 6 and len({r["id"] for r in records}) == 6  # none redone, none lost
+    assert samples(tmp_path) == samples(local_sweep[0])  # other batches, same audio
+    again = lab.sweep(request)
+    assert again.progress.skipped == 6 and len(manifest(tmp_path)) == 6
+
+
+class SmallDevice:
+    """The demo model on a device with room for ``room`` items: a larger batch runs out of memory.
+
+    (Running out of memory for real would take the test machine with it; the rest is the real model.)
+    """
+
+    def __init__(self, model, room: int):
+        self.model, self.room = model, room
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def generate(self, **kwargs):
+        if kwargs["batch_size"] > self.room:
+            raise torch.OutOfMemoryError(f"out of memory: room for {self.room} item(s)")
+        return self.model.generate(**kwargs)
+
+
+class SmallDeviceLab(Lab):
+    def __init__(self, room: int):
+        super().__init__()
+        self.room = room
+
+    def load_generator(self, model, entry, token):
+        loaded, cache_hit, load_s = super().load_generator(model, entry, token)
+        return SmallDevice(loaded, self.room), cache_hit, load_s
+
+
+def test_a_failed_batch_is_retried_item_by_item_and_failures_are_recorded_then_redone(local_sweep, tmp_path):
+    retried = SmallDeviceLab(room=1).sweep(sweep(tmp_path / "retried", max_batch=3))
+    assert not retried.failed() and {r["attempts"] for r in retried.records} == {2}
+    assert samples(tmp_path / "retried") == samples(local_sweep[0])
+    failing = sweep(tmp_path / "failing", max_batch=3)
+    result = SmallDeviceLab(room=0).sweep(failing)
+    assert len(result.failed()) == 6 and result.progress.failed == 6
+    assert all(
+        r["error"].startswith("out of memory: room for 0 item(s) (first try: ") for r in result.records
+    )
+    assert not list((tmp_path / "failing").glob("*.wav"))
+    again = Lab().sweep(failing)  # the next run tries the failed items again
+    assert again.progress.done == 6 and not again.failed()
+    assert (
+        samples(tmp_path / "failing") == samples(local_sweep[0]) and len(manifest(tmp_path / "failing")) == 12
+    )
+
+
+def test_every_problem_gets_its_own_sentence_before_anything_runs(tmp_path):
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("prompt,duration\nrain,2\nthunder,long\n")
+    request = SweepRequest(model="demo", prompts=str(prompts), seeds=[1], output_dir=str(tmp_path / "out"))
+    assert request.problems() == ["Line 3 of prompts.csv: the duration 'long' is not a number of seconds."]
+    request = SweepRequest(
+        model="demo", prompts=["rain", " "], seeds=[1], grid={"steps": [8, 0]}, duration=99.0, backend="dask"
+    )
+    problems = request.problems()
+    assert problems[0] == "The backend must be local or ray; got the text 'dask'."
+    assert any("Steps must be a whole number from 1 to 1000; got 0." in p for p in problems)
+    assert any("at most 10 s for demo" in p for p in problems)
+    assert any(p.startswith("Enter a prompt") for p in problems)
+    with pytest.raises(ValueError) as caught:
+        request.check()
+    assert str(caught.value) == " ".join(problems)
+    assert SweepRequest(model="demo", prompts=["a"], grid={"sampler": ["euler"]}).problems() == [
+        "The grid can vary model, steps, cfg_scale, duration; not sampler."
+    ]
+    assert "from 1 to 1000" in SweepRequest(model="demo", prompts=["a"], seeds=0).problems()[0]
+    every_prompt = SweepRequest(model="demo", prompts=PROMPTS, steps=0, seeds=[1, -1])
+    assert every_prompt.problems() == [
+        "A sweep's seeds must be 0 or more, so that it can resume; for random seeds give their number "
+        "instead (seeds=8).",
+        "Steps must be a whole number from 1 to 1000; got 0.",  # once, for every prompt has it
+    ]
+    one_row = SweepRequest(model="demo", prompts=["rain", {"prompt": "wind", "duration": 60}], duration=1)
+    assert one_row.problems() == ["“wind”: Duration must be more than 0 and at most 10 s for demo; got 60 s."]
+    assert not (tmp_path / "out").exists()
+
+
+def test_counts_and_estimate_cover_prompts_seeds_and_the_grid(lab, tmp_path):
+    request = SweepRequest(
+        model="demo", prompts=PROMPTS, seeds=[1, 2], grid={"steps": [4, 8], "cfg_scale": [1, 3]}, duration=1.0
+    )
+    estimate = request.estimate(lab.machine)
+    assert (estimate.items, estimate.prompts, estimate.seeds, estimate.settings) == (24, 3, 2, 4)
+    assert estimate.sentence().startswith("24 items (3 prompts x 2 seeds x 4 settings); about ")
+    small = SweepRequest(model="small-music", prompts=PROMPTS, seeds=[1, 2], duration=30.0)
+    per_item_on_2_threads = small.estimate(lab.machine).seconds / 6 * torch.get_num_threads() / 2
+    assert 15 < per_item_on_2_threads < 30  # README "Performance": 21.2 s for 30 s of audio
+
+
+def test_prompt_files_give_per_row_duration_negative_prompt_and_seed(tmp_path):
+    csv_file = tmp_path / "pack.csv"
+    csv_file.write_text("prompt,duration,negative_prompt,seed\nkick,0.5,,\nsnare,,noise,9\n")
+    items = SweepRequest(model="demo", prompts=str(csv_file), seeds=[1, 2], duration=2.0).items()
+    assert [(i.prompt, i.duration, i.negative_prompt, i.seed) for i in items] == [
+        ("kick", 0.5, "", 1),
+        ("kick", 0.5, "", 2),
+        ("snare", 2.0, "noise", 9),
+    ]
+    text_file = tmp_path / "prompts.txt"
+    text_file.write_text("# a pack\nrain\n\nwind\n")
+    assert [i.prompt for i in SweepRequest(model="demo", prompts=str(text_file)).items()] == ["rain", "wind"]
+
+
+def test_random_seeds_are_drawn_from_the_definition_so_a_sweep_resumes():
+    first = SweepRequest(model="demo", prompts=PROMPTS, seeds=4, output_dir="a")
+    again = SweepRequest(model="demo", prompts=PROMPTS, seeds=4, output_dir="b", backend="ray", max_batch=2)
+    other = SweepRequest(model="demo", prompts=PROMPTS[:2], seeds=4)
+    assert first.seed_list() == again.seed_list() and len(set(first.seed_list())) == 4
+    assert other.seed_list() != first.seed_list()
+
+
+def test_the_form_maps_its_widgets_to_the_request_and_shows_the_count(tmp_path):
+    from sa3lab.forms.sweeps import SweepForm
+
+    form = SweepForm(
+        model="demo", prompts=PROMPTS, seeds=3, steps=[4, 8], duration=1.0, output_dir=str(tmp_path)
+    )
+    request = form.read()
+    assert request.seeds == 3 and request.grid == {"steps": [4, 8]} and request.steps is None
+    assert request.prompts == PROMPTS and request.backend == "local"
+    assert "18 items (3 prompts x 3 seeds x 2 settings)" in form.summary.value
+    form.seeds.value = "random x"
+    assert "Write random seeds as" in form.summary.value
+    form.seeds.value, form.cfg.value = "5", "1, 100.5"
+    assert "CFG scale must be a number from 0 to 100; got 100.5." in form.summary.value
+
+
+def test_a_stopped_sweep_shows_the_items_it_finished(tmp_path):
+    from sa3lab.forms.shell import StopRequested
+    from sa3lab.forms.sweeps import STOPPED_TEXT, SweepForm
+
+    form = SweepForm(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path))
+    result = form.execute(form.read(), StopAfter(2, StopRequested))
+    assert result.stopped and [r["status"] for r in result.records] == ["done", "done"]
+    view = form.render(result)
+    assert html.escape(STOPPED_TEXT) in view and view.count("<audio") == 2
+    assert "done</th><td>2 of 6" in view
+
+
+# ---------------------------------------------------------------------------------------------- Ray
+
+
+def test_ray_with_2_local_actors_makes_the_files_of_local(ray_cluster, lab, local_sweep, tmp_path):
+    result = lab.sweep(sweep(tmp_path, backend="ray", workers=2))
+    assert result.progress.done == 6 and not result.failed()
+    assert samples(tmp_path) == samples(local_sweep[0])
+    assert {r["id"] for r in manifest(tmp_path)} == {r["id"] for r in manifest(local_sweep[0])}
+
+
+class KillAWorker:
+    """On the sweep's progress: once an item is done, SIGKILL a Ray worker that is generating."""
+
+    def __init__(self):
+        self.killed = None
+
+    def __call__(self, counts):
+        if self.killed is not None or counts.done < 1 or counts.running < 1:
+            return
+        for process in psutil.process_iter(["pid", "cmdline"]):
+            if "SweepWorker.generate" in " ".join(process.info["cmdline"] or []):
+                os.kill(process.info["pid"], signal.SIGKILL)
+                self.killed = process.info["pid"]
+                return
+
+
+def test_killing_an_actor_mid_sweep_loses_no_item(ray_cluster, lab, local_sweep, tmp_path):
+    kill = KillAWorker()
+    result = lab.sweep(sweep(tmp_path, backend="ray", workers=2, max_batch=1), on_update=kill)
+    assert kill.killed is not None, "no worker was generating when an item finished"
+    assert result.progress.done == 6 and not result.failed()
+    records = manifest(tmp_path)
+    assert len(records) == 6 and len({r["id"] for r in records}) == 6
+    assert samples(tmp_path) == samples(local_sweep[0])
+
+
+# ---------------------------------------------------------------------------------------------- notebook
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_the_notebook_runs_headless_with_each_backend(backend, tmp_path):
+    if backend == "ray":
+        pytest.importorskip("ray", reason=NO_RAY)
+    folder = tmp_path / "sweep"
+    nb = run_notebook(
+        "05_batch_sweeps.ipynb",
+        tmp_path,
+        MODEL="demo",
+        PROMPTS=PROMPTS,
+        SEEDS=[1, 2],
+        BACKEND=backend,
+        OUTPUT_DIR=str(folder),
+    )
+    records = manifest(folder)
+    assert len(records) == 6 and {r["status"] for r in records} == {"done"}
+    (result,) = [o["data"]["text/html"] for o in outputs(nb) if "sa3lab-sweep" in str(o.get("data", {}))]
+    result = "".join(result)
+    assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 6
+    assert result.count("data:image/jpeg") == 6 and f"<td>{backend}</td>" in result
+    assert not [o for o in outputs(nb) if o["output_type"] == "stream"]  # no Ray or library log lines
