@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import ipywidgets as widgets
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -797,3 +798,28 @@ def test_the_prompt_assistant_expands_an_idea_into_the_prompt_and_the_record(qwe
     form.expand_button.click()  # Stop during an expansion: the prompt stays as it was
     assert "Stopped" in message_text(form) and form.prompt.value == expanded + " Close."
     assert not form.expand_button.disabled and not form.shell.run_button.disabled
+
+
+def test_two_forms_started_at_once_each_give_what_they_give_alone(session, out, monkeypatch):
+    styled, plain = demo_form(session, out), demo_form(session, out)
+    styled.loras.add(LoraUse(str(LORA), strength=0.8))
+    plain.seed.fix(5)
+    solo = [form.run() for form in (styled, plain)]
+    seen = []
+    real_step = styled.shell.progress.step
+
+    def click_the_other_form_midway(done, total, text=None):
+        real_step(done, total, text)
+        if done == 1:
+            plain.shell.run_button.click()  # a person clicks the second form during the first run
+            seen.append(plain.shell.status.value)
+
+    monkeypatch.setattr(styled.shell.progress, "step", click_the_other_form_midway)
+    styled.shell.run_button.click()
+    assert seen == ["queued behind the running generation"]
+    together = [styled.shell.last_result, plain.shell.last_result]
+    assert [r.seed for r in together] == [3, 5] and together[1] is not solo[1]
+    for alone, with_other in zip(solo, together, strict=True):
+        assert np.array_equal(alone.audio, with_other.audio)
+        assert sidecar(with_other)["settings"]["loras"] == sidecar(alone)["settings"]["loras"]
+    assert "seed 5" in result_blocks(plain)[0] and "seed 3" in result_blocks(styled)[0]

@@ -150,9 +150,13 @@ class SeedField:
         self.choice = widgets.ToggleButtons(
             options=[FIXED, NEW_EACH_RUN],
             value=NEW_EACH_RUN if value == -1 else FIXED,
-            description="Seed",
-            style={**STYLE, "button_width": "110px"},
-            layout={"width": "380px"},
+            style={"button_width": "110px"},
+            layout={"width": "auto"},
+        )
+        # the label beside the buttons (a ToggleButtons' own description wraps above them in 8)
+        label = widgets.HTML(
+            '<div style="text-align:right;padding-right:8px">Seed</div>',
+            layout={"width": STYLE["description_width"]},
         )
         # text, not a number widget: the browser holds numbers as doubles, exact only below 2**53
         self.box = widgets.Text(value=str(value), layout={"width": "190px"})
@@ -161,7 +165,7 @@ class SeedField:
         self.last = widgets.HTML()
         self.choice.observe(self._chosen, "value")
         self._chosen()
-        self.widget = widgets.HBox([self.choice, self.box, self.button, self.last])
+        self.widget = widgets.HBox([label, self.choice, self.box, self.button, self.last])
 
     def _chosen(self, change=None) -> None:
         self.box.disabled = self.choice.value == NEW_EACH_RUN
