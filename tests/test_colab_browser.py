@@ -39,7 +39,7 @@ def test_the_form_renders_and_generate_shows_a_result(notebook_01):
     assert "VBox(children" not in page.inner_text("#notebook")  # widgets rendered, not their repr
     shot(page, "colab_classic_01_form.png")
     page.locator(".output_area .widget-button", has_text="Generate").first.click()
-    page.wait_for_selector(".output_area audio")
+    page.wait_for_selector(".output_area .sa3lab-result audio")
     shot(page, "colab_classic_01_generated.png")
 
 
