@@ -25,7 +25,7 @@ colab-env:
 
 # Everything, the Colab-environment tests included (they fail rather than skip here).
 test: $(STAMP) colab-env
-	SA3LAB_COLAB_VENV=$(COLAB_VENV) $(VPY) -m pytest -q
+	SA3LAB_COLAB_VENV=$(COLAB_VENV) $(VPY) -m pytest -q --durations=30
 
 test-fast: $(STAMP)
 	$(VPY) -m pytest -q -m "not slow and not browser"

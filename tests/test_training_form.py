@@ -329,6 +329,8 @@ def test_an_interrupt_mid_step_keeps_the_last_finished_step(session, clips, tmp_
             signal.raise_signal(signal.SIGINT)
 
     handle = model.model.dit.register_forward_hook(interrupt_in_third_step)
+    # as a kernel does while a cell runs (an earlier test in the process may have left another handler)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         request = TrainingRequest(
             model=BASE, data_dir=str(clips), steps=4, rank=2, duration=SHORT, output_dir=str(tmp_path)
@@ -336,6 +338,7 @@ def test_an_interrupt_mid_step_keeps_the_last_finished_step(session, clips, tmp_
         result = session.lab.train(request)
     finally:
         handle.remove()
+        signal.signal(signal.SIGINT, previous)
     assert result.stopped and result.step == 2 and len(result.losses) == 2
     with safe_open(result.lora_path, framework="pt") as f:
         assert json.loads(f.metadata()["training"])["step"] == 2

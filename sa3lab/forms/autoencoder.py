@@ -11,7 +11,7 @@ from .. import quality, render
 from ..roundtrip import AUTOENCODER_KEYS, RoundTripRequest, RoundTripResult
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm
+from .shell import NotebookForm
 
 
 def _db(value: float) -> str:
@@ -53,15 +53,7 @@ class AutoencoderForm(NotebookForm):
             [self.picker.widget, self.audio.widget, self.duration, self.chunked, self.seed.widget, help_text]
         )
         self._count = 0
-        self.shell = FormShell(
-            inputs,
-            self.read,
-            self.execute,
-            self.render,
-            run_label="Round trip",
-            secrets=self.session.secrets,
-            title="SAME round-trip form",
-        )
+        self._make_shell(inputs, "Round trip", "SAME round-trip form")
         self.widget = self.shell.widget
 
     def read(self) -> RoundTripRequest:

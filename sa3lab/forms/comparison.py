@@ -12,7 +12,7 @@ from ..generation import GenerationRequest
 from ..render import message_html
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm
+from .shell import NotebookForm
 
 BASE_KEYS = (*catalog.keys("base"), "demo")
 
@@ -62,15 +62,7 @@ class ComparisonForm(NotebookForm):
         inputs = widgets.VBox(
             [self.picker.widget, self.prompt, self.negative, self.duration, self.seeds, self.plan]
         )
-        self.shell = FormShell(
-            inputs,
-            self.read,
-            self.execute,
-            self.render,
-            run_label="Compare",
-            secrets=self.session.secrets,
-            title="Comparison form",
-        )
+        self._make_shell(inputs, "Compare", "Comparison form")
         self.widget = self.shell.widget
         if notice:
             self.shell.message.value = message_html(notice, "info")

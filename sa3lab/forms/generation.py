@@ -21,7 +21,7 @@ from . import compat, parts
 from .advanced import SamplerSettings
 from .loras import LoraList
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm
+from .shell import NotebookForm
 
 COLLECTIONS = {  # model picker choices per notebook, from the catalog
     "standard": (*catalog.keys("standard"), "demo"),
@@ -95,15 +95,7 @@ class GenerationForm(NotebookForm):
         self._build_view()
         self._build_send()
         self._count = 0
-        self.shell = FormShell(
-            self._inputs(),
-            self.read,
-            self.execute,
-            self.render,
-            run_label="Generate",
-            secrets=self.session.secrets,
-            title="Generation form",
-        )
+        self._make_shell(self._inputs(), "Generate", "Generation form")
         self.shell.busy_disabled = [self.expand_button, *self.send_buttons.values()]
         self.widget = self.shell.widget
         self.picker.observe(self._model_changed)

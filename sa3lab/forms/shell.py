@@ -325,6 +325,19 @@ class NotebookForm:
     widget: widgets.Widget
     shell: FormShell
 
+    def _make_shell(self, inputs: widgets.Widget, run_label: str, title: str) -> FormShell:
+        """The shell around ``inputs`` that runs this form's ``read`` / ``execute`` / ``render``."""
+        self.shell = FormShell(
+            inputs,
+            self.read,
+            self.execute,
+            self.render,
+            run_label=run_label,
+            secrets=self.session.secrets,
+            title=title,
+        )
+        return self.shell
+
     def run(self):
         """One run with the current values, exactly as the button does it (headless / papermill)."""
         return self.shell.run()

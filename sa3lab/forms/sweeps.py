@@ -14,7 +14,7 @@ from .. import catalog, render, sweeps
 from ..sweeps import BACKENDS, SweepRequest, SweepResult
 from . import parts
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm, StopRequested
+from .shell import NotebookForm, StopRequested
 
 MODELS = ("demo", *catalog.keys("standard", "base"))
 GALLERY_ITEMS = 48  # items shown with a player; the rest are listed by file
@@ -107,15 +107,7 @@ class SweepForm(NotebookForm):
                 self.live,
             ]
         )
-        self.shell = FormShell(
-            inputs,
-            self.read,
-            self.execute,
-            self.render,
-            run_label="Run sweep",
-            secrets=self.session.secrets,
-            title="Sweep form",
-        )
+        self._make_shell(inputs, "Run sweep", "Sweep form")
         self.widget = self.shell.widget
 
     # ------------------------------------------------------------------ reactions

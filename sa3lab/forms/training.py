@@ -29,7 +29,7 @@ from ..training import BASE_KEYS, TrainingRequest, TrainingResult, remaining_tex
 from . import compat, parts
 from .generation import GenerationForm
 from .session import Session, shared_session
-from .shell import FormShell, NotebookForm, StopRequested
+from .shell import NotebookForm, StopRequested
 
 PRECISION_OPTIONS = [("keep (as loaded)", None), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
 LIVE_EVERY_S = 0.5  # the live panel is redrawn at most this often (and after the last step)
@@ -201,15 +201,7 @@ class TrainingForm(NotebookForm):
         self.try_form: GenerationForm | None = None
         self._live_handle = None
         self._count = 0
-        self.shell = FormShell(
-            self._inputs(),
-            self.read,
-            self.execute,
-            self.render,
-            run_label="Start training",
-            secrets=self.session.secrets,
-            title="LoRA training form",
-        )
+        self._make_shell(self._inputs(), "Start training", "LoRA training form")
         self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_output])
 
     def _inputs(self) -> widgets.Widget:
