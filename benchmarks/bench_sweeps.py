@@ -32,7 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def one_sweep(lab, model: str, items: int, backend: str, workers: int, args) -> dict:
-    from sa3lab.sweeps import SweepRequest
+    from sa3lab.sweep_plan import SweepRequest
 
     seeds = list(range(1, -(-items // len(PROMPTS)) + 1))
     folder = tempfile.mkdtemp(prefix=f"bench-sweep-{backend}-")

@@ -1,29 +1,20 @@
 """The Stable Audio 3 collections: what each repo is, whether it is gated, where it runs well.
 
-:func:`model_defaults` is the one place that decides a model's default sampler settings (post-trained:
-8 steps, CFG 1, pingpong; base: 50 steps, CFG 7, euler; both: guidance over the whole schedule, no
-rescale, no norm cap, full APG, the config's own schedule, 6 s of duration padding, as upstream's
-interface), for catalog keys and local folders alike.
+The repositories are the engine's (:data:`stable_audio_3.hub.DIFFUSION_MODELS` and
+:data:`~stable_audio_3.hub.AUTOENCODER_MODELS`): the catalog adds what a notebook user needs to
+choose one. A model's default settings come from its objective (:mod:`sa3lab.defaults`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import checks
+from stable_audio_3.hub import AUTOENCODER_MODELS, DIFFUSION_MODELS
 
-GUIDANCE = {  # the same for both kinds: upstream's interface defaults
-    "cfg_interval": (0.0, 1.0),
-    "scale_phi": 0.0,
-    "cfg_norm_threshold": 0.0,
-    "apg_scale": 1.0,
-    "schedule": None,  # None: the model config's own distribution shift
-    "duration_padding": 6.0,
-}
-POST_TRAINED = {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong", **GUIDANCE}
-BASE = {"steps": 50, "cfg_scale": 7.0, "sampler": "euler", **GUIDANCE}
+from . import checks, defaults
+from .defaults import BASE_OBJECTIVE, POST_TRAINED_OBJECTIVE
+
 T5GEMMA_ENCODER_PARAMS = 110_000_000  # approximate; bundled in each repo, counted separately
 
 
@@ -39,12 +30,17 @@ class Entry:
     params: int
     max_duration_s: float
     gpu_first: bool
-    defaults: dict
+    objective: str | None  # the diffusion objective of a text-to-audio model (its defaults follow)
     description: str
     memory_gib: float  # rough need in float32 on CPU
     sibling: str | None = None  # the post-trained model of a base checkpoint
     runnable: bool = True
     not_runnable_reason: str = ""
+
+    @property
+    def defaults(self) -> dict:
+        """The default sampler settings (:func:`sa3lab.defaults.objective_defaults`); {} for others."""
+        return defaults.objective_defaults(self.objective) if self.objective else {}
 
     @property
     def page(self) -> str:
@@ -65,108 +61,108 @@ ENTRIES: dict[str, Entry] = {
     for e in [
         Entry(
             "small-music",
-            "stabilityai/stable-audio-3-small-music",
+            DIFFUSION_MODELS["small-music"],
             "standard",
             "generation",
             True,
             SMALL_PARAMS,
             120.0,
             False,
-            POST_TRAINED,
+            POST_TRAINED_OBJECTIVE,
             "Music and stems, up to 2 minutes.",
             5.0,
         ),
         Entry(
             "small-sfx",
-            "stabilityai/stable-audio-3-small-sfx",
+            DIFFUSION_MODELS["small-sfx"],
             "standard",
             "generation",
             True,
             SMALL_PARAMS,
             120.0,
             False,
-            POST_TRAINED,
+            POST_TRAINED_OBJECTIVE,
             "Sound effects and one-shots.",
             5.0,
         ),
         Entry(
             "medium",
-            "stabilityai/stable-audio-3-medium",
+            DIFFUSION_MODELS["medium"],
             "standard",
             "generation",
             True,
             MEDIUM_PARAMS,
             380.0,
             True,
-            POST_TRAINED,
+            POST_TRAINED_OBJECTIVE,
             "Music, stems and sound effects, up to 6 minutes; the best quality.",
             18.0,
         ),
         Entry(
             "small-music-base",
-            "stabilityai/stable-audio-3-small-music-base",
+            DIFFUSION_MODELS["small-music-base"],
             "base",
             "generation",
             False,
             SMALL_PARAMS,
             120.0,
             False,
-            BASE,
+            BASE_OBJECTIVE,
             "Base checkpoint of small-music (for LoRA training, CFG).",
             5.0,
             sibling="small-music",
         ),
         Entry(
             "small-sfx-base",
-            "stabilityai/stable-audio-3-small-sfx-base",
+            DIFFUSION_MODELS["small-sfx-base"],
             "base",
             "generation",
             False,
             SMALL_PARAMS,
             120.0,
             False,
-            BASE,
+            BASE_OBJECTIVE,
             "Base checkpoint of small-sfx.",
             5.0,
             sibling="small-sfx",
         ),
         Entry(
             "medium-base",
-            "stabilityai/stable-audio-3-medium-base",
+            DIFFUSION_MODELS["medium-base"],
             "base",
             "generation",
             False,
             MEDIUM_PARAMS,
             380.0,
             True,
-            BASE,
+            BASE_OBJECTIVE,
             "Base checkpoint of medium.",
             18.0,
             sibling="medium",
         ),
         Entry(
             "same-s",
-            "stabilityai/SAME-S",
+            AUTOENCODER_MODELS["same-s"],
             "autoencoder",
             "autoencoder",
             False,
             108_244_721,
             120.0,
             False,
-            {},
+            None,
             "The autoencoder of the small models (44.1 kHz stereo <-> 256 x 10.77 Hz latents).",
             1.5,
         ),
         Entry(
             "same-l",
-            "stabilityai/SAME-L",
+            AUTOENCODER_MODELS["same-l"],
             "autoencoder",
             "autoencoder",
             False,
             852_127_457,
             380.0,
             True,
-            {},
+            None,
             "The autoencoder of the medium models.",
             7.0,
         ),
@@ -179,7 +175,7 @@ ENTRIES: dict[str, Entry] = {
             0,
             10.0,
             False,
-            POST_TRAINED,
+            POST_TRAINED_OBJECTIVE,
             "A tiny random-weight model built on this machine: checks your set-up, no account, no download. "
             "Its output is noise.",
             0.5,
@@ -193,7 +189,7 @@ ENTRIES: dict[str, Entry] = {
             0,
             0.0,
             True,
-            {},
+            None,
             "MLX / ONNX / TensorRT exports of the models.",
             0.0,
             runnable=False,
@@ -202,6 +198,23 @@ ENTRIES: dict[str, Entry] = {
         ),
     ]
 }
+
+
+class ModelRequest:
+    """What the lab's requests share: ``model`` is a catalog key or a local model folder, and a
+    request is checked once, when it is built (``check`` raises ValueError with one sentence)."""
+
+    model: str
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    def entry(self) -> Entry | None:
+        """The catalog entry, or None for a local folder (ValueError: not found / unknown)."""
+        return lookup(self.model)
 
 
 def get(key: str) -> Entry:
@@ -218,7 +231,7 @@ def lookup(model) -> Entry | None:
     A folder wins over a key of the same name, as in the engine (``demo`` is always the demo model).
     A name that looks like a path but is no folder is "not found"; any other name is unknown.
     """
-    model = checks.path(model, "The model must be a catalog name such as small-music, or a model folder")
+    model = checks.path("The model must be a catalog name such as small-music, or a model folder", model)
     if model != "demo" and Path(model).expanduser().is_dir():
         return None
     if model in ENTRIES:
@@ -238,23 +251,3 @@ def in_collection(*collections: str) -> list[Entry]:
 def keys(*collections: str) -> tuple[str, ...]:
     """The keys of the entries in ``collections``, in catalog order."""
     return tuple(e.key for e in in_collection(*collections))
-
-
-def folder_objective(folder) -> str | None:
-    """The diffusion objective in a local model folder's config, or None if it cannot be read."""
-    try:
-        config = json.loads((Path(folder).expanduser() / "model_config.json").read_text())
-        return config["model"]["diffusion"].get("diffusion_objective")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def model_defaults(model: str) -> dict:
-    """Default sampler settings of a catalog key or a local model folder (see :data:`POST_TRAINED`).
-
-    A folder gets the base defaults when its config's objective is ``rectified_flow`` (the base
-    checkpoints), else the post-trained ones.
-    """
-    if model in ENTRIES:
-        return ENTRIES[model].defaults
-    return BASE if folder_objective(model) == "rectified_flow" else POST_TRAINED

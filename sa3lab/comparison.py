@@ -33,7 +33,7 @@ def comparison_models(key: str) -> list[str]:
 
 
 def run(
-    lab, request: GenerationRequest, seeds: list[int], pasted_token: str | None = None, progress=None
+    core, request: GenerationRequest, seeds: list[int], pasted_token: str | None = None, progress=None
 ) -> list[list[RunResult]]:
     """One row per seed: ``request`` run through each model of :func:`comparison_models`, same seed.
 
@@ -45,7 +45,7 @@ def run(
         raise ValueError(f"A comparison takes a GenerationRequest; got {checks.shown(request)}.")
     seeds = [
         checks.seed(seed)
-        for seed in checks.items(seeds, "Seeds must be a list of whole numbers, e.g. [42, 7]")
+        for seed in checks.items("Seeds must be a list of whole numbers, e.g. [42, 7]", seeds)
     ]
     if not seeds:
         raise ValueError("Give at least one seed, e.g. 42 or 42, 7.")
@@ -56,8 +56,7 @@ def run(
         for key in comparison_models(request.model)
     ]
     for variant in variants:
-        variant.check()
-        lab.download_token(variant.entry(), pasted_token)
+        core.download_token(variant.entry(), pasted_token)
     seeds = [random_seed() if seed == -1 else seed for seed in seeds]
     rows: list[list[RunResult]] = [[] for _ in seeds]
     count = len(seeds) * len(variants)
@@ -65,5 +64,5 @@ def run(
         for row, seed in enumerate(seeds):
             index = col * len(seeds) + row
             part = None if progress is None else PartProgress(progress, index, count, variant.model)
-            rows[row].append(generation.run(lab, replace(variant, seed=seed), pasted_token, progress=part))
+            rows[row].append(core.generate(replace(variant, seed=seed), pasted_token, progress=part))
     return rows

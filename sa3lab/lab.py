@@ -1,128 +1,124 @@
 """``Lab``: the one object a form talks to. A request goes in, a saved and checked result comes out.
 
-The jobs live in their own modules (:mod:`.generation`, :mod:`.comparison`, :mod:`.roundtrip`,
-:mod:`.sweeps`, :mod:`.training`); the lab holds what they share in a kernel: the model cache, the
-access checker, the machine's device policy, and the token lookup.
+The jobs live in their own modules (:mod:`.comparison`, :mod:`.roundtrip`, :mod:`.sweeps`,
+:mod:`.training`) and make their audio through the run core (:mod:`.run_core`); the lab owns the
+kernel's state (the core: model cache, access checker, machine, LoRA state and locks; the Prompt
+Assistant) and hands the core to each job. Jobs never call back into the lab. Forms reach the
+engine, the Prompt Assistant, step previews and the set-up checks through the lab alone.
 """
 
 from __future__ import annotations
 
-import warnings
-from pathlib import Path
-
-from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
-
-from . import catalog, comparison, device, generation, roundtrip, sweeps, training
-from .auth import Access, AccessChecker, resolve_token
-from .cache import ModelCache
+from . import comparison, roundtrip, setup_check, sweeps, training
+from .auth import resolve_token
+from .generation import GenerationRequest
+from .previews import PreviewFits, StepPreviews
+from .run_core import RunCore
+from .sweep_plan import SweepRequest
 
 
 class Lab:
-    """Model cache, access checks and the run path shared by every form and headless run."""
+    """The kernel's run core and the jobs every form and headless run share."""
 
-    def __init__(self, cache: ModelCache | None = None, checker: AccessChecker | None = None, machine=None):
-        self.cache = cache or ModelCache()
-        self.checker = checker or AccessChecker()
-        self.machine = machine or device.probe()
+    def __init__(self, cache=None, checker=None, machine=None, assistant=None):
+        self.core = RunCore(cache, checker, machine)
+        self._assistant = assistant
+        self.preview_fits = PreviewFits()  # what step previews learnt of each loaded model
 
-    # ------------------------------------------------------------------ shared by the jobs
+    @property
+    def cache(self):
+        return self.core.cache
 
-    @staticmethod
-    def token(pasted_token: str | None = None) -> str | None:
+    @property
+    def checker(self):
+        return self.core.checker
+
+    @property
+    def machine(self):
+        return self.core.machine
+
+    def token(self, pasted_token: str | None = None) -> str | None:
         """The token to use: the pasted one, else the stored login, ``HF_TOKEN`` or a notebook secret."""
-        return resolve_token(pasted_token).token
+        return self.core.token(pasted_token)
 
-    def check_access(self, key: str, pasted_token: str | None = None):
-        entry = catalog.get(key)
-        return self.checker.check(entry.repo_id, self.token(pasted_token)) if entry.repo_id else None
+    def load_generator(self, model: str, entry, token):
+        """See :meth:`sa3lab.run_core.RunCore.load_generator`."""
+        return self.core.load_generator(model, entry, token)
 
-    def download_token(self, entry: catalog.Entry | None, pasted_token: str | None = None):
-        """The token to download ``entry`` with; ValueError with the Hub's advice when it cannot.
+    def load_autoencoder(self, model: str, entry, token):
+        """See :meth:`sa3lab.run_core.RunCore.load_autoencoder`."""
+        return self.core.load_autoencoder(model, entry, token)
 
-        A gated entry needs access (offline passes: the cache decides). A token the Hub rejects
-        (401 invalid credentials) is dropped for an open entry: the result is ``False`` (anonymous),
-        and a :class:`~stable_audio_3.hub.TokenRejectedWarning` names the token's source and how to
-        replace it. Local folders get the token as it is.
-        """
-        token = self.token(pasted_token)
-        if entry is None or entry.repo_id is None or (token is None and not entry.gated):
-            return token
-        access = self.checker.check(entry.repo_id, token)
-        if access.ok and access.token_rejected:
-            warnings.warn(TokenRejectedWarning(access.message), stacklevel=2)
-            return False
-        if entry.gated and not access.ok and access.status is not Access.OFFLINE:
-            raise ValueError(access.message)
-        return token
+    # ------------------------------------------------------------------ set-up checks
 
-    def policy(self, entry: catalog.Entry | None) -> device.Policy:
-        return device.choose(self.machine, gpu_first=bool(entry and entry.gpu_first))
+    def readiness(self, model: str, pasted_token: str | None = None) -> setup_check.Readiness:
+        """Whether ``model`` (a catalog key) can load here, and what to use instead when it cannot."""
+        return setup_check.readiness(model, self.checker, self.token(pasted_token))
 
-    def load_generator(self, model: str, entry: catalog.Entry | None, token):
-        """``(StableAudioModel, cache_hit, load_s)`` for a catalog key (``demo`` included) or a folder.
+    def setup_report(self, model: str, pasted_token: str | None = None):
+        """``(SetupReport, TokenChoice)``: what will and will not work here, and which token is in use."""
+        choice = resolve_token(pasted_token)
+        return setup_check.setup_report(self.machine, model, choice), choice
 
-        The files are downloaded and checked (a damaged cached file is fetched again) before the
-        cached model is evicted, so a model that cannot be had leaves the previous one loaded.
-        """
-        from stable_audio_3 import StableAudioModel
+    def coverage(self, pasted_token: str | None = None, recheck: bool = False) -> list:
+        """One :class:`~sa3lab.setup_check.CoverageRow` per catalog entry (``recheck``: ask the Hub again)."""
+        if recheck:
+            self.checker.clear()
+        return setup_check.coverage(self.checker, self.token(pasted_token))
 
-        source = model if entry is not None else str(Path(model).expanduser())
-        policy = self.policy(entry)
-        key = f"{source}|{policy.device}|{policy.dit_dtype}|{policy.autoencoder_dtype}"
-        return self.cache.get(
-            key,
-            lambda files: StableAudioModel.from_pretrained(
-                files,
-                device=policy.device,
-                dtype=policy.dit_dtype,
-                autoencoder_dtype=policy.autoencoder_dtype,
-            ),
-            prepare=lambda: resolve_model_files(source, token=token),
-        )
+    # ------------------------------------------------------------------ the Prompt Assistant
 
-    def load_autoencoder(self, model: str, entry: catalog.Entry | None, token):
-        """``(AutoencoderModel, cache_hit, load_s)`` for same-s, same-l, demo or a folder (files first)."""
-        from stable_audio_3 import AutoencoderModel
+    @property
+    def assistant(self):
+        """The kernel's Prompt Assistant (loaded on first use)."""
+        if self._assistant is None:
+            from .prompt_assistant import PromptAssistant
 
-        source = model if entry is not None else str(Path(model).expanduser())
-        policy = self.policy(entry)
-        return self.cache.get(
-            f"autoencoder|{source}|{policy.device}",
-            lambda files: AutoencoderModel.from_pretrained(
-                files, device=policy.device, dtype=policy.autoencoder_dtype
-            ),
-            prepare=lambda: resolve_autoencoder_files(source, token=token),
+            self._assistant = PromptAssistant()
+        return self._assistant
+
+    def expand(self, idea: str, preset: str, *, greedy: bool = False, pasted_token=None, progress=None):
+        """The Prompt Assistant's :class:`~sa3lab.prompt_assistant.Expansion` of ``idea`` in ``preset``."""
+        if progress is not None and not self.assistant.loaded:
+            first = "" if self.assistant.is_cached() else " (first use: download)"
+            progress.stage("Prompt Assistant: loading" + first)
+        return self.assistant.expand(
+            idea, preset, greedy=greedy, token=self.token(pasted_token), progress=progress
         )
 
     # ------------------------------------------------------------------ the jobs
 
     def generate(
         self,
-        request: generation.GenerationRequest,
+        request: GenerationRequest,
         pasted_token: str | None = None,
         progress=None,
-        previews=None,
+        on_preview=None,
+        preview_every: int = 2,
+        preview_listen: bool = False,
     ):
-        """See :func:`sa3lab.generation.run`."""
-        return generation.run(self, request, pasted_token, progress, previews)
+        """See :meth:`sa3lab.run_core.RunCore.generate`; ``on_preview(Preview)`` is shown the denoised
+        estimate every ``preview_every`` steps (``preview_listen``: decoded to audio too)."""
+        previews = None
+        if on_preview is not None:
+            previews = StepPreviews(on_preview, preview_every, preview_listen, self.preview_fits)
+        return self.core.generate(request, pasted_token, progress, previews)
 
-    def compare(
-        self, request: generation.GenerationRequest, seeds: list[int], pasted_token=None, progress=None
-    ):
+    def compare(self, request: GenerationRequest, seeds: list[int], pasted_token=None, progress=None):
         """See :func:`sa3lab.comparison.run`."""
-        return comparison.run(self, request, seeds, pasted_token, progress)
+        return comparison.run(self.core, request, seeds, pasted_token, progress)
 
     def roundtrip(self, request: roundtrip.RoundTripRequest, pasted_token: str | None = None, progress=None):
         """See :func:`sa3lab.roundtrip.run`."""
-        return roundtrip.run(self, request, pasted_token, progress)
+        return roundtrip.run(self.core, request, pasted_token, progress)
 
-    def sweep(self, request: sweeps.SweepRequest, pasted_token=None, progress=None, on_update=None):
+    def sweep(self, request: SweepRequest, pasted_token=None, progress=None, on_update=None):
         """See :func:`sa3lab.sweeps.run`."""
-        return sweeps.run(self, request, pasted_token, progress, on_update)
+        return sweeps.run(self.core, request, pasted_token, progress, on_update)
 
     def train(self, request: training.TrainingRequest, pasted_token=None, progress=None, **callbacks):
         """See :func:`sa3lab.training.run` (``on_step``, ``on_preview``)."""
-        return training.run(self, request, pasted_token, progress, **callbacks)
+        return training.run(self.core, request, pasted_token, progress, **callbacks)
 
 
 __all__ = ["Lab"]

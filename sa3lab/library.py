@@ -34,7 +34,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from . import quality, render
+from . import defaults, quality, render
 from .generation import GenerationRequest
 from .runs import _atomic_write
 
@@ -245,7 +245,7 @@ def _batch_place(sidecar: Path, meta: dict) -> tuple[int, int, int]:
 class Library:
     """The runs saved in ``folder``: listing, one page as HTML, exports and deletion."""
 
-    def __init__(self, folder="outputs"):
+    def __init__(self, folder=defaults.OUTPUT_DIR):
         self.folder = Path(folder)
         self._clips: dict[tuple, str] = {}  # rendered players of the last page, by file and version
 

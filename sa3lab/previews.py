@@ -101,14 +101,20 @@ class LatentSpectrogram:
         return np.clip((self._features(latents) @ self._weights).T, *render.DB_RANGE)
 
 
-_FITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loaded model -> its LatentSpectrogram
+class PreviewFits:
+    """The :class:`LatentSpectrogram` learnt for each loaded model (held weakly: it goes with the model)."""
 
+    def __init__(self):
+        self._fits: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-def fit_of(model) -> LatentSpectrogram:
-    """The kernel's fit for a loaded model (a new, empty one for a model not seen yet)."""
-    if model not in _FITS:
-        _FITS[model] = LatentSpectrogram(model.model.latent_channels)
-    return _FITS[model]
+    def __contains__(self, model) -> bool:
+        return model in self._fits
+
+    def of(self, model) -> LatentSpectrogram:
+        """The fit for a loaded model (a new, empty one for a model not seen yet)."""
+        if model not in self._fits:
+            self._fits[model] = LatentSpectrogram(model.model.latent_channels)
+        return self._fits[model]
 
 
 def _keeping_rng(device: torch.device):
@@ -121,21 +127,29 @@ def _keeping_rng(device: torch.device):
 class StepPreviews:
     """Show ``show`` a :class:`Preview` after every ``every``-th sampling step of a generation.
 
+    ``fits``: what earlier generations taught about each model (the lab's own); none: learn afresh.
     ``seconds`` is the time the previews of the last generation took (showing them included).
     """
 
-    def __init__(self, show: Callable[[Preview], None], every: int = 2, listen: bool = False):
+    def __init__(
+        self,
+        show: Callable[[Preview], None],
+        every: int = 2,
+        listen: bool = False,
+        fits: PreviewFits | None = None,
+    ):
         self.show = show
+        self.fits = fits if fits is not None else PreviewFits()
         self.every = checks.whole(
-            every, "Previews come every N steps: N must be a whole number from 1 to 1000", low=1, high=1000
+            "Previews come every N steps: N must be a whole number from 1 to 1000", every, low=1, high=1000
         )
-        self.listen = checks.flag(listen, "listen must be True or False")
+        self.listen = checks.flag("listen must be True or False", listen)
         self.seconds = 0.0
         self._last: torch.Tensor | None = None
 
     def watch(self, model, duration: float) -> Callable[[dict], None]:
         """The sampler callback for one generation of ``duration`` seconds on ``model``."""
-        fit, hop, rate = fit_of(model), model.model.downsampling_ratio, model.sample_rate
+        fit, hop, rate = self.fits.of(model), model.model.downsampling_ratio, model.sample_rate
         frames = max(1, math.ceil(duration * rate / hop))
         self.seconds, self._last = 0.0, None
 
@@ -171,7 +185,7 @@ class StepPreviews:
         if self._last is None:
             return
         start = time.perf_counter()
-        fit_of(model).add(self._last[0], audio[0], model.sample_rate, model.model.downsampling_ratio)
+        self.fits.of(model).add(self._last[0], audio[0], model.sample_rate, model.model.downsampling_ratio)
         self.seconds += time.perf_counter() - start
 
 

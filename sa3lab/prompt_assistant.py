@@ -19,7 +19,7 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub
@@ -69,7 +69,19 @@ class Expansion:
     load_s: float  # downloading and loading done by this call (0 once loaded)
 
     def metadata(self) -> dict:
-        return asdict(self)
+        """What a run's record keeps of the expansion it was written from (no timings)."""
+        kept = (
+            "idea",
+            "preset",
+            "category",
+            "text",
+            "greedy",
+            "temperature",
+            "model_id",
+            "revision",
+            "device",
+        )
+        return {name: getattr(self, name) for name in kept}
 
 
 @dataclass(frozen=True)
@@ -449,14 +461,3 @@ class _TokenProgress:
 
     def end(self) -> None:
         pass
-
-
-_SHARED: dict[tuple[str, str | None], PromptAssistant] = {}
-
-
-def shared(model_id: str = MODEL_ID, revision: str | None = None) -> PromptAssistant:
-    """The kernel's one assistant for this model: loaded on first use, kept between expansions."""
-    key = (model_id, revision)
-    if key not in _SHARED:
-        _SHARED[key] = PromptAssistant(model_id, revision)
-    return _SHARED[key]

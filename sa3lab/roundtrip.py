@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import catalog, checks, metrics
+from . import catalog, checks, defaults, metrics
 from .audio_input import REFERENCE_CHORD_RATE, check_readable, read_audio, reference_chord
 from .progress import NoProgress
 from .runs import RunResult, new_result, random_seed, save_result
@@ -17,7 +17,7 @@ LOCAL_FOLDER_MAX_S = 380.0
 
 
 @dataclass
-class RoundTripRequest:
+class RoundTripRequest(catalog.ModelRequest):
     """``model`` is same-s, same-l, demo (the tiny demo model's autoencoder) or a local folder."""
 
     model: str
@@ -25,15 +25,11 @@ class RoundTripRequest:
     duration: float = 5.0  # length of the test chord; files are cut to their first ``duration`` seconds
     chunked: bool = False
     seed: int = -1
-    output_dir: str = "outputs"
-
-    def entry(self) -> catalog.Entry | None:
-        """The catalog entry, or None for a local folder (ValueError: not found / unknown)."""
-        return catalog.lookup(self.model)
+    output_dir: str = defaults.OUTPUT_DIR
 
     def check(self) -> None:
         """Raise ValueError with one sentence for anything a person must fix (values normalised in place)."""
-        self.model = checks.path(self.model, "The model must be same-s, same-l, demo or a model folder")
+        self.model = checks.path("The model must be same-s, same-l, demo or a model folder", self.model)
         entry = self.entry()
         if entry is not None and entry.key not in AUTOENCODER_KEYS:
             raise ValueError(
@@ -42,18 +38,18 @@ class RoundTripRequest:
             )
         limit = LOCAL_FOLDER_MAX_S if entry is None else entry.max_duration_s
         self.duration = checks.real(
-            self.duration,
             f"Duration must be a number of seconds, more than 0 and at most {limit:g} s for {self.model}",
+            self.duration,
             above=0,
             high=limit,
         )
-        self.audio = checks.path(self.audio, "The audio must be a file path (or empty: the test chord)", True)
+        self.audio = checks.path("The audio must be a file path (or empty: the test chord)", self.audio, True)
         if self.audio.strip():
             check_readable(self.audio)
-        self.chunked = checks.flag(self.chunked, "chunked must be True or False")
+        self.chunked = checks.flag("chunked must be True or False", self.chunked)
         self.seed = checks.seed(self.seed)
         self.output_dir = checks.path(
-            self.output_dir, "The output folder must be a folder path, e.g. 'outputs'"
+            "The output folder must be a folder path, e.g. 'outputs'", self.output_dir
         )
 
 
@@ -80,24 +76,20 @@ def _input(request: RoundTripRequest) -> tuple[int, torch.Tensor, str]:
     return REFERENCE_CHORD_RATE, reference_chord(request.duration), f"test chord ({request.duration:g} s)"
 
 
-def run(lab, request: RoundTripRequest, pasted_token: str | None = None, progress=None) -> RoundTripResult:
+def run(core, request: RoundTripRequest, pasted_token: str | None = None, progress=None) -> RoundTripResult:
     """Encode a file (or the built-in test chord) with a SAME autoencoder, decode it, measure, save."""
     if not isinstance(request, RoundTripRequest):
         raise ValueError(f"A round trip takes a RoundTripRequest; got {checks.shown(request)}.")
-    request.check()
     progress = progress or NoProgress()
     start = time.perf_counter()
-    progress.stage("loading the autoencoder (first run downloads it)")
-    entry = request.entry()
-    ae, cache_hit, load_s = lab.load_autoencoder(
-        request.model, entry, lab.download_token(entry, pasted_token)
-    )
+    loaded = core.load(request.model, pasted_token, progress, autoencoder=True)
+    ae, cache_hit = loaded.model, loaded.cache_hit
     rate, audio, label = _input(request)
     sr = int(ae.sample_rate)
     length = max(1, round(audio.shape[-1] * sr / rate))
     before = ae.prepare(audio, rate)[0, :, :length].to("cpu", torch.float32)
     seed = random_seed() if request.seed == -1 else request.seed
-    timings = {"load": load_s}
+    timings = dict(loaded.timings)
     progress.start(2, "encoding")
     t0 = time.perf_counter()
     latents = ae.encode(before.unsqueeze(0), sr, chunked=request.chunked)

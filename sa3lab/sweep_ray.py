@@ -19,7 +19,9 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 
 from . import catalog
-from .sweeps import Outcome, SweepItem, SweepProgress, SweepRequest, chunks, generate_items
+from .run_core import RunCore
+from .sweep_batches import Outcome, SweepProgress, chunks, generate_items
+from .sweep_plan import SweepItem, SweepRequest
 
 RESTARTS = 2  # times Ray restarts a dead actor and retries its chunk
 MAX_CHUNK = 8
@@ -27,31 +29,22 @@ WAIT_S = 0.25  # how often the driver looks up from waiting (progress, Stop)
 
 
 class SweepWorker:
-    """One actor: a lab of its own (its model stays loaded between chunks), ``threads`` torch threads."""
+    """One actor: a run core of its own (its model stays loaded between chunks), ``threads`` torch threads."""
 
     def __init__(self, threads: int | None = None):
         import torch
 
-        from .lab import Lab
-
         if threads:
             torch.set_num_threads(threads)
-        self.lab = Lab()
+        self.core = RunCore()
 
     def pid(self) -> int:
         return os.getpid()
 
     def generate(self, items: list[SweepItem], output_dir: str, max_batch: int | None) -> list[Outcome]:
         """The outcomes of ``items`` (one model), generated in exact batches; the driver saves them."""
-        model_key = items[0].model
-        entry = catalog.lookup(model_key)
-        token = self.lab.download_token(entry)
-        model, cache_hit, load_s = self.lab.load_generator(model_key, entry, token)
-        return list(
-            generate_items(
-                model, items, output_dir=output_dir, max_batch=max_batch, cache_hit=cache_hit, load_s=load_s
-            )
-        )
+        loaded = self.core.load(items[0].model)
+        return list(generate_items(self.core, loaded, items, output_dir=output_dir, max_batch=max_batch))
 
 
 def connect(address: str | None = None) -> None:
@@ -63,8 +56,8 @@ def connect(address: str | None = None) -> None:
 class RayBackend:
     """Runs a sweep's pending items on Ray actors (see the module docstring)."""
 
-    def __init__(self, lab, request: SweepRequest, pasted_token=None):
-        self.lab, self.request, self.token = lab, request, pasted_token
+    def __init__(self, core, request: SweepRequest, pasted_token=None):
+        self.core, self.request, self.token = core, request, pasted_token
 
     def _prepare_models(self, pending: list[SweepItem]) -> None:
         """Check access to each model here first, so that errors show before any actor starts; for a
@@ -73,7 +66,7 @@ class RayBackend:
 
         for model_key in dict.fromkeys(item.model for item in pending):
             entry = catalog.lookup(model_key)
-            token = self.lab.download_token(entry, self.token)
+            token = self.core.download_token(entry, self.token)
             if self.request.address is None:  # a local Ray: its actors read this machine's cache
                 resolve_model_files(model_key, token=token)
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import catalog, checks, render
+from . import catalog, checks, defaults, render
+from .generation import GenerationRequest
 from .progress import NoProgress
 from .runs import package_versions
 
@@ -37,10 +38,11 @@ NEEDS_BASE = (
     "as upstream's trainer requires"
 )
 EXAMPLE_RATE = 44100
+PREVIEW_CFG = 7.0  # upstream's training demos
 
 
 @dataclass
-class TrainingRequest:
+class TrainingRequest(catalog.ModelRequest):
     """One LoRA training run. ``model`` is a base catalog key or a local base-model folder. Holds no token.
 
     ``duration``: the length (s) every clip is cropped or zero-padded to (upstream: 380).
@@ -67,40 +69,37 @@ class TrainingRequest:
     preview_prompt: str = ""  # "" = the first clip's caption
     preview_duration: float = 5.0
     preview_steps: int = 50
-    output_dir: str = "outputs"
-
-    def entry(self) -> catalog.Entry | None:
-        return catalog.lookup(self.model)
+    output_dir: str = defaults.OUTPUT_DIR
 
     def check(self) -> None:
         """Raise ValueError with one sentence for anything a person must fix (values normalised in place)."""
-        self.model = checks.path(self.model, "The model must be a base catalog name or a model folder")
+        self.model = checks.path("The model must be a base catalog name or a model folder", self.model)
         entry = self.entry()
         if entry is not None and entry.key not in BASE_KEYS:
             what = "a post-trained model" if entry.kind == "generation" else "not a text-to-audio model"
             raise ValueError(f"{entry.key} is {what}; {NEEDS_BASE}.")
-        if entry is None and catalog.folder_objective(self.model) != "rectified_flow":
+        if entry is None and defaults.folder_objective(self.model) != defaults.BASE_OBJECTIVE:
             raise ValueError(
                 f"The folder {self.model} holds a post-trained model (or no readable model_config.json); "
                 f"{NEEDS_BASE}."
             )
         self.steps = checks.whole(
-            self.steps, f"Steps must be a whole number from 1 to {MAX_STEPS}", low=1, high=MAX_STEPS
+            f"Steps must be a whole number from 1 to {MAX_STEPS}", self.steps, low=1, high=MAX_STEPS
         )
         self.learning_rate = checks.real(
-            self.learning_rate,
             "The learning rate must be a number above 0 and at most 1 (such as 1e-4)",
+            self.learning_rate,
             above=0,
             high=1,
         )
         self.batch_size = checks.whole(
-            self.batch_size, f"Batch size must be a whole number from 1 to {MAX_BATCH}", low=1, high=MAX_BATCH
+            f"Batch size must be a whole number from 1 to {MAX_BATCH}", self.batch_size, low=1, high=MAX_BATCH
         )
         self.rank = checks.whole(
-            self.rank, f"Rank must be a whole number from 1 to {MAX_RANK}", low=1, high=MAX_RANK
+            f"Rank must be a whole number from 1 to {MAX_RANK}", self.rank, low=1, high=MAX_RANK
         )
         if self.alpha is not None:
-            self.alpha = checks.real(self.alpha, "Alpha must be a number above 0 (empty: the rank)", above=0)
+            self.alpha = checks.real("Alpha must be a number above 0 (empty: the rank)", self.alpha, above=0)
         if self.base_precision not in PRECISIONS:
             raise ValueError(
                 "Base precision must be one of bf16, fp16, fp32 or None (keep the loaded one); "
@@ -110,40 +109,40 @@ class TrainingRequest:
         rule = "The clip length must be a number of seconds above 0" + (
             f" and at most {limit:g}" if limit else ""
         )
-        self.duration = checks.real(self.duration, rule, above=0, high=limit)
-        self.seed = checks.whole(self.seed, "The seed must be a whole number of 0 or more", low=0)
+        self.duration = checks.real(rule, self.duration, above=0, high=limit)
+        self.seed = checks.whole("The seed must be a whole number of 0 or more", self.seed, low=0)
         self.include = checks.text(
-            self.include or "", "Include must be text: layer-name patterns separated by commas"
+            "Include must be text: layer-name patterns separated by commas", self.include or ""
         )
         self.exclude = checks.text(
-            self.exclude or "", "Exclude must be text: layer-name patterns separated by commas"
+            "Exclude must be text: layer-name patterns separated by commas", self.exclude or ""
         )
-        self.name = checks.text(self.name, "The name must be text, such as 'my-lora'").strip()
+        self.name = checks.text("The name must be text, such as 'my-lora'", self.name).strip()
         if not self.name or Path(self.name).name != self.name or self.name.startswith("."):
             raise ValueError(
                 "The name must be a plain file name without folders, such as 'my-lora'; "
                 f"got {checks.shown(self.name)}."
             )
         self.preview_every = checks.whole(
-            self.preview_every, "Preview every must be a whole number of steps (0: none)", low=0
+            "Preview every must be a whole number of steps (0: none)", self.preview_every, low=0
         )
-        self.preview_prompt = checks.text(self.preview_prompt or "", "The preview prompt must be text")
+        self.preview_prompt = checks.text("The preview prompt must be text", self.preview_prompt or "")
         self.preview_duration = checks.real(
-            self.preview_duration, "The preview length must be seconds above 0", above=0
+            "The preview length must be seconds above 0", self.preview_duration, above=0
         )
         self.preview_steps = checks.whole(
-            self.preview_steps, "Preview steps must be a whole number from 1 to 1000", low=1, high=1000
+            "Preview steps must be a whole number from 1 to 1000", self.preview_steps, low=1, high=1000
         )
         self.output_dir = checks.path(
-            self.output_dir, "The output folder must be a folder path, such as 'outputs'"
+            "The output folder must be a folder path, such as 'outputs'", self.output_dir
         )
-        self.resume_from = checks.path(self.resume_from, "The resume file must be a file path", True)
+        self.resume_from = checks.path("The resume file must be a file path", self.resume_from, True)
         if self.resume_from and not Path(self.resume_from).expanduser().is_file():
             raise ValueError(
                 f"The resume file {self.resume_from} was not found; check the path or leave it empty."
             )
         self.adapter()  # adapter type, alpha and filters checked by the engine
-        self.data_dir = checks.path(self.data_dir, "The dataset must be a folder of clips with .txt captions")
+        self.data_dir = checks.path("The dataset must be a folder of clips with .txt captions", self.data_dir)
         check_dataset(self.data_dir)
 
     def adapter(self):
@@ -248,26 +247,29 @@ def _first_caption(dataset) -> str:
     return dataset.captions[0] if not dataset.encoded else str(dataset.meta[0]["prompt"]).strip()
 
 
-def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step=None, on_preview=None):
+def run(core, request: TrainingRequest, pasted_token=None, progress=None, on_step=None, on_preview=None):
     """Check, load the base model, train, save the adapter and its card; returns a :class:`TrainingResult`.
 
     ``on_step(report)`` after every step (a :class:`~stable_audio_3.training.StepReport`);
-    ``on_preview(step, audio, sample_rate)`` after each preview. A ``progress.step`` that raises
+    ``on_preview(step, audio, sample_rate)`` after each preview (made through the run core with the
+    adapters as they are, in eval mode). The run holds the model's lock: no generation changes the
+    model's LoRA state while it trains. A ``progress.step`` that raises
     :class:`~stable_audio_3.training.TrainingStopped` (a Stop button) ends the run after that step;
     an interrupt (KeyboardInterrupt) ends it too, keeping the last finished step. The file is saved
     either way and the result says the run stopped.
     """
-    from stable_audio_3.training import LoraTrainer
-
     if not isinstance(request, TrainingRequest):
         raise ValueError(f"Training takes a TrainingRequest; got {checks.shown(request)}.")
-    request.check()
     progress = progress or NoProgress()
-    entry = request.entry()
-    token = lab.download_token(entry, pasted_token)
-    progress.stage("loading the base model (first run downloads it)")
-    model, _, _ = lab.load_generator(request.model, entry, token)
-    model.unload_lora()  # a generation may have left LoRA files on the cached model
+    loaded = core.load(request.model, pasted_token, progress)
+    model = loaded.model
+    with core.own_adapters(model):  # a generation may have left LoRA files on the cached model
+        return _train(core, model, request, progress, on_step, on_preview)
+
+
+def _train(core, model, request: TrainingRequest, progress, on_step, on_preview) -> TrainingResult:
+    from stable_audio_3.training import LoraTrainer
+
     progress.stage("reading the dataset")
     folder = Path(request.output_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
@@ -277,17 +279,24 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
     )
     previews: list[tuple[int, object]] = []
     prompt = request.preview_prompt.strip() or _first_caption(trainer.dataset)
+    look = GenerationRequest.checked(
+        GenerationRequest(
+            model=request.model,
+            prompt=prompt,
+            duration=request.preview_duration,
+            steps=request.preview_steps,
+            cfg_scale=PREVIEW_CFG,
+            seed=request.seed,
+            output_dir=request.output_dir,
+            confirm_long=True,  # the request's own range (preview steps up to 1000) applies
+        )
+    )
 
     def preview(tr) -> None:
         progress.stage(f"preview at step {tr.step}")
-        audio = tr.preview(
-            prompt,
-            duration=request.preview_duration,
-            steps=request.preview_steps,
-            seed=request.seed,
-            disable_tqdm=True,
-        )
-        previews.append((tr.step, audio[0].to("cpu").float()))
+        with tr.evaluating():
+            made = core.sample(model, [look], core.engine_arguments(look), own_adapters=True)
+        previews.append((tr.step, made.audio[0]))
         if on_preview is not None:
             on_preview(*previews[-1], int(model.sample_rate))
 
@@ -317,7 +326,7 @@ def run(lab, request: TrainingRequest, pasted_token=None, progress=None, on_step
     finally:
         trainer.close()
         if request.base_precision is not None:
-            lab.cache.clear()  # the cached model's frozen weights were cast: load it afresh next time
+            core.cache.clear()  # the cached model's frozen weights were cast: load it afresh next time
     result = TrainingResult(
         lora_path=str(path),
         card_path=str(path.with_suffix(".card.md")),

@@ -22,7 +22,11 @@ def number(name: str, value, *, low=None, high=None, low_open: bool = False) -> 
     """``value`` as a finite float within [low, high] (``low_open``: above ``low``)."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a number, got {value!r}.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int too large for a float
+        digits = len(str(value))
+        raise ValueError(f"{name} must be a finite number, got an integer of {digits} digits.") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}.")
     if low is not None and (value <= low if low_open else value < low):
@@ -33,9 +37,14 @@ def number(name: str, value, *, low=None, high=None, low_open: bool = False) -> 
 
 
 def whole(name: str, value, *, low=None, high=None) -> int:
-    """``value`` as an int within [low, high] (an integral numpy scalar counts; a bool does not)."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
+    """``value`` as an int within [low, high]: an int, an integral numpy scalar or a whole float
+    (8.0 is 8); a bool is not a number."""
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a whole number, got {value!r}.")
+    if not isinstance(value, Integral):
+        as_float = float(value)
+        if not (math.isfinite(as_float) and as_float.is_integer()):
+            raise ValueError(f"{name} must be a whole number, got {value!r}.")
     value = int(value)
     if low is not None and value < low:
         raise ValueError(f"{name} must be at least {low}, got {value}.")
@@ -65,9 +74,10 @@ def seed(value) -> int:
     """A seed: -1 (or None) for a random one, else a whole number in [0, 2**64 - 1]."""
     if value is None:
         return -1
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"seed must be a whole number (or -1 for a random one), got {value!r}.")
-    value = int(value)
+    try:
+        value = whole("seed", value)
+    except ValueError:
+        raise ValueError(f"seed must be a whole number (or -1 for a random one), got {value!r}.") from None
     if value != -1 and not 0 <= value <= MAX_SEED:
         raise ValueError(f"seed must be -1 (random) or a whole number from 0 to 2**64 - 1, got {value}.")
     return value

@@ -15,6 +15,7 @@ between steps and propagates to the caller.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from numbers import Real
@@ -119,6 +120,21 @@ _SHIFT_TYPES = {"logsnr": LogSNRShift, "flux": FluxShift, "full": FullShift, "no
 def default_sampling_shift() -> LogSNRShift:
     """The shift used when a config has no ``sampling_distribution_shift_options``: sigmoid(8.2 t - 2)."""
     return LogSNRShift(rate=0.0, anchor_logsnr=-6.2, logsnr_end=2.0)
+
+
+def shift_parameters(kind: str) -> dict:
+    """Each parameter of a shift type with its default: the default sampling shift's own value where
+    it is of that type (as upstream's interface shows them), else the type's constructor default."""
+    shift_type = _SHIFT_TYPES[kind]
+    params = {
+        name: p.default
+        for name, p in inspect.signature(shift_type.__init__).parameters.items()
+        if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    default = default_sampling_shift()
+    if type(default) is shift_type:
+        params = {name: getattr(default, name, value) for name, value in params.items()}
+    return params
 
 
 def shift_from_options(options: dict | None):
@@ -305,7 +321,14 @@ def sample_rk4(
 
 
 SAMPLERS = {"pingpong": sample_pingpong, "euler": sample_euler, "dpmpp": sample_dpmpp, "rk4": sample_rk4}
-DEFAULT_SAMPLER = {"rf_denoiser": "pingpong", "rectified_flow": "euler"}
+# What each diffusion objective samples with by default (upstream's interface): post-trained models
+# (rf_denoiser) are distilled for 8 pingpong steps without guidance; base models (rectified_flow)
+# take 50 euler steps with CFG 7.
+OBJECTIVE_DEFAULTS = {
+    "rf_denoiser": {"steps": 8, "cfg_scale": 1.0, "sampler": "pingpong"},
+    "rectified_flow": {"steps": 50, "cfg_scale": 7.0, "sampler": "euler"},
+}
+DEFAULT_SAMPLER = {objective: d["sampler"] for objective, d in OBJECTIVE_DEFAULTS.items()}
 
 
 def resolve_sampler(sampler_type: str | None, objective: str) -> str:

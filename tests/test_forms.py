@@ -765,10 +765,8 @@ def test_a_model_that_cannot_load_here_says_so_when_picked_and_offers_one_that_c
 
 
 def test_the_prompt_assistant_expands_an_idea_into_the_prompt_and_the_record(qwen_hub, out):
-    session = Session(lab=shared_lab())
-    form = generation_form(
-        model="demo", duration=1.0, seed=2, output_dir=out, session=session, assistant=PromptAssistant()
-    )
+    session = Session(lab=Lab(assistant=PromptAssistant()))
+    form = generation_form(model="demo", duration=1.0, seed=2, output_dir=out, session=session)
     form.steps.value = 2
     form.idea.value, form.preset.value, form.greedy.value = "rain on a tin roof", "SFX", True
     labels = []

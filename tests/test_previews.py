@@ -9,7 +9,7 @@ import torch
 from sa3lab import catalog, render
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
-from sa3lab.previews import MIN_FIT_FRAMES, LatentSpectrogram, StepPreviews, fit_of
+from sa3lab.previews import MIN_FIT_FRAMES, LatentSpectrogram, StepPreviews
 
 PNG = b"\x89PNG\r\n\x1a\n"
 HOP, RATE = 4096, 44100
@@ -67,25 +67,24 @@ def test_frame_columns_line_up_with_latent_frames():
 def test_previews_come_every_n_steps_with_an_image_and_cost_nothing_in_the_result(lab, tmp_path):
     plain = lab.generate(request(tmp_path))
     shown = []
-    previews = StepPreviews(shown.append, every=2, listen=True)
-    result = lab.generate(request(tmp_path), previews=previews)
+    result = lab.generate(request(tmp_path), on_preview=shown.append, preview_every=2, preview_listen=True)
     assert torch.equal(
         plain.audio, result.audio
     )  # the listening decode leaves the run's random numbers alone
     assert [(p.step, p.steps) for p in shown] == [(2, 4), (4, 4)]
     assert all(p.image.startswith(PNG) for p in shown)
     assert shown[0].audio.shape == (2, 32 * HOP) and shown[0].sample_rate == RATE
-    assert 0 < result.timings["previews"] == previews.seconds
+    assert 0 < result.timings["previews"] < result.timings["total"]
     assert shown[0].sigma > shown[1].sigma
 
 
 def test_after_a_run_the_previews_estimate_a_spectrogram(tmp_path):
     lab = Lab()  # a model this kernel has not run with previews yet
     model, _, _ = lab.load_generator("demo", catalog.get("demo"), None)
-    assert fit_of(model).frames == 0
+    assert model not in lab.preview_fits
     first, second = [], []
-    lab.generate(request(tmp_path, steps=2), previews=StepPreviews(first.append, every=1))
-    lab.generate(request(tmp_path, steps=2, seed=6), previews=StepPreviews(second.append, every=1))
+    lab.generate(request(tmp_path, steps=2), on_preview=first.append, preview_every=1)
+    lab.generate(request(tmp_path, steps=2, seed=6), on_preview=second.append, preview_every=1)
     assert [p.kind for p in first] == ["latents", "latents"] and "latents" in first[0].caption
     assert [p.kind for p in second] == ["estimate", "estimate"] and "spectrogram estimated" in second[
         0

@@ -179,11 +179,6 @@ def test_a_local_folder_needs_no_hub(tiny_qwen):
     assert expansion.revision is None and expansion.text.startswith(prompt_style.TAGS["Music"])
 
 
-def test_shared_keeps_one_assistant_per_model(tiny_qwen):
-    assert prompt_assistant.shared(str(tiny_qwen)) is prompt_assistant.shared(str(tiny_qwen))
-    assert prompt_assistant.shared(str(tiny_qwen)) is not prompt_assistant.shared(MODEL_ID)
-
-
 def test_cpu_estimate_counts_the_model_it_will_load(tiny_qwen):
     assistant = PromptAssistant(str(tiny_qwen))
     before = assistant.cpu_estimate("Music")

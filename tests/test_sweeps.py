@@ -4,17 +4,22 @@ import html
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
 import pytest
 import soundfile as sf
 import torch
+from parity import MODELS
 from test_notebooks import outputs, run_notebook
 
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
-from sa3lab.sweeps import MANIFEST, SweepRequest
+from sa3lab.run_core import RunCore
+from sa3lab.sweep_plan import SweepRequest
+from sa3lab.sweeps import MANIFEST
 
 PROMPTS = ["rain on a tin roof", "warm synth pad", "kick drum"]
 NO_RAY = "ray is not installed (pip install 'sa3lab[cluster]')"
@@ -136,7 +141,7 @@ class SmallDevice:
         return self.model.generate(**kwargs)
 
 
-class SmallDeviceLab(Lab):
+class SmallDeviceCore(RunCore):
     def __init__(self, room: int):
         super().__init__()
         self.room = room
@@ -144,6 +149,12 @@ class SmallDeviceLab(Lab):
     def load_generator(self, model, entry, token):
         loaded, cache_hit, load_s = super().load_generator(model, entry, token)
         return SmallDevice(loaded, self.room), cache_hit, load_s
+
+
+def SmallDeviceLab(room: int) -> Lab:  # noqa: N802 - reads as the lab it makes
+    lab = Lab()
+    lab.core = SmallDeviceCore(room)
+    return lab
 
 
 def test_a_failed_batch_is_retried_item_by_item_and_failures_are_recorded_then_redone(local_sweep, tmp_path):
@@ -180,9 +191,16 @@ def test_every_problem_gets_its_own_sentence_before_anything_runs(tmp_path):
     with pytest.raises(ValueError) as caught:
         request.check()
     assert str(caught.value) == " ".join(problems)
-    assert SweepRequest(model="demo", prompts=["a"], grid={"sampler": ["euler"]}).problems() == [
-        "The grid can vary model, steps, cfg_scale, duration; not sampler."
+    (grid,) = SweepRequest(model="demo", prompts=["a"], grid={"output_dir": ["x"]}).problems()
+    assert grid.startswith("The grid can vary model, duration, negative_prompt, steps, cfg_scale, sampler, ")
+    assert grid.endswith("; not output_dir.")
+    assert SweepRequest(model="demo", prompts=["a"], grid={"sampler": ["dpm"]}).problems() == [
+        "The sampler must be one of pingpong, euler, dpmpp, rk4; got the text 'dpm'."
     ]
+    (setting,) = SweepRequest(model="demo", prompts=["a"], settings={"steps": 4}).problems()
+    assert setting.endswith(
+        "(set model, duration, negative_prompt, steps, cfg_scale with the sweep's own fields); not steps."
+    )
     assert "from 1 to 1000" in SweepRequest(model="demo", prompts=["a"], seeds=0).problems()[0]
     every_prompt = SweepRequest(model="demo", prompts=PROMPTS, steps=0, seeds=[1, -1])
     assert every_prompt.problems() == [
@@ -318,3 +336,67 @@ def test_the_notebook_runs_headless_with_each_backend(backend, tmp_path):
     assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 6
     assert result.count("data:image/jpeg") == 6 and f"<td>{backend}</td>" in result
     assert not [o for o in outputs(nb) if o["output_type"] == "stream"]  # no Ray or library log lines
+
+
+LORA = MODELS / "lora" / "lora_a.safetensors"
+FRESH_SWEEP = """
+import sys
+from sa3lab.lab import Lab
+from sa3lab.sweep_plan import SweepRequest
+prompts, folder = sys.argv[1:-1], sys.argv[-1]
+Lab().sweep(SweepRequest(model="demo", prompts=prompts, seeds=[1, 2], duration=1.0, output_dir=folder))
+"""
+
+
+def test_a_sweep_after_a_lora_run_equals_a_fresh_process_sweep_and_records_no_lora(tmp_path):
+    fresh = tmp_path / "fresh"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-c", FRESH_SWEEP, *PROMPTS, str(fresh)], check=True, env=env)
+    lab = Lab()
+    styled = lab.generate(
+        GenerationRequest(
+            model="demo",
+            prompt=PROMPTS[0],
+            duration=1.0,
+            seed=1,
+            lora_files=[str(LORA)],
+            lora_strengths=[0.8],
+            output_dir=str(tmp_path / "styled"),
+        )
+    )
+    assert [lora["name"] for lora in styled.settings["loras"]] == [LORA.name]
+    after = lab.sweep(sweep(tmp_path / "after"))  # the same cached model, which just ran with the LoRA
+    assert samples(tmp_path / "after") == samples(fresh) and len(samples(fresh)) == 6
+    assert all(record["settings"]["loras"] == [] for record in after.records)
+    for sidecar in (tmp_path / "after").glob("*.json"):
+        assert json.loads(sidecar.read_text())["settings"]["loras"] == []
+
+
+def test_a_sweep_can_set_and_vary_any_generation_setting_and_records_each(lab, tmp_path):
+    request = SweepRequest(
+        model="demo",
+        prompts=[PROMPTS[0], {"prompt": PROMPTS[1], "scale_phi": 0.5}],
+        seeds=[4],
+        duration=1.0,
+        cfg_scale=3.0,
+        settings={"lora_files": [str(LORA)], "lora_strengths": [0.6]},
+        grid={"sampler": ["euler", "dpmpp"]},
+        output_dir=str(tmp_path / "grid"),
+    )
+    result = lab.sweep(request)
+    assert len(result.records) == 4 and not result.failed()
+    ran = {(r["prompt"], r["settings"]["sampler"]): r for r in result.records}
+    assert set(ran) == {(p, s) for p in PROMPTS[:2] for s in ("euler", "dpmpp")}
+    assert {ran[(PROMPTS[1], s)]["settings"]["scale_phi"] for s in ("euler", "dpmpp")} == {0.5}
+    assert ran[(PROMPTS[0], "euler")]["settings"]["scale_phi"] == 0.0  # the model's default, as it ran
+    for record in result.records:
+        (lora,) = record["settings"]["loras"]
+        assert lora["name"] == LORA.name and lora["strength"] == 0.6 and len(lora["sha256"]) == 64
+    audio = samples(tmp_path / "grid")
+    assert len(set(audio.values())) == 4  # each sampler made its own audio
+    # each item is a generation request: the lab's own generation of it gives the same audio
+    (item,) = [
+        i for i in request.items() if i.prompt == PROMPTS[1] and dict(i.settings)["sampler"] == "dpmpp"
+    ]
+    alone = lab.generate(item.request(str(tmp_path / "alone")))
+    assert alone.audio[0].numpy().T.tobytes() == audio[f"{item.stem}.wav"]

@@ -7,7 +7,7 @@ import math
 
 import ipywidgets as widgets
 
-from .. import quality, render
+from .. import defaults, quality, render
 from ..roundtrip import AUTOENCODER_KEYS, RoundTripRequest, RoundTripResult
 from . import parts
 from .session import Session, shared_session
@@ -30,7 +30,7 @@ class AutoencoderForm(NotebookForm):
         audio: str = "",
         duration: float = 5.0,
         seed: int = -1,
-        output_dir: str = "outputs",
+        output_dir: str = defaults.OUTPUT_DIR,
         *,
         session: Session | None = None,
     ):
@@ -65,7 +65,6 @@ class AutoencoderForm(NotebookForm):
             seed=self.seed.value,
             output_dir=self.output_dir,
         )
-        request.check()
         return request
 
     def execute(self, request: RoundTripRequest, progress) -> RoundTripResult:

@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as widgets
 
-from .. import catalog, render
+from .. import catalog, defaults, render
 from ..comparison import MAX_SEEDS, comparison_models
 from ..generation import GenerationRequest
 from ..render import message_html
@@ -33,9 +33,9 @@ class ComparisonForm(NotebookForm):
         self,
         model: str | None = None,
         prompt: str = "",
-        duration: float = 10.0,
+        duration: float = defaults.DURATION,
         seed: int = 42,
-        output_dir: str = "outputs",
+        output_dir: str = defaults.OUTPUT_DIR,
         *,
         session: Session | None = None,
     ):
@@ -85,7 +85,6 @@ class ComparisonForm(NotebookForm):
             output_dir=self.output_dir,
         )
         seeds = parts.parse_seeds(self.seeds.value, MAX_SEEDS)
-        request.check()
         return request, seeds
 
     def execute(self, job, progress):

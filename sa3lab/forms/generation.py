@@ -13,9 +13,9 @@ from collections.abc import Callable
 
 import ipywidgets as widgets
 
-from .. import catalog, prompt_assistant, prompt_style, render, setup_check
+from .. import catalog, defaults, prompt_assistant, prompt_style, render
 from ..generation import MODES, GenerationRequest
-from ..previews import Preview, StepPreviews
+from ..previews import Preview
 from ..render import message_html
 from . import compat, parts
 from .advanced import SamplerSettings
@@ -64,7 +64,7 @@ class GenerationForm(NotebookForm):
 
     The form of notebooks 01 (``collection="standard"``) and 02 (``"base"``). ``model`` is a catalog
     key or a local folder. ``simple=True`` shows only model, prompt, duration and seed (the
-    start-here quick test). ``assistant``: the Prompt Assistant to use (default: the kernel's one).
+    start-here quick test).
     ``send_to_roundtrip``: called with a result's file by its "SAME round trip" button.
     """
 
@@ -73,19 +73,17 @@ class GenerationForm(NotebookForm):
         collection: str = "standard",
         model: str | None = None,
         prompt: str = "",
-        duration: float = 10.0,
+        duration: float = defaults.DURATION,
         seed: int = -1,
-        output_dir: str = "outputs",
+        output_dir: str = defaults.OUTPUT_DIR,
         *,
         session: Session | None = None,
         simple: bool = False,
-        assistant: prompt_assistant.PromptAssistant | None = None,
     ):
         if collection not in COLLECTIONS:
             raise ValueError(f"collection must be one of {', '.join(COLLECTIONS)}; got {collection!r}.")
         self.session = session or shared_session()
         self.output_dir, self.simple = output_dir, simple
-        self._assistant = assistant
         self.send_to_roundtrip: Callable[[str], None] | None = None
         self._build_model_and_prompt(collection, model, prompt, duration, seed)
         self._build_modes()
@@ -260,16 +258,16 @@ class GenerationForm(NotebookForm):
     def _check_readiness(self) -> None:
         """Say at once when the chosen model cannot load here, and offer models that can."""
         if self.picker.entry() is None:
-            ready = setup_check.Readiness(True)
-        else:
-            ready = setup_check.readiness(
-                self.picker.dropdown.value,
-                self.session.lab.checker,
-                self.session.lab.token(self.session.token),
-            )
+            self.readiness.value = ""
+            self._offer(())
+            return
+        ready = self.session.lab.readiness(self.picker.dropdown.value, self.session.token)
         kind = "warning" if ready.ok else "error"
         self.readiness.value = message_html(ready.message, kind) if ready.message else ""
-        offered = () if ready.ok else ready.alternatives
+        self._offer(() if ready.ok else ready.alternatives)
+
+    def _offer(self, offered: tuple[str, ...]) -> None:
+        """Show a "Use <model> instead" button for each of ``offered``."""
         for button, key in zip(self.alternative_buttons, [*offered, None, None], strict=False):
             button.layout.display = None if key else "none"
             if key:
@@ -301,12 +299,6 @@ class GenerationForm(NotebookForm):
 
     # ------------------------------------------------------------------ Prompt Assistant
 
-    @property
-    def assistant(self) -> prompt_assistant.PromptAssistant:
-        if self._assistant is None:
-            self._assistant = prompt_assistant.shared()
-        return self._assistant
-
     def _expand(self, progress) -> prompt_assistant.Expansion:
         """Expand the idea (or else the prompt) into the prompt box; the run record keeps its origin."""
         idea = self.idea.value.strip() or self.prompt.value.strip()
@@ -314,30 +306,15 @@ class GenerationForm(NotebookForm):
             raise ValueError(
                 "Type a short idea to expand (e.g. rainy lo-fi beat with soft keys), then press Expand."
             )
-        if not self.assistant.loaded:
-            progress.stage(
-                "Prompt Assistant: loading" + ("" if self.assistant.is_cached() else " (first use: download)")
-            )
-        expansion = self.assistant.expand(
+        expansion = self.session.lab.expand(
             idea,
             self.preset.value,
             greedy=bool(self.greedy.value),
-            token=self.session.lab.token(self.session.token),
+            pasted_token=self.session.token,
             progress=progress,
         )
         self.prompt.value = expansion.text
-        keys = (
-            "idea",
-            "preset",
-            "category",
-            "text",
-            "greedy",
-            "temperature",
-            "model_id",
-            "revision",
-            "device",
-        )
-        self._expansion = {key: getattr(expansion, key) for key in keys}
+        self._expansion = expansion.metadata()
         loading = f" (+ {expansion.load_s:.0f} s loading)" if expansion.load_s >= 1 else ""
         length = f" It suggests {expansion.duration_s} s." if expansion.duration_s else ""
         self.assist_note.value = (
@@ -444,7 +421,6 @@ class GenerationForm(NotebookForm):
             prompt_expansion=expansion,
             output_dir=self.output_dir,
         )
-        request.check()
         return request
 
     def fill(self, request: GenerationRequest) -> None:
@@ -473,14 +449,15 @@ class GenerationForm(NotebookForm):
         self.tabs.selected_index = MODES.index(request.mode)
 
     def execute(self, request: GenerationRequest, progress):
-        previews = None
-        if self.preview_on.value and not self.simple:
-            previews = StepPreviews(
-                self._show_preview, every=self.preview_every.value, listen=bool(self.preview_listen.value)
-            )
+        previewing = self.preview_on.value and not self.simple
         try:
             return self.session.lab.generate(
-                request, pasted_token=self.session.token, progress=progress, previews=previews
+                request,
+                pasted_token=self.session.token,
+                progress=progress,
+                on_preview=self._show_preview if previewing else None,
+                preview_every=self.preview_every.value,
+                preview_listen=bool(self.preview_listen.value),
             )
         finally:
             self._clear_preview()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .. import catalog
+from .. import catalog, defaults
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
 from . import compat, kernel
@@ -44,7 +44,12 @@ class LibraryForm:
     """
 
     def __init__(
-        self, output_dir="outputs", form=None, *, page_runs: int = PAGE_RUNS, colab: bool | None = None
+        self,
+        output_dir=defaults.OUTPUT_DIR,
+        form=None,
+        *,
+        page_runs: int = PAGE_RUNS,
+        colab: bool | None = None,
     ):
         if not isinstance(page_runs, int) or not 1 <= page_runs <= 20:
             raise ValueError(f"page_runs must be a whole number from 1 to 20; got {page_runs!r}.")

@@ -6,9 +6,9 @@ import html
 
 import ipywidgets as widgets
 
-from ..auth import resolve_token
+from .. import defaults
 from ..render import message_html
-from ..setup_check import TOKEN_SOURCES, coverage, setup_report, token_notice
+from ..setup_check import TOKEN_SOURCES, token_notice
 from . import parts
 from .generation import GenerationForm
 from .session import Session, shared_session
@@ -36,7 +36,7 @@ class StartHere(NotebookForm):
         prompt: str = "",
         duration: float = 2.0,
         seed: int = -1,
-        output_dir: str = "outputs",
+        output_dir: str = defaults.OUTPUT_DIR,
         *,
         session: Session | None = None,
     ):
@@ -130,8 +130,7 @@ class StartHere(NotebookForm):
         return self.test.picker.dropdown.value
 
     def _refresh_check(self) -> None:
-        choice = resolve_token(self.session.token)
-        report = setup_report(self.session.lab.machine, self._model_key(), choice)
+        report, choice = self.session.lab.setup_report(self._model_key(), self.session.token)
         facts = "".join(
             f"<tr><th style='text-align:left;padding-right:12px'>{html.escape(k)}</th>"
             f"<td>{html.escape(v)}</td></tr>"
@@ -149,10 +148,7 @@ class StartHere(NotebookForm):
         )
 
     def _refresh_coverage(self, recheck: bool) -> None:
-        if recheck:
-            self.session.lab.checker.clear()
-        token = resolve_token(self.session.token).token
-        rows = coverage(self.session.lab.checker, token)
+        rows = self.session.lab.coverage(self.session.token, recheck=recheck)
         head = ("model", "repo", "gated", "access with your token", "size", "where it runs", "runnable here")
         body = []
         for r in rows:

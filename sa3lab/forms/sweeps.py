@@ -10,8 +10,9 @@ import ipywidgets as widgets
 import soundfile as sf
 import torch
 
-from .. import catalog, render, sweeps
-from ..sweeps import BACKENDS, SweepRequest, SweepResult
+from .. import catalog, defaults, render, sweeps
+from ..sweep_plan import BACKENDS, SweepRequest
+from ..sweeps import SweepResult
 from . import parts
 from .session import Session, shared_session
 from .shell import NotebookForm, StopRequested
@@ -38,9 +39,9 @@ class SweepForm(NotebookForm):
         prompts: list | str = (),
         seeds: list[int] | int = (0,),
         backend: str = "local",
-        output_dir: str = "outputs/sweep",
+        output_dir: str = defaults.SWEEP_OUTPUT_DIR,
         *,
-        duration: float = 10.0,
+        duration: float = defaults.DURATION,
         steps=(),
         cfg_scale=(),
         address: str = "",
@@ -155,9 +156,7 @@ class SweepForm(NotebookForm):
         )
 
     def read(self) -> SweepRequest:
-        request = self.request()
-        request.check()
-        return request
+        return self.request()  # checked once, when the sweep starts
 
     def execute(self, request: SweepRequest, progress) -> SweepResult:
         """The sweep's result; after Stop (or an interrupt) the result of the items finished so far."""

@@ -268,6 +268,10 @@ class TrainingForm(NotebookForm):
         alpha = parts.parse_numbers(self.alpha.value, "alpha", "16")
         if len(alpha) > 1:
             raise ValueError("Give one alpha (or leave it empty for the rank).")
+        if not self.data_dir.value.strip():
+            raise ValueError(
+                "Type the dataset folder (clips with same-named .txt captions), or upload clips."
+            )
         request = TrainingRequest(
             model=self.picker.value,
             data_dir=self.data_dir.value.strip(),
@@ -290,11 +294,6 @@ class TrainingForm(NotebookForm):
             preview_steps=int(self.preview_steps.value),
             output_dir=self.output_dir,
         )
-        if not request.data_dir:
-            raise ValueError(
-                "Type the dataset folder (clips with same-named .txt captions), or upload clips."
-            )
-        request.check()
         return request
 
     def execute(self, request: TrainingRequest, progress) -> TrainingResult:

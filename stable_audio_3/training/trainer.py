@@ -20,6 +20,7 @@ import math
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -397,17 +398,24 @@ class LoraTrainer:
         torch.save(state, self._resume_path(path))
         return path
 
+    @contextmanager
+    def evaluating(self):
+        """The adapters in eval mode (no dropout) inside, each back in its own earlier mode after."""
+        modes = {name: adapter.training for name, adapter in self.adapters.adapters.items()}
+        for adapter in self.adapters.adapters.values():
+            adapter.eval()
+        try:
+            yield
+        finally:
+            for name, adapter in self.adapters.adapters.items():
+                adapter.train(modes[name])
+
     def preview(
         self, prompt: str, *, duration: float = 5.0, steps: int = 50, cfg_scale: float = 7.0, **kwargs
     ):
         """Audio generated with the adapters as they are now (upstream's demos: 50 steps, cfg up to 7)."""
-        for adapter in self.adapters.adapters.values():
-            adapter.eval()
-        try:
+        with self.evaluating():
             return self.model.generate(prompt, duration=duration, steps=steps, cfg_scale=cfg_scale, **kwargs)
-        finally:
-            for adapter in self.adapters.adapters.values():
-                adapter.train()
 
     def close(self) -> None:
         """Remove the adapters (the model's weights return to the base ones, in the cast dtype)."""
