@@ -33,8 +33,14 @@ MESSAGE_COLOURS = {"error": "#b00020", "info": "#0b5394", "warning": "#8a6d00"}
 
 
 def _mono_or_stereo(audio: torch.Tensor) -> np.ndarray:
-    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip."""
-    return audio.detach().to("cpu", torch.float32).clamp(-1, 1).T.contiguous().numpy()
+    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip, every sample finite.
+
+    The file reader and the engine refuse NaN and infinite samples before here; should one still come,
+    it is written as silence (NaN) or full scale, never handed to an encoder (LAME aborts the process).
+    """
+    data = audio.detach().to("cpu", torch.float32)
+    data = torch.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0)
+    return data.clamp(-1, 1).T.contiguous().numpy()
 
 
 def mp3_available() -> bool:

@@ -127,6 +127,8 @@ def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -
     ``stems``: the items' file names without suffix (replacing files of those names), instead of
     ``<timestamp>-<model>-<seed>`` made unique in the folder.
     """
+    if not bool(torch.isfinite(result.audio).all()):  # the engine refuses such output; never write it
+        raise ValueError("The result holds NaN or infinite samples; nothing was saved.")
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

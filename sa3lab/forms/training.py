@@ -23,6 +23,7 @@ from stable_audio_3.training import TrainingStopped
 from stable_audio_3.training.data import AUDIO_EXTENSIONS
 
 from .. import render
+from ..audio_input import audio_info, read_audio
 from ..generation import GenerationRequest
 from ..render import message_html
 from ..training import BASE_KEYS, TrainingRequest, TrainingResult, remaining_text
@@ -103,17 +104,13 @@ class CaptionEditor:
 
     @staticmethod
     def _player(clip: Path, folder: Path) -> str:
-        import soundfile as sf
-        import torch
-
+        """The clip's name and a player of its first seconds, or why it cannot be used (one sentence)."""
         name = f"<small><code>{html.escape(str(clip.relative_to(folder)))}</code></small>"
         try:
-            info = sf.info(str(clip))
-            frames = int(EDITOR_SECONDS * info.samplerate)
-            data, rate = sf.read(str(clip), dtype="float32", always_2d=True, frames=frames)
-        except Exception:  # noqa: BLE001 - the training checks name unreadable files in one sentence
-            return f"<div style='width:260px'>{name}<br><small>cannot be read as audio</small></div>"
-        audio = torch.from_numpy(data.T.copy())
+            audio_info(clip, "training clip")
+            rate, audio = read_audio(clip, what="training clip", max_seconds=EDITOR_SECONDS)
+        except ValueError as exc:
+            return f"<div style='width:260px'>{name}<br><small>{html.escape(str(exc))}</small></div>"
         return f"<div style='width:260px'>{name}{render.audio_html(audio, rate, budget=EDITOR_BYTES)}</div>"
 
     def save(self) -> int:

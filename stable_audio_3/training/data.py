@@ -93,12 +93,15 @@ class AudioCaptionDataset:
             raise ValueError(
                 f"The caption of {_names(empty, self.folder)} is empty; describe each clip in it."
             )
-        unreadable, silent = [], []
+        unreadable, nonfinite, silent = [], [], []
         for clip in clips:
             try:
                 data, _ = sf.read(str(clip), dtype="float32", always_2d=True)
             except Exception:  # noqa: BLE001 - any decoder failure means the same to the user
                 unreadable.append(clip)
+                continue
+            if not np.isfinite(data).all():
+                nonfinite.append(clip)
                 continue
             peak = float(np.abs(data).max()) if data.size else 0.0
             if peak == 0.0 or 20 * math.log10(peak) < SILENCE_DBFS:
@@ -107,6 +110,11 @@ class AudioCaptionDataset:
             raise ValueError(
                 f"These files cannot be read as audio: {_names(unreadable, self.folder)}; "
                 "convert them to WAV or FLAC, or remove them."
+            )
+        if nonfinite:
+            raise ValueError(
+                f"These clips hold NaN or infinite samples: {_names(nonfinite, self.folder)}; "
+                "export them again or remove them."
             )
         if silent:
             raise ValueError(
