@@ -37,7 +37,7 @@ import soundfile as sf
 from . import quality, render
 from .audio_input import audio_info, read_audio
 from .generation import GenerationRequest
-from .runs import _atomic_write
+from .runs import atomic_write
 
 DISPLAY_BUDGET_BYTES = 10_000_000  # Colab's display data limit per notebook
 RESULT_SHARE_BYTES = 420_000  # one 30 s form result: 20 of them leave a library page's room
@@ -296,7 +296,7 @@ class Library:
                     _, data = read_audio(info.path, what="run's audio", start=start, frames=block)
                     out.write(np.ascontiguousarray(data.T.numpy().clip(-1.0, 1.0)))
 
-        _atomic_write(path, write)
+        atomic_write(path, write)
         return path
 
     def delete(self, run: Run, *, confirm: bool = False) -> list[Path]:

@@ -198,7 +198,9 @@ def check_dataset(folder) -> None:
 
     Pre-encoded latent folders are checked by the trainer, which knows the model's latent channels.
     """
-    from stable_audio_3.training.data import AudioCaptionDataset, _check_folder, _files
+    from stable_audio_3.training.data import AudioCaptionDataset
+    from stable_audio_3.training.data import check_folder as _check_folder
+    from stable_audio_3.training.data import dataset_files as _files
 
     folder = _check_folder(folder)
     if not any(f.name != "silence.npy" for f in _files(folder, (".npy",))):

@@ -20,7 +20,7 @@ from IPython.display import HTML, display
 
 from stable_audio_3.lora import ADAPTER_TYPES
 from stable_audio_3.training import TrainingStopped
-from stable_audio_3.training.data import AUDIO_EXTENSIONS
+from stable_audio_3.training.data import AUDIO_EXTENSIONS, dataset_files
 
 from .. import render
 from ..audio_input import audio_info, read_audio
@@ -80,11 +80,7 @@ class CaptionEditor:
 
     def show(self, folder: Path) -> None:
         """The clips of ``folder`` (the first :data:`SHOWN_CLIPS`) with their captions, or empty boxes."""
-        clips = sorted(
-            p
-            for p in folder.rglob("*")
-            if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-        )
+        clips = dataset_files(folder, AUDIO_EXTENSIONS)  # the clips training reads, in its order
         self.boxes, rows = {}, []
         for clip in clips[:SHOWN_CLIPS]:
             caption = clip.with_suffix(".txt")
