@@ -1,15 +1,51 @@
-"""Audio a person brings to the lab: files checked and read with one-sentence errors, and a test chord."""
+"""Audio a person brings to the lab, read in one place with one-sentence errors; and a test chord.
+
+Every audio file the lab reads (a form's file field and its player, a generation's or round trip's
+source, a training clip in the caption editor, a saved run in the library or a sweep's gallery) is
+read here, under the same rules: the file exists, libsndfile decodes it (any decoder failure is one
+sentence), it holds samples, and every sample is a finite number. Non-finite samples are refused
+here, before anything native sees them: an MP3 encoder fed NaN aborts the whole process (LAME's
+``calc_energy`` assertion), and a resampler or a figure would carry them on silently.
+
+* :func:`audio_info`: the file's rate, channels, frames and length, after reading all of it once.
+* :func:`read_audio`: its samples, all or a part (the first seconds, or a frame range); the part
+  read is checked.
+* :func:`check_readable`: the file's path, after the checks of :func:`audio_info`.
+
+Writing audio is not here (:mod:`.runs`, :mod:`.render`, :mod:`.library`): those write what the lab
+made or read, which is finite.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 import torch
 
 REFERENCE_CHORD_HZ = (130.81, 261.63, 329.63, 392.0)  # C3 + a C major triad
 REFERENCE_CHORD_RATE = 44100
+SCAN_FRAMES = 1 << 18  # frames decoded at a time when a whole file is checked (about 6 s at 44.1 kHz)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """A checked audio file: its path, sample rate, channels and length (frames counted by decoding)."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str  # libsndfile's major format, e.g. "WAV"
+    subtype: str  # e.g. "FLOAT", "PCM_16"
+
+    @property
+    def duration(self) -> float:
+        """The length in seconds."""
+        return self.frames / self.sample_rate
 
 
 def _unreadable(path, exc: Exception) -> ValueError:
@@ -18,31 +54,97 @@ def _unreadable(path, exc: Exception) -> ValueError:
     )
 
 
-def check_readable(path: str, what: str = "audio") -> Path:
-    """The path of an existing, decodable audio file; ValueError with one sentence otherwise."""
+def _empty(what: str, path) -> ValueError:
+    return ValueError(f"The {what} file {path} contains no samples; choose another file.")
+
+
+def _not_finite(what: str, path) -> ValueError:
+    return ValueError(
+        f"The {what} file {path} holds NaN or infinite samples; export it again or choose another file."
+    )
+
+
+def _existing(path, what: str) -> Path:
     if not path or not str(path).strip():
         raise ValueError(f"Choose the {what}: upload a file or type its path.")
     file = Path(str(path).strip()).expanduser()
     if not file.is_file():
         raise ValueError(f"The {what} file {file} was not found; check the path or upload the file.")
-    try:
-        info = sf.info(str(file))
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means the same to the user
-        raise _unreadable(file, exc) from None
-    if info.frames == 0:
-        raise ValueError(f"The {what} file {file} contains no samples; choose another file.")
     return file
 
 
-def read_audio(path: str, max_seconds: float | None = None) -> tuple[int, torch.Tensor]:
-    """``(sample_rate, float32 (channels, samples))`` of a file, optionally only its first seconds."""
-    file = check_readable(path)
+def _open(file: Path) -> sf.SoundFile:
     try:
-        with sf.SoundFile(str(file)) as f:
-            frames = -1 if max_seconds is None else int(round(max_seconds * f.samplerate))
-            data, rate = f.read(frames, dtype="float32", always_2d=True), f.samplerate
+        return sf.SoundFile(str(file))
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means the same to the user
+        raise _unreadable(file, exc) from None
+
+
+def _decoded(f: sf.SoundFile, file: Path, frames: int) -> np.ndarray:
+    """Up to ``frames`` frames (-1: the rest) from where ``f`` stands, float32 (frames, channels)."""
+    try:
+        return f.read(frames, dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001
         raise _unreadable(file, exc) from None
+
+
+def audio_info(path, what: str = "audio") -> AudioInfo:
+    """The checked file at ``path``: exists, decodes, holds samples, all finite (the whole file is read).
+
+    ValueError with one sentence naming ``what`` (e.g. "source audio") otherwise.
+    """
+    file = _existing(path, what)
+    frames = 0
+    with _open(file) as f:
+        while True:
+            block = _decoded(f, file, SCAN_FRAMES)
+            if not block.size:
+                break
+            if not np.isfinite(block).all():
+                raise _not_finite(what, file)
+            frames += block.shape[0]
+        info = AudioInfo(file, int(f.samplerate), int(f.channels), frames, f.format, f.subtype)
+    if frames == 0:
+        raise _empty(what, file)
+    return info
+
+
+def check_readable(path, what: str = "audio") -> Path:
+    """The path of an existing, decodable, non-empty audio file of finite samples (see :func:`audio_info`)."""
+    return audio_info(path, what).path
+
+
+def read_audio(
+    path,
+    *,
+    what: str = "audio",
+    max_seconds: float | None = None,
+    start: int = 0,
+    frames: int | None = None,
+) -> tuple[int, torch.Tensor]:
+    """``(sample_rate, float32 (channels, samples))`` of a file: all of it, or from frame ``start``
+    its next ``frames`` frames or its first ``max_seconds`` seconds (the shorter of the two).
+
+    The samples returned are checked (finite, at least one); :func:`audio_info` checks a whole file.
+    """
+    file = _existing(path, what)
+    with _open(file) as f:
+        rate = int(f.samplerate)
+        if f.frames == 0:
+            raise _empty(what, file)
+        seconds = None if max_seconds is None else round(max_seconds * rate)
+        limits = [n for n in (frames, seconds) if n is not None]
+        count = max(0, min(limits)) if limits else -1
+        if start:
+            try:
+                f.seek(start)
+            except Exception as exc:  # noqa: BLE001
+                raise _unreadable(file, exc) from None
+        data = _decoded(f, file, count)
+    if not data.size and count != 0 and not start:
+        raise _empty(what, file)
+    if not np.isfinite(data).all():
+        raise _not_finite(what, file)
     return rate, torch.from_numpy(data.T.copy())
 
 

@@ -31,12 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
-import torch
 
 from . import defaults, quality, render
+from .audio_input import audio_info, read_audio
 from .generation import GenerationRequest
-from .runs import _atomic_write
+from .runs import atomic_write
 
 DISPLAY_BUDGET_BYTES = 10_000_000  # Colab's display data limit per notebook
 RESULT_SHARE_BYTES = 420_000  # one 30 s form result: 20 of them leave a library page's room
@@ -282,20 +283,20 @@ class Library:
         target = EXPORTS[fmt]
         if not target.available():
             raise ValueError(missing_formats_note())
-        info = sf.info(str(run.wav))
+        info = audio_info(run.wav, "run's audio")  # every sample finite before an encoder sees any
         if fmt == "wav-float32" and info.format == "WAV" and info.subtype == "FLOAT":
             return run.wav
         path = run.export_path(fmt)
-        block = BLOCK_SECONDS * info.samplerate
+        block = BLOCK_SECONDS * info.sample_rate
 
         def write(tmp):
             options = {"format": target.format, **dict(target.options)}
-            with sf.SoundFile(str(run.wav)) as source:
-                with sf.SoundFile(tmp, "w", info.samplerate, info.channels, target.subtype, **options) as out:
-                    for data in source.blocks(blocksize=block, dtype="float32", always_2d=True):
-                        out.write(data.clip(-1.0, 1.0))
+            with sf.SoundFile(tmp, "w", info.sample_rate, info.channels, target.subtype, **options) as out:
+                for start in range(0, info.frames, block):
+                    _, data = read_audio(info.path, what="run's audio", start=start, frames=block)
+                    out.write(np.ascontiguousarray(data.T.numpy().clip(-1.0, 1.0)))
 
-        _atomic_write(path, write)
+        atomic_write(path, write)
         return path
 
     def delete(self, run: Run, *, confirm: bool = False) -> list[Path]:
@@ -316,8 +317,7 @@ class Library:
         stat = run.wav.stat()
         key = (str(run.wav), stat.st_mtime_ns, stat.st_size)
         if key not in self._clips:
-            data, rate = sf.read(str(run.wav), dtype="float32", always_2d=True)
-            audio = torch.from_numpy(data.T.copy())
+            rate, audio = read_audio(run.wav, what="run's audio")
             self._clips[key] = render.clip_html(
                 audio, rate, quality=quality.assess(audio, rate), regions=run.regions()
             )
@@ -362,7 +362,9 @@ class Library:
         for run in runs:
             try:
                 player = self._player(run)
-            except (OSError, RuntimeError, ValueError) as exc:  # soundfile reports bad files as these
+            except ValueError as exc:  # the reader's one sentence
+                player = render.message_html(str(exc), "warning")
+            except (OSError, RuntimeError) as exc:
                 player = render.message_html(f"The audio file could not be read ({exc}).", "warning")
             if used + len(player) > PAGE_BYTES:
                 player = render.message_html(

@@ -5,7 +5,8 @@ as an ordinary cell output: it is saved with the notebook, shows in static expor
 GitHub, nbviewer) and after a kernel restart, with no widget state. Audio is embedded as a
 compressed preview (MP3, or WAV where libsndfile cannot write MP3) sized to a byte budget; the
 full-quality file is the saved WAV. Figures are drawn on ``matplotlib.figure.Figure`` directly, so
-the kernel's own matplotlib backend (e.g. inline) is left alone.
+the kernel's own matplotlib backend (e.g. inline) is left alone; matplotlib is imported at the first
+drawing, not with this module.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import html
 import io
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
 import torch
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DB_RANGE = (-100.0, 0.0)  # dBFS: one fixed colour scale for every spectrogram (before/after alike)
 FREQ_RANGE = (20.0, 22050.0)  # Hz shown on the log frequency axis
@@ -33,8 +37,14 @@ MESSAGE_COLOURS = {"error": "#b00020", "info": "#0b5394", "warning": "#8a6d00"}
 
 
 def _mono_or_stereo(audio: torch.Tensor) -> np.ndarray:
-    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip."""
-    return audio.detach().to("cpu", torch.float32).clamp(-1, 1).T.contiguous().numpy()
+    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip, every sample finite.
+
+    The file reader and the engine refuse NaN and infinite samples before here; should one still come,
+    it is written as silence (NaN) or full scale, never handed to an encoder (LAME aborts the process).
+    """
+    data = audio.detach().to("cpu", torch.float32)
+    data = torch.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0)
+    return data.clamp(-1, 1).T.contiguous().numpy()
 
 
 def mp3_available() -> bool:
@@ -145,6 +155,14 @@ def _shade(ax, regions) -> None:
         ax.axvline(end, color="#2a9df4", lw=1)
 
 
+def _figure(size) -> Figure:
+    """A new figure of ``size`` (width, height) inches. matplotlib is imported here, at the first
+    drawing, so the jobs (``import sa3lab.lab``) load without it."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size)
+
+
 def _image(fig: Figure, kind: str) -> bytes:
     """The figure as PNG (line art: small and sharp) or JPEG (a spectrogram: a tenth of the PNG)."""
     buf = io.BytesIO()
@@ -162,7 +180,7 @@ def spectrogram_jpeg(
     """Spectrogram image: log frequency axis to 22 kHz, fixed dB range, ``regions`` (s) marked;
     ``size``: (width, height) in inches at 72 dpi."""
     spec = log_spectrogram(audio, sample_rate)
-    fig = Figure(figsize=size)
+    fig = _figure(size)
     ax = fig.subplots()
     lo, hi = math.log10(spec.freqs[0]), math.log10(spec.freqs[-1])
     image = ax.imshow(
@@ -192,7 +210,7 @@ def waveform_png(audio: torch.Tensor, sample_rate: int, *, regions=()) -> bytes:
     bins = max(1, min(2000, data.shape[-1]))
     usable = data[:, : data.shape[-1] // bins * bins].reshape(data.shape[0], bins, -1)
     t = np.linspace(0, data.shape[-1] / sample_rate, bins)
-    fig = Figure(figsize=(8, 1.3))
+    fig = _figure((8, 1.3))
     ax = fig.subplots()
     for ch in range(data.shape[0]):
         ax.fill_between(t, usable[ch].amin(-1).numpy(), usable[ch].amax(-1).numpy(), alpha=0.6, lw=0)
@@ -301,7 +319,7 @@ def result_html(header: str, clips: list[str], rows: dict, notes: list[str] = ()
 def loss_png(losses, *, title: str = "training loss") -> bytes:
     """The loss per step (thin) and its running mean over about a tenth of the steps (bold)."""
     values = np.asarray(losses, dtype=np.float64)
-    fig = Figure(figsize=(6, 2.4))
+    fig = _figure((6, 2.4))
     ax = fig.subplots()
     steps = np.arange(1, values.size + 1)
     if values.size:

@@ -102,7 +102,8 @@ def new_result(
     )
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then put it in place (none is left on failure)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     os.close(fd)
     try:
@@ -127,6 +128,8 @@ def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -
     ``stems``: the items' file names without suffix (replacing files of those names), instead of
     ``<timestamp>-<model>-<seed>`` made unique in the folder.
     """
+    if not bool(torch.isfinite(result.audio).all()):  # the engine refuses such output; never write it
+        raise ValueError("The result holds NaN or infinite samples; nothing was saved.")
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -137,7 +140,7 @@ def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -
         stem = stems[i] if stems else _free_stem(folder, f"{stamp}-{model}-{result.seed}{suffix}")
         wav = folder / f"{stem}.wav"
         data = item.detach().to("cpu", torch.float32).T.numpy()
-        _atomic_write(
+        atomic_write(
             wav, lambda tmp, d=data: sf.write(tmp, d, result.sample_rate, subtype="FLOAT", format="WAV")
         )
         paths.append(str(wav))
@@ -145,5 +148,5 @@ def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -
     meta = json.dumps(result.metadata(), indent=2, default=str)
     for wav in paths:
         sidecar = Path(wav).with_suffix(".json")
-        _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(meta))
+        atomic_write(sidecar, lambda tmp: Path(tmp).write_text(meta))
     return paths

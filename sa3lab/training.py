@@ -197,10 +197,10 @@ def check_dataset(folder) -> None:
 
     Pre-encoded latent folders are checked by the trainer, which knows the model's latent channels.
     """
-    from stable_audio_3.training.data import AudioCaptionDataset, _check_folder, _files
+    from stable_audio_3.training.data import AudioCaptionDataset, check_folder, dataset_files
 
-    folder = _check_folder(folder)
-    if not any(f.name != "silence.npy" for f in _files(folder, (".npy",))):
+    folder = check_folder(folder)
+    if not any(f.name != "silence.npy" for f in dataset_files(folder, (".npy",))):
         AudioCaptionDataset(folder, sample_rate=EXAMPLE_RATE, sample_size=4096)
 
 

@@ -9,10 +9,9 @@ import uuid
 from pathlib import Path
 
 import ipywidgets as widgets
-import soundfile as sf
 
 from .. import catalog, checks, defaults, render
-from ..audio_input import check_readable, read_audio
+from ..audio_input import audio_info, check_readable, read_audio
 from ..runs import RunResult, random_seed
 from . import compat
 
@@ -231,9 +230,9 @@ def take_uploads(upload: widgets.FileUpload, value) -> tuple[list[tuple[str, Pat
 PLAYER_SECONDS = 30.0  # the chosen file's player holds its first seconds
 
 
-def audio_seconds(path) -> float:
-    """The length of a readable audio file in seconds."""
-    return float(sf.info(str(path)).duration)
+def audio_seconds(path, what: str = "audio") -> float:
+    """The length of an audio file in seconds (ValueError with one sentence if it cannot be used)."""
+    return audio_info(path, what).duration
 
 
 class AudioSource:
@@ -290,16 +289,16 @@ class AudioSource:
             self.chosen.value = ""
             return
         try:
-            file = check_readable(self.value)
-            rate, audio = read_audio(str(file), max_seconds=PLAYER_SECONDS)
+            info = audio_info(self.value)
+            rate, audio = read_audio(info.path, max_seconds=PLAYER_SECONDS)
             player = render.audio_html(audio, rate)
         except ValueError as exc:
             self.chosen.value = render.message_html(str(exc), "warning")
             return
+        file, seconds = info.path, info.duration
         name = (
             self._upload[0] if self._upload is not None and self.path.value == self._upload[0] else file.name
         )
-        seconds = audio_seconds(file)
         part = f" (player: its first {PLAYER_SECONDS:g} s)" if seconds > PLAYER_SECONDS else ""
         self.chosen.value = f"<div><small>{html.escape(name)} · {seconds:.2f} s{part}</small></div>{player}"
 

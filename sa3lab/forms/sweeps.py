@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import ipywidgets as widgets
-import soundfile as sf
-import torch
 
 from .. import catalog, defaults, render, sweeps
+from ..audio_input import read_audio
 from ..sweep_plan import BACKENDS, SweepRequest
 from ..sweeps import SweepResult
 from . import parts
@@ -220,13 +219,18 @@ def gallery_html(result: SweepResult) -> str:
 
 
 def _clip(path: Path, record: dict) -> str:
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    audio = torch.from_numpy(data.T.copy())
     settings = record["settings"]
     label = (
         f"{settings['model']} · seed {record['seed']} · {settings['steps']} steps · "
         f"CFG {settings['cfg_scale']:g}"
     )
+    try:
+        rate, audio = read_audio(path, what="sweep result")
+    except ValueError as exc:
+        return (
+            "<div class='sa3lab-clip' style='flex:0 1 300px;margin:0 8px 8px 0'>"
+            f"<small>{html.escape(label)}</small>{render.message_html(str(exc), 'warning')}</div>"
+        )
     image = render.spectrogram_jpeg(audio, rate, size=SPECTROGRAM_SIZE)
     return (
         "<div class='sa3lab-clip' style='flex:0 1 300px;margin:0 8px 8px 0'>"

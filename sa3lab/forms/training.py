@@ -20,9 +20,10 @@ from IPython.display import HTML, display
 
 from stable_audio_3.lora import ADAPTER_TYPES
 from stable_audio_3.training import TrainingStopped
-from stable_audio_3.training.data import AUDIO_EXTENSIONS
+from stable_audio_3.training.data import AUDIO_EXTENSIONS, dataset_files
 
 from .. import render
+from ..audio_input import audio_info, read_audio
 from ..generation import GenerationRequest
 from ..render import message_html
 from ..training import BASE_KEYS, TrainingRequest, TrainingResult, remaining_text
@@ -79,11 +80,7 @@ class CaptionEditor:
 
     def show(self, folder: Path) -> None:
         """The clips of ``folder`` (the first :data:`SHOWN_CLIPS`) with their captions, or empty boxes."""
-        clips = sorted(
-            p
-            for p in folder.rglob("*")
-            if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-        )
+        clips = dataset_files(folder, AUDIO_EXTENSIONS)  # the clips training reads, in its order
         self.boxes, rows = {}, []
         for clip in clips[:SHOWN_CLIPS]:
             caption = clip.with_suffix(".txt")
@@ -103,17 +100,13 @@ class CaptionEditor:
 
     @staticmethod
     def _player(clip: Path, folder: Path) -> str:
-        import soundfile as sf
-        import torch
-
+        """The clip's name and a player of its first seconds, or why it cannot be used (one sentence)."""
         name = f"<small><code>{html.escape(str(clip.relative_to(folder)))}</code></small>"
         try:
-            info = sf.info(str(clip))
-            frames = int(EDITOR_SECONDS * info.samplerate)
-            data, rate = sf.read(str(clip), dtype="float32", always_2d=True, frames=frames)
-        except Exception:  # noqa: BLE001 - the training checks name unreadable files in one sentence
-            return f"<div style='width:260px'>{name}<br><small>cannot be read as audio</small></div>"
-        audio = torch.from_numpy(data.T.copy())
+            audio_info(clip, "training clip")
+            rate, audio = read_audio(clip, what="training clip", max_seconds=EDITOR_SECONDS)
+        except ValueError as exc:
+            return f"<div style='width:260px'>{name}<br><small>{html.escape(str(exc))}</small></div>"
         return f"<div style='width:260px'>{name}{render.audio_html(audio, rate, budget=EDITOR_BYTES)}</div>"
 
     def save(self) -> int:

@@ -50,7 +50,9 @@ def _names(paths, root: Path) -> str:
     return ", ".join(shown) + more
 
 
-def _files(folder: Path, suffixes) -> list[Path]:
+def dataset_files(folder: Path, suffixes) -> list[Path]:
+    """The files of ``folder`` (searched recursively; hidden files and folders skipped) with one of
+    ``suffixes`` (lower case, e.g. ``(".npy",)``), in name order."""
     return sorted(
         p
         for p in folder.rglob("*")
@@ -60,7 +62,8 @@ def _files(folder: Path, suffixes) -> list[Path]:
     )
 
 
-def _check_folder(folder) -> Path:
+def check_folder(folder) -> Path:
+    """``folder`` as a Path (``~`` expanded); ValueError with one sentence when it is not a folder."""
     folder = Path(str(folder)).expanduser()
     if not folder.is_dir():
         raise ValueError(f"The dataset folder {folder} does not exist; check the path.")
@@ -73,9 +76,9 @@ class AudioCaptionDataset:
     encoded = False
 
     def __init__(self, folder, *, sample_rate: int, sample_size: int):
-        self.folder = _check_folder(folder)
+        self.folder = check_folder(folder)
         self.sample_rate, self.sample_size = sample_rate, sample_size
-        clips = _files(self.folder, AUDIO_EXTENSIONS)
+        clips = dataset_files(self.folder, AUDIO_EXTENSIONS)
         if not clips:
             raise ValueError(
                 f"The dataset folder {self.folder} holds no audio files ({' '.join(AUDIO_EXTENSIONS)}); "
@@ -93,12 +96,15 @@ class AudioCaptionDataset:
             raise ValueError(
                 f"The caption of {_names(empty, self.folder)} is empty; describe each clip in it."
             )
-        unreadable, silent = [], []
+        unreadable, nonfinite, silent = [], [], []
         for clip in clips:
             try:
                 data, _ = sf.read(str(clip), dtype="float32", always_2d=True)
             except Exception:  # noqa: BLE001 - any decoder failure means the same to the user
                 unreadable.append(clip)
+                continue
+            if not np.isfinite(data).all():
+                nonfinite.append(clip)
                 continue
             peak = float(np.abs(data).max()) if data.size else 0.0
             if peak == 0.0 or 20 * math.log10(peak) < SILENCE_DBFS:
@@ -107,6 +113,11 @@ class AudioCaptionDataset:
             raise ValueError(
                 f"These files cannot be read as audio: {_names(unreadable, self.folder)}; "
                 "convert them to WAV or FLAC, or remove them."
+            )
+        if nonfinite:
+            raise ValueError(
+                f"These clips hold NaN or infinite samples: {_names(nonfinite, self.folder)}; "
+                "export them again or remove them."
             )
         if silent:
             raise ValueError(
@@ -141,9 +152,9 @@ class LatentDataset:
     encoded = True
 
     def __init__(self, folder, *, latent_length: int, channels: int):
-        self.folder = _check_folder(folder)
+        self.folder = check_folder(folder)
         self.latent_length = latent_length
-        files = [f for f in _files(self.folder, (".npy",)) if f.name != "silence.npy"]
+        files = [f for f in dataset_files(self.folder, (".npy",)) if f.name != "silence.npy"]
         if not files:
             raise ValueError(
                 f"The dataset folder {self.folder} holds no pre-encoded latents (.npy with a .json each); "
@@ -244,7 +255,7 @@ def make_batch(dataset, indices: list[int], rng: random.Random) -> Batch:
 
 def open_dataset(folder, *, sample_rate: int, sample_size: int, downsampling_ratio: int, channels: int):
     """The dataset in ``folder``: latents if it holds ``.npy`` files, else audio with captions."""
-    folder = _check_folder(folder)
-    if any(f.name != "silence.npy" for f in _files(folder, (".npy",))):
+    folder = check_folder(folder)
+    if any(f.name != "silence.npy" for f in dataset_files(folder, (".npy",))):
         return LatentDataset(folder, latent_length=sample_size // downsampling_ratio, channels=channels)
     return AudioCaptionDataset(folder, sample_rate=sample_rate, sample_size=sample_size)

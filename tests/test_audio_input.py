@@ -1,0 +1,214 @@
+"""The one reader of a person's audio files (sa3lab.audio_input), and every place that reads through it.
+
+A NaN WAV, an infinite WAV, an empty WAV and a file that is not audio each give one sentence: in the
+reader, a form's file field (its player), the sweep gallery, the caption editor of the training
+form, the training data check and the library's pages and exports. No encoder sees a NaN sample: an
+MP3 encoder fed one aborts the whole process (LAME's ``calc_energy: Assertion 'el >= 0'``).
+"""
+
+import io
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sa3lab import render
+from sa3lab.audio_input import audio_info, check_readable, read_audio
+from sa3lab.forms.parts import AudioSource
+from sa3lab.forms.sweeps import gallery_html
+from sa3lab.forms.training import CaptionEditor
+from sa3lab.library import Library, export_formats
+from sa3lab.runs import RunResult, save_result
+from sa3lab.training import check_dataset
+
+RATE = 8000
+BAD = {
+    "nan": "holds NaN or infinite samples; export it again or choose another file.",
+    "inf": "holds NaN or infinite samples; export it again or choose another file.",
+    "empty": "contains no samples; choose another file.",
+    "not-audio": "as audio (LibsndfileError); use a WAV, FLAC, OGG or MP3 file.",
+}
+
+
+def tone(seconds: float = 0.5) -> np.ndarray:
+    t = np.arange(int(RATE * seconds)) / RATE
+    return np.stack([0.3 * np.sin(2 * np.pi * 220 * t)] * 2, 1).astype(np.float32)
+
+
+def write(path: Path, kind: str) -> Path:
+    """A float WAV of ``kind``: good, nan or inf (one bad sample late in the file), empty, or not-audio."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "not-audio":
+        path.write_text("this is not audio\n")
+        return path
+    data = tone() if kind != "empty" else np.zeros((0, 2), np.float32)
+    if kind in ("nan", "inf"):
+        data[-10, 1] = np.nan if kind == "nan" else -np.inf
+    sf.write(path, data, RATE, subtype="FLOAT")
+    return path
+
+
+def one_sentence(text: str, kind: str) -> bool:
+    """``text`` holds the reader's sentence for ``kind`` (HTML-escaped or not), once."""
+    plain = text.replace("&#x27;", "'").replace("&amp;", "&")
+    return plain.count(BAD[kind]) == 1
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_the_reader_refuses_a_bad_file_in_one_sentence_whatever_is_asked(tmp_path, kind):
+    path = write(tmp_path / f"{kind}.wav", kind)
+    calls = [
+        lambda: audio_info(path, "source audio"),
+        lambda: check_readable(str(path), "source audio"),
+        lambda: read_audio(path, what="source audio"),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError) as caught:
+            call()
+        message = str(caught.value)
+        assert one_sentence(message, kind) and message.count(". ") == 0, message
+        assert str(path) in message and (kind == "not-audio" or "The source audio file" in message)
+
+
+def test_the_reader_gives_a_good_files_facts_and_any_part_of_it(tmp_path):
+    path = write(tmp_path / "good.wav", "good")
+    info = audio_info(str(path))
+    assert (info.path, info.sample_rate, info.channels, info.frames) == (path, RATE, 2, 4000)
+    assert info.duration == 0.5 and (info.format, info.subtype) == ("WAV", "FLOAT")
+    rate, audio = read_audio(path)
+    assert rate == RATE and audio.dtype == torch.float32 and audio.shape == (2, 4000)
+    assert torch.equal(audio, torch.from_numpy(tone().T.copy()))
+    assert read_audio(path, max_seconds=0.1)[1].shape == (2, 800)
+    _, part = read_audio(path, start=1000, frames=300)
+    assert torch.equal(part, audio[:, 1000:1300])
+    assert read_audio(path, start=3900, frames=300)[1].shape == (2, 100)  # to the end
+
+
+def test_a_part_read_is_checked_and_a_whole_file_check_reads_it_all(tmp_path):
+    path = write(tmp_path / "nan.wav", "nan")  # the NaN is 10 frames before the end
+    assert read_audio(path, max_seconds=0.1)[1].isfinite().all()  # the part read is finite
+    with pytest.raises(ValueError, match="holds NaN"):
+        read_audio(path, start=3980, frames=20)
+    with pytest.raises(ValueError, match="holds NaN"):
+        audio_info(path)
+
+
+def test_a_nan_file_in_a_forms_file_field_is_one_sentence_and_the_process_lives(tmp_path):
+    """The field's player encodes MP3; a NaN sample reaching LAME aborts the process (rc 134)."""
+    path = write(tmp_path / "nan.wav", "nan")
+    code = textwrap.dedent(
+        f"""
+        from sa3lab.forms.parts import AudioSource
+        field = AudioSource()
+        field.path.value = {str(path)!r}
+        print(field.chosen.value)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert one_sentence(done.stdout, "nan") and "<audio" not in done.stdout
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_a_bad_file_in_a_forms_file_field_shows_one_sentence_and_no_player(tmp_path, kind):
+    field = AudioSource()
+    field.path.value = str(write(tmp_path / f"{kind}.wav", kind))
+    assert one_sentence(field.chosen.value, kind) and "<audio" not in field.chosen.value
+    field.path.value = str(write(tmp_path / "good.wav", "good"))
+    assert "good.wav · 0.50 s" in field.chosen.value and "<audio" in field.chosen.value
+
+
+def test_the_players_never_hand_non_finite_samples_to_an_encoder():
+    audio = torch.from_numpy(tone().T.copy())
+    audio[0, 5], audio[1, 6], audio[1, 7] = float("nan"), float("inf"), -float("inf")
+    assert render.audio_html(audio, RATE).startswith("<audio")  # would abort in LAME with the NaN
+    data, _ = sf.read(io.BytesIO(render.wav_bytes(audio, RATE)), dtype="float32")
+    assert np.isfinite(data).all() and data[5, 0] == 0 and data[6, 1] > 0.99 and data[7, 1] < -0.99
+
+
+def test_a_result_with_non_finite_samples_is_not_saved(tmp_path):
+    audio = torch.zeros(1, 2, 100)
+    audio[0, 1, 5] = float("nan")
+    result = RunResult(audio, RATE, 1, "demo", None, None, "cpu", "float32", {}, False, 0.0)
+    with pytest.raises(ValueError, match="^The result holds NaN or infinite samples; nothing was saved.$"):
+        save_result(result, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_a_bad_sweep_item_shows_one_sentence_in_the_gallery(tmp_path, kind):
+    write(tmp_path / "good.wav", "good")
+    write(tmp_path / "bad.wav", kind)
+    settings = {"model": "demo", "steps": 2, "cfg_scale": 1.0}
+    records = [
+        {"status": "done", "prompt": "rain", "file": name, "seed": 1, "settings": settings}
+        for name in ("good.wav", "bad.wav")
+    ]
+    gallery = gallery_html(SimpleNamespace(output_dir=str(tmp_path), records=records))
+    assert one_sentence(gallery, kind) and (kind == "not-audio" or "The sweep result file" in gallery)
+    assert gallery.count("<audio") == 1 and "bad.wav" in gallery
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_a_bad_training_clip_is_one_sentence_in_the_caption_editor_and_the_data_check(tmp_path, kind):
+    folder = tmp_path / "data"
+    write(folder / "good.wav", "good")
+    write(folder / "bad.wav", kind)
+    for name in ("good", "bad"):
+        (folder / f"{name}.txt").write_text(f"{name} clip\n")
+    editor = CaptionEditor()
+    editor.show(folder)
+    rows = zip(editor.boxes, editor.rows.children, strict=True)
+    players = {Path(clip).name: row.children[0].value for clip, row in rows}
+    assert one_sentence(players["bad.wav"], kind) and "<audio" not in players["bad.wav"]
+    assert "<audio" in players["good.wav"]
+    expected = {
+        "nan": "These clips hold NaN or infinite samples: bad.wav; export them again or remove them.",
+        "inf": "These clips hold NaN or infinite samples: bad.wav; export them again or remove them.",
+        "empty": "These clips are silent",
+        "not-audio": "These files cannot be read as audio: bad.wav;",
+    }[kind]
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        check_dataset(folder)
+
+
+@pytest.mark.parametrize("kind", BAD)
+def test_a_bad_run_in_the_library_is_one_sentence_on_its_page_and_refused_by_every_export(tmp_path, kind):
+    out = tmp_path / "outputs"
+    write(out / "20240101T000000Z-demo-1.wav", kind)
+    (out / "20240101T000000Z-demo-1.json").write_text(json.dumps({"model_key": "demo", "seed": 1}))
+    library = Library(out)
+    listing = library.scan()
+    [run] = listing.runs
+    page = library.page_html(listing)
+    assert one_sentence(page, kind) and "<audio" not in page
+    for fmt in export_formats():
+        with pytest.raises(ValueError) as caught:
+            library.export(run, fmt)
+        assert one_sentence(str(caught.value), kind)
+        assert not run.export_path(fmt).exists()
+    assert sorted(p.name for p in out.iterdir()) == sorted([run.wav.name, run.sidecar.name])  # no temporary
+
+
+def test_a_late_nan_stops_an_export_before_the_encoder_sees_it(tmp_path, monkeypatch):
+    """Exports are written in blocks; the file is checked whole before the first block is written."""
+    out = tmp_path / "outputs"
+    data = np.zeros((RATE * 3, 2), np.float32)
+    data[-1, 0] = np.nan
+    out.mkdir()
+    sf.write(out / "20240101T000000Z-demo-1.wav", data, RATE, subtype="FLOAT")
+    (out / "20240101T000000Z-demo-1.json").write_text(json.dumps({"model_key": "demo", "seed": 1}))
+    monkeypatch.setattr("sa3lab.library.BLOCK_SECONDS", 1)
+    library = Library(out)
+    [run] = library.scan().runs
+    with pytest.raises(ValueError, match="holds NaN or infinite samples"):
+        library.export(run, "mp3" if render.mp3_available() else "flac")
+    assert len(list(out.iterdir())) == 2
