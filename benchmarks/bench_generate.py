@@ -1,7 +1,7 @@
 """Time loading and generation at the real released sizes (random weights, no download).
 
     .venv/bin/python benchmarks/bench_generate.py --model small-music --durations 5 30 120 --repeats 3
-    .venv/bin/python benchmarks/bench_generate.py --dtype bfloat16 --decode chunked   # fast mode, see README
+    .venv/bin/python benchmarks/bench_generate.py --dtype bfloat16 --decode chunked  # docs/performance.md
 
 Builds the model once in the official layout under benchmarks/results/models/ (a few GB for
 small-music, about 8 GB for medium), then, for each duration, times on the current device: load from

@@ -44,7 +44,7 @@ DEFINITION = (
 MAX_ITEMS = 10_000
 MAX_RANDOM_SEEDS = 1000
 # The rough time model of :meth:`SweepRequest.estimate`: seconds per (parameter x second of latents x
-# step x guidance branch) on 2 CPU cores, from README "Performance" (small-music, 30 s: 21.2 s), a
+# step x guidance branch) on 2 CPU cores, from docs/performance.md (small-music, 30 s: 21.2 s), a
 # fixed cost per item (text encoding, decoding of a tiny model) and a GPU's speed-up over 2 CPU cores.
 CPU2_SECONDS_PER_PARAM_SECOND_STEP = 1.3e-10
 ITEM_OVERHEAD_S = 0.05

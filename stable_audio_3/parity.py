@@ -227,7 +227,7 @@ class CaseRunner:
             if name in kwargs:
                 kwargs[name] = self.fixtures.clip(kwargs[name])
         if kwargs.get("sampler_type") == "rk4":
-            kwargs["rk4_upstream_compat"] = True  # the case records upstream's rk4 bug (see README)
+            kwargs["rk4_upstream_compat"] = True  # upstream rk4 bug: docs/engine-and-upstream.md
         return kwargs
 
     def run(self, case: Case) -> dict[str, torch.Tensor]:

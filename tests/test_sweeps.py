@@ -222,7 +222,7 @@ def test_counts_and_estimate_cover_prompts_seeds_and_the_grid(lab, tmp_path):
     assert estimate.sentence().startswith("24 items (3 prompts x 2 seeds x 4 settings); about ")
     small = SweepRequest(model="small-music", prompts=PROMPTS, seeds=[1, 2], duration=30.0)
     per_item_on_2_threads = small.estimate(lab.machine).seconds / 6 * torch.get_num_threads() / 2
-    assert 15 < per_item_on_2_threads < 30  # README "Performance": 21.2 s for 30 s of audio
+    assert 15 < per_item_on_2_threads < 30  # docs/performance.md: 21.2 s for 30 s of audio
 
 
 def test_prompt_files_give_per_row_duration_negative_prompt_and_seed(tmp_path):
