@@ -217,6 +217,13 @@ class ModelRequest:
         return lookup(self.model)
 
 
+def model_defaults(model: str) -> dict:
+    """Default sampler settings of a catalog key or a local model folder (its config's objective)."""
+    entry = ENTRIES.get(model)
+    objective = entry.objective if entry is not None else defaults.folder_objective(model)
+    return defaults.objective_defaults(objective)
+
+
 def get(key: str) -> Entry:
     """The entry for ``key``; unknown keys raise ValueError listing the valid ones."""
     try:

@@ -1,6 +1,7 @@
 """Every default of the lab, in one place: taken from the engine and the model's config where they exist.
 
-- Sampler settings per model (:func:`model_defaults`): the steps, CFG and sampler of the model's
+- Sampler settings per model (:func:`objective_defaults` of the model's objective, which
+  :func:`sa3lab.catalog.model_defaults` looks up): the steps, CFG and sampler of the model's
   diffusion objective (:data:`stable_audio_3.sampling.OBJECTIVE_DEFAULTS`: post-trained models 8
   pingpong steps without guidance, base models 50 euler steps at CFG 7), and the guidance defaults of
   the engine's ``generate`` and DiT call (guidance over the whole schedule, no rescale, no norm cap,
@@ -43,25 +44,13 @@ def guidance() -> dict:
     }
 
 
-def objective_defaults(objective: str) -> dict:
+def objective_defaults(objective: str | None) -> dict:
     """Every sampler setting's default for a diffusion objective: the engine's steps, CFG and sampler
-    for it, and the guidance defaults."""
+    for it, and the guidance defaults. An unknown objective (a folder whose config cannot be read)
+    counts as post-trained, whose settings are the engine's own call defaults."""
+    if objective not in sampling.OBJECTIVE_DEFAULTS:
+        objective = POST_TRAINED_OBJECTIVE
     return {**sampling.OBJECTIVE_DEFAULTS[objective], **guidance()}
-
-
-def model_defaults(model: str) -> dict:
-    """Default sampler settings of a catalog key or a local model folder.
-
-    A folder's objective comes from its ``model_config.json`` (one that cannot be read counts as
-    post-trained, whose settings are the engine's own call defaults).
-    """
-    from . import catalog
-
-    entry = catalog.ENTRIES.get(model)
-    objective = entry.objective if entry is not None else folder_objective(model)
-    return objective_defaults(
-        objective if objective in sampling.OBJECTIVE_DEFAULTS else POST_TRAINED_OBJECTIVE
-    )
 
 
 def folder_objective(folder) -> str | None:

@@ -5,7 +5,7 @@ these requests too (a sweep item is one).
 
 Text-to-audio, audio-to-audio, inpainting and continuation, each optionally with LoRA files (each
 with its own strength, interval and layer filter). Every sampler setting left unset (None) takes the
-model's default from :func:`sa3lab.defaults.model_defaults`, for the button and the plain-Python path
+model's default from :func:`sa3lab.catalog.model_defaults`, for the button and the plain-Python path
 alike; :data:`SETTINGS` and :data:`SCHEDULES` give each setting's range and one-line help (the form
 shows the same). More than :data:`LONG_STEPS` steps run only with ``confirm_long=True`` (the refusal
 says how much longer they take); :data:`MAX_STEPS` is the most.
@@ -226,7 +226,7 @@ class GenerationRequest(catalog.ModelRequest):
 
     def settings(self) -> dict:
         """Every sampler setting as it will run: the request's own, else the model's default."""
-        model_defaults = defaults.model_defaults(self.model)
+        model_defaults = catalog.model_defaults(self.model)
         own = {name: getattr(self, name) for name in SAMPLER_SETTINGS}
         return {name: model_defaults[name] if own[name] is None else own[name] for name in SAMPLER_SETTINGS}
 
@@ -401,7 +401,7 @@ class GenerationRequest(catalog.ModelRequest):
         """More than LONG_STEPS steps only with confirm_long, said with how much longer they take."""
         if self.steps is None or self.steps <= LONG_STEPS or self.confirm_long:
             return
-        default = defaults.model_defaults(self.model)["steps"]
+        default = catalog.model_defaults(self.model)["steps"]
         raise ValueError(
             f"{self.steps} steps take about {self.steps / default:.0f} times as long as this model's "
             f"default of {default} steps (the model runs once per step): confirm the long run "

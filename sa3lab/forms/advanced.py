@@ -2,7 +2,7 @@
 
 Each control shows its one-line help beside it and the range :data:`sa3lab.generation.SETTINGS`
 gives (the request checks the same ranges and says what to change). The model's defaults come from
-:func:`sa3lab.defaults.model_defaults`, through :meth:`SamplerSettings.set`.
+:func:`sa3lab.catalog.model_defaults`, through :meth:`SamplerSettings.set`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .. import catalog, checks, defaults, render
+from .. import catalog, checks, render
 from ..audio_input import audio_info, check_readable, read_audio
 from ..runs import RunResult, random_seed
 from . import compat
@@ -113,9 +113,9 @@ class ModelPicker:
         return None if self.dropdown.value == LOCAL else catalog.get(self.dropdown.value)
 
     def defaults(self) -> dict:
-        """The chosen model's default steps / CFG / sampler (see :func:`sa3lab.defaults.model_defaults`)."""
+        """The chosen model's default steps / CFG / sampler (see :func:`sa3lab.catalog.model_defaults`)."""
         local = self.dropdown.value == LOCAL
-        return defaults.model_defaults(self.path.value.strip() if local else self.dropdown.value)
+        return catalog.model_defaults(self.path.value.strip() if local else self.dropdown.value)
 
     @property
     def value(self) -> str:
