@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from stable_audio_3 import sampling
-from stable_audio_3.checks import finite_output
+from stable_audio_3.checks import NonFiniteOutputError, finite_output
 from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
 
 from . import catalog, device
@@ -212,24 +212,30 @@ class RunCore:
         arguments: dict,
         *,
         on_step: Callable[[dict], None] | None = None,
-        own_adapters: bool = False,
+        keep_adapters: bool = False,
     ):
         """One engine call making ``requests`` (one batch: same model, settings and LoRA files) with
         ``arguments``; a ``Generation`` whose audio is finite, on the CPU, float32.
 
-        ``own_adapters``: the job put its own adapters on the model and holds its lock
+        ``keep_adapters``: the job put its own adapters on the model and holds its lock
         (:meth:`own_adapters`: a training run's previews); the model runs with those as they are.
+        Non-finite audio raises :class:`~stable_audio_3.checks.NonFiniteOutputError` naming the
+        request's LoRA files.
         """
         loras = requests[0].loras()
-        hold = self.lock(model) if own_adapters else self.using_loras(model, loras)
-        with hold:
-            generation = model.generate(**arguments, callback=on_step, disable_tqdm=True, return_info=True)
-        audio = generation.audio.to("cpu", torch.float32)
         what = "The generated audio" + (
-            f" (with {', '.join(Path(lora.file).name for lora in loras)})" if loras else ""
+            f" (with the LoRA file {', '.join(Path(lora.file).name for lora in loras)})" if loras else ""
         )
-        hint = "check the LoRA files, or try lower strengths or another seed" if loras else "try another seed"
-        finite_output(audio, what, hint)
+        hint = "check that LoRA file, or try lower strengths or another seed" if loras else "try another seed"
+        hold = self.lock(model) if keep_adapters else self.using_loras(model, loras)
+        try:
+            with hold:
+                generation = model.generate(
+                    **arguments, callback=on_step, disable_tqdm=True, return_info=True
+                )
+        except NonFiniteOutputError:
+            raise NonFiniteOutputError(f"{what} came out with NaN or infinite values; {hint}.") from None
+        audio = finite_output(generation.audio.to("cpu", torch.float32), what, hint)
         return replace(generation, audio=audio)
 
     # ------------------------------------------------------------------ records

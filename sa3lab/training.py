@@ -295,7 +295,7 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
     def preview(tr) -> None:
         progress.stage(f"preview at step {tr.step}")
         with tr.evaluating():
-            made = core.sample(model, [look], core.engine_arguments(look), own_adapters=True)
+            made = core.sample(model, [look], core.engine_arguments(look), keep_adapters=True)
         previews.append((tr.step, made.audio[0]))
         if on_preview is not None:
             on_preview(*previews[-1], int(model.sample_rate))

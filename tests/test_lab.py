@@ -187,3 +187,21 @@ def test_lora_files_stay_loaded_between_runs_and_leave_no_trace_on_other_runs(tm
     with pytest.raises(ValueError, match="is not a usable LoRA file"):
         lab.generate(request(tmp_path, model="demo", lora_files=[str(lora)]))
     assert np.array_equal(lab.generate(request(tmp_path, model="demo")).audio, plain.audio)
+
+
+def test_a_lora_file_that_makes_non_finite_audio_is_named(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(LORA), "pt") as f:
+        loud = {key: f.get_tensor(key) * 1e30 for key in f.keys()}
+        header = f.metadata()
+    save_file(loud, str(tmp_path / "loud.safetensors"), header)
+    lab = Lab()
+    with pytest.raises(ValueError) as caught:
+        lab.generate(request(tmp_path, model="demo", lora_files=[str(tmp_path / "loud.safetensors")]))
+    assert str(caught.value) == (
+        "The generated audio (with the LoRA file loud.safetensors) came out with NaN or infinite values; "
+        "check that LoRA file, or try lower strengths or another seed."
+    )
+    assert np.isfinite(lab.generate(request(tmp_path, model="demo")).audio.numpy()).all()
