@@ -179,7 +179,8 @@ class RunCore:
     # ------------------------------------------------------------------ the engine call
 
     def engine_arguments(self, request: GenerationRequest) -> dict:
-        """The keyword arguments of the batch-1 ``generate`` call that makes ``request`` (checked)."""
+        """The keyword arguments of the ``generate`` call that makes ``request`` (one that makes one
+        item has no ``batch_size``, so that :func:`stable_audio_3.batching.plan_batches` can batch it)."""
         settings, loras = request.settings(), request.loras()
         arguments = {
             "prompt": request.prompt,
@@ -196,6 +197,8 @@ class RunCore:
             "duration_padding_sec": settings["duration_padding"],
             "lora_strengths": [lora.strength for lora in loras],
         }
+        if request.batch_size > 1:
+            arguments["batch_size"] = request.batch_size
         if settings["schedule"] is not None:
             arguments["dist_shift"] = _shift(_frozen_schedule(settings["schedule"]))
         if any(lora.interval != (0.0, 1.0) or lora.layer_filter for lora in loras):

@@ -259,14 +259,14 @@ class GenerationForm(NotebookForm):
         """Say at once when the chosen model cannot load here, and offer models that can."""
         if self.picker.entry() is None:
             self.readiness.value = ""
-            self._offer(())
+            self._offer_alternatives(())
             return
         ready = self.session.lab.readiness(self.picker.dropdown.value, self.session.token)
         kind = "warning" if ready.ok else "error"
         self.readiness.value = message_html(ready.message, kind) if ready.message else ""
-        self._offer(() if ready.ok else ready.alternatives)
+        self._offer_alternatives(() if ready.ok else ready.alternatives)
 
-    def _offer(self, offered: tuple[str, ...]) -> None:
+    def _offer_alternatives(self, offered: tuple[str, ...]) -> None:
         """Show a "Use <model> instead" button for each of ``offered``."""
         for button, key in zip(self.alternative_buttons, [*offered, None, None], strict=False):
             button.layout.display = None if key else "none"
