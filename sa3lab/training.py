@@ -23,6 +23,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+# the engine's names the training form uses, handed on (forms reach the engine through the lab)
+from stable_audio_3.lora import ADAPTER_TYPES as ADAPTER_TYPES
+from stable_audio_3.training import TrainingStopped as TrainingStopped
+from stable_audio_3.training.data import AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
+from stable_audio_3.training.data import dataset_files
+
 from . import catalog, checks, defaults, render
 from .generation import GenerationRequest
 from .progress import NoProgress
@@ -197,7 +203,7 @@ def check_dataset(folder) -> None:
 
     Pre-encoded latent folders are checked by the trainer, which knows the model's latent channels.
     """
-    from stable_audio_3.training.data import AudioCaptionDataset, check_folder, dataset_files
+    from stable_audio_3.training.data import AudioCaptionDataset, check_folder
 
     folder = check_folder(folder)
     if not any(f.name != "silence.npy" for f in dataset_files(folder, (".npy",))):

@@ -18,15 +18,20 @@ from pathlib import Path
 import ipywidgets as widgets
 from IPython.display import HTML, display
 
-from stable_audio_3.lora import ADAPTER_TYPES
-from stable_audio_3.training import TrainingStopped
-from stable_audio_3.training.data import AUDIO_EXTENSIONS, dataset_files
-
 from .. import render
 from ..audio_input import audio_info, read_audio
 from ..generation import GenerationRequest
 from ..render import message_html
-from ..training import BASE_KEYS, TrainingRequest, TrainingResult, remaining_text
+from ..training import (
+    ADAPTER_TYPES,
+    AUDIO_EXTENSIONS,
+    BASE_KEYS,
+    TrainingRequest,
+    TrainingResult,
+    TrainingStopped,
+    dataset_files,
+    remaining_text,
+)
 from . import compat, parts
 from .generation import GenerationForm
 from .session import Session, shared_session
