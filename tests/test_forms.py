@@ -3,45 +3,41 @@
 Gated-model behaviour runs against the loopback Hub (``hub`` fixture) with the fixture models.
 """
 
-import datetime
 import hashlib
 import html
 import json
 import math
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
-import ipywidgets as widgets
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from form_helpers import (
+    FAKE_TOKEN,
+    LORA,
+    demo_form,
+    loaded_demo,
+    message_text,
+    record_calls,
+    result_blocks,
+    saved_state,
+    shared_lab,
+    sidecar,
+    upload_item,
+)
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from parity import MODELS
 
-from sa3lab import autoencoder_form, catalog, comparison_form, generation_form, quality, render, start_here
+from sa3lab import autoencoder_form, comparison_form, generation_form, quality, render, start_here
 from sa3lab.audio_input import reference_chord
-from sa3lab.auth import TokenChoice
-from sa3lab.cache import ModelCache
 from sa3lab.forms import compat
 from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
 from sa3lab.generation import GenerationRequest, LoraUse
 from sa3lab.lab import Lab
 from sa3lab.prompt_assistant import PromptAssistant
-
-FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
-LORA = MODELS / "lora" / "lora_a.safetensors"
-NO_TOKEN = TokenChoice(None, "none")
-_LAB = {}
-
-
-def shared_lab() -> Lab:
-    """One lab for the whole module so the demo models load once."""
-    if "lab" not in _LAB:
-        _LAB["lab"] = Lab(cache=ModelCache(max_models=3))
-    return _LAB["lab"]
 
 
 @pytest.fixture(autouse=True)
@@ -66,33 +62,6 @@ def chord_file(tmp_path):
     path = tmp_path / "chord.wav"
     sf.write(path, reference_chord(1.0).T.numpy(), 44100)
     return str(path)
-
-
-def demo_form(session, out, **kw):
-    form = generation_form(
-        model="demo", prompt="rain on a tin roof", duration=1.0, seed=3, output_dir=out, session=session, **kw
-    )
-    form.steps.value = 2
-    return form
-
-
-def message_text(form) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", form.shell.message.value))
-
-
-def saved_state() -> str:
-    """Everything "Save Notebook Widget State" would write into the .ipynb."""
-    return json.dumps(widgets.Widget.get_manager_state(drop_defaults=False), default=str)
-
-
-def result_blocks(form) -> list[str]:
-    """The HTML blocks of the form's results output, newest first."""
-    return form.shell.results
-
-
-def upload_item(name: str, data: bytes) -> dict:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return {"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
 
 
 # ------------------------------------------------------------------ package and reading widgets
@@ -543,28 +512,6 @@ def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(sess
 
 
 # ------------------------------------------------------------ the studio: every control reaches the engine
-
-
-def loaded_demo():
-    """The demo model the forms' shared lab runs (loaded once)."""
-    model, _, _ = shared_lab().load_generator("demo", catalog.get("demo"), None)
-    return model
-
-
-def record_calls(monkeypatch, owner, name: str) -> list:
-    """Wrap ``owner.name`` so each call's arguments are kept; the real method still runs."""
-    calls, real = [], getattr(owner, name)
-
-    def recording(*args, **kwargs):
-        calls.append(SimpleNamespace(args=args, kwargs=kwargs))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, recording)
-    return calls
-
-
-def sidecar(result) -> dict:
-    return json.loads(open(result.paths[0].replace(".wav", ".json")).read())
 
 
 def test_every_sampler_and_lora_control_reaches_the_engine_and_the_record(session, out, monkeypatch):

@@ -1,49 +1,12 @@
 """Every committed notebook runs headless (papermill) with RUN=True, through the same path as its button."""
 
 import json
-from pathlib import Path
 
-import papermill
 import pytest
 import soundfile as sf
+from notebook_runs import NOTEBOOKS, ROOT, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
 
 from stable_audio_3.hub import resolve_model_files
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SWEEPS = "05_batch_sweeps.ipynb"  # its own parameters and headless runs: tests/test_sweeps.py
-SINGLE_RUN = [p for p in NOTEBOOKS if p.name != SWEEPS]
-TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained): test_training_form.py
-
-
-def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **parameters) -> dict:
-    out = tmp_path / f"out-{name}"
-    parameters = {
-        "PROMPT": "warm analog synth arpeggio",
-        "DURATION": 1.0,
-        "SEED": 7,
-        "OUTPUT_DIR": str(tmp_path / "outputs"),
-        "RUN": True,
-        **parameters,
-    }
-    papermill.execute_notebook(
-        str(ROOT / "notebooks" / name),
-        str(out),
-        parameters=parameters,
-        cwd=str(tmp_path),
-        kernel_name=kernel_name,
-        progress_bar=False,
-        execution_timeout=600,
-    )
-    return json.loads(out.read_text())
-
-
-def saved_runs(tmp_path: Path) -> list[tuple[Path, dict]]:
-    """(wav path, sidecar metadata) of every saved result."""
-    return [
-        (p.with_suffix(".wav"), json.loads(p.read_text()))
-        for p in sorted((tmp_path / "outputs").glob("*.json"))
-    ]
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
@@ -58,10 +21,6 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
         names = ("PROMPTS", "SEEDS", "BACKEND") if path.name == SWEEPS else ("PROMPT", "DURATION", "SEED")
         for name in ("MODEL", *names, "OUTPUT_DIR", "RUN"):
             assert f"{name} =" in source, (path.name, name)
-
-
-def outputs(nb: dict) -> list[dict]:
-    return [out for cell in nb["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])]
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import psutil
 import pytest
 import soundfile as sf
 import torch
-from test_notebooks import outputs, run_notebook
+from notebook_runs import outputs, run_notebook
 
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab

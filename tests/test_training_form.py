@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import test_kernel_runs
 import torch
+from form_helpers import upload_item
+from notebook_runs import outputs, run_notebook
+from parity import MODELS
 from safetensors import safe_open
 from safetensors.torch import load_file
-from test_forms import upload_item
-from test_notebooks import outputs, run_notebook
 
 from sa3lab.forms.session import Session
 from sa3lab.forms.training import TrainingForm
@@ -26,10 +26,8 @@ from sa3lab.training import TrainingRequest, dataset_hash, read_card, write_exam
 from stable_audio_3 import StableAudioModel
 from stable_audio_3.training import AdapterConfig
 from stable_audio_3.training.adapters import AdapterSet, save_lora_file
-from tests.parity import MODELS
 
 BASE = str(MODELS / "small-music-base")
-front_end = test_kernel_runs.front_end  # the fixture: a real kernel driven as a browser drives it
 EXPECTED_KEYS = json.loads(
     (Path(__file__).parent / "fixtures/lora-train-step/expected_keys.json").read_text()
 )
