@@ -23,7 +23,7 @@ from sa3lab.lab import Lab
 from sa3lab.library import EXPORTS, Library, export_formats
 from sa3lab.roundtrip import RoundTripRequest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @functools.cache

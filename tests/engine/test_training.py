@@ -27,7 +27,7 @@ from stable_audio_3.training import (
 from stable_audio_3.training.adapters import AdapterSet, save_lora_file
 from stable_audio_3.training.data import Batch
 
-REF = Path(__file__).parent / "fixtures" / "lora-train-step"
+REF = Path(__file__).parents[1] / "fixtures" / "lora-train-step"
 META = json.loads((REF / "meta.json").read_text())
 BASE = MODELS / "small-music-base"
 FRAME = 4096

@@ -29,7 +29,7 @@ from stable_audio_3.training.adapters import AdapterSet, save_lora_file
 
 BASE = str(MODELS / "small-music-base")
 EXPECTED_KEYS = json.loads(
-    (Path(__file__).parent / "fixtures/lora-train-step/expected_keys.json").read_text()
+    (Path(__file__).parents[1] / "fixtures/lora-train-step/expected_keys.json").read_text()
 )
 SHORT = 6 * 4096 / 44100  # six latent frames
 
