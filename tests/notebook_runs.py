@@ -7,9 +7,9 @@ import papermill
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-SWEEPS = "05_batch_sweeps.ipynb"  # its own parameters and headless runs: tests/test_sweeps.py
+SWEEPS = "05_batch_sweeps.ipynb"  # its own parameters and headless runs
 SINGLE_RUN = [p for p in NOTEBOOKS if p.name != SWEEPS]
-TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained): test_training_form.py
+TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained)
 
 
 def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **parameters) -> dict:

@@ -1,11 +1,11 @@
-"""The LoRA training notebook and form on the tiny base fixture: train, preview, stop, resume, bad input."""
+"""The LoRA training form on the tiny base fixture: train, preview, stop, resume, bad input.
+
+The training notebook: tests/notebooks/test_notebooks.py; the form in a real kernel:
+tests/notebooks/test_kernel_runs.py; sa3lab.training itself: tests/lab/test_training.py.
+"""
 
 from __future__ import annotations
 
-import json
-import re
-import signal
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,25 +13,17 @@ import pytest
 import soundfile as sf
 import torch
 from form_helpers import upload_item
-from notebook_runs import outputs, run_notebook
 from parity import MODELS
-from safetensors import safe_open
 from safetensors.torch import load_file
+from training_helpers import BASE, SHORT, assert_upstream_keys, lora_header, one_sentence
 
 from sa3lab.forms.session import Session
 from sa3lab.forms.training import TrainingForm
-from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
-from sa3lab.training import TrainingRequest, dataset_hash, read_card, write_example_dataset
+from sa3lab.training import dataset_hash, read_card, write_example_dataset
 from stable_audio_3 import StableAudioModel
 from stable_audio_3.training import AdapterConfig
 from stable_audio_3.training.adapters import AdapterSet, save_lora_file
-
-BASE = str(MODELS / "small-music-base")
-EXPECTED_KEYS = json.loads(
-    (Path(__file__).parents[1] / "fixtures/lora-train-step/expected_keys.json").read_text()
-)
-SHORT = 6 * 4096 / 44100  # six latent frames
 
 
 @pytest.fixture(scope="module")
@@ -61,70 +53,9 @@ def form_for(session, data, tmp_path, **values) -> TrainingForm:
     return form
 
 
-def lora_header(path) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        return json.loads(f.metadata()["lora_config"])
-
-
 def lora_list(generation_form) -> list[str]:
     """The files in a generation form's LoRA list."""
     return [use.file for use in generation_form.loras.uses()]
-
-
-def assert_upstream_keys(path, kind: str = "dora-rows") -> None:
-    """Exactly the keys upstream's load_lora creates on this model (it loads with strict=False)."""
-    assert sorted(load_file(str(path))) == sorted(EXPECTED_KEYS[kind])
-
-
-# ------------------------------------------------------------------------------ the notebook
-
-
-@pytest.mark.slow
-def test_notebook_trains_thirty_steps_headless_and_the_file_changes_generation(tmp_path, session):
-    out_dir = tmp_path / "outputs"
-    nb = run_notebook(
-        "04_train_lora.ipynb",
-        tmp_path,
-        MODEL=BASE,
-        STEPS=30,
-        LEARNING_RATE=1e-3,
-        RANK=4,
-        DURATION=0.5,
-        PREVIEW_EVERY=15,
-        PROMPT="plucked notes over a low hum",
-    )
-    lora = out_dir / "my-lora.safetensors"
-    card = read_card(out_dir / "my-lora.card.md")
-    assert (
-        lora.is_file()
-        and (out_dir / "my-lora.resume.pt").is_file()
-        and (out_dir / "my-lora.loss.png").is_file()
-    )
-    assert lora_header(lora)["adapter_type"] == "dora-rows" and lora_header(lora)["rank"] == 4
-    assert_upstream_keys(lora)
-    losses = card["losses"]
-    assert card["step"] == 30 and not card["stopped"] and len(losses) == 30
-    assert all(np.isfinite(losses)) and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
-    assert (
-        card["dataset"]["sha256"] == dataset_hash(out_dir / "example-clips") and card["dataset"]["clips"] == 4
-    )
-    html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs(nb))
-    assert "sa3lab-training-live" in html and "preview at step 30" in html and "<audio" in html
-    assert str(lora) in html  # the result names the file
-
-    # the try-it cell generated with the adapter: the same request without it sounds different
-    (wav,) = sorted(out_dir.glob("*.wav"))
-    meta = json.loads(wav.with_suffix(".json").read_text())
-    assert meta["request"]["lora_files"] == [str(lora)]
-    adapted, _ = sf.read(str(wav), dtype="float32")
-    plain = session.lab.generate(_without_lora(meta, tmp_path))
-    assert np.abs(adapted - plain.audio[0].T.numpy()).max() > 1e-3
-
-
-def _without_lora(meta: dict, tmp_path: Path) -> GenerationRequest:
-    request = GenerationRequest.from_record(meta)
-    request.lora_files, request.output_dir = [], str(tmp_path / "plain")
-    return request
 
 
 # ------------------------------------------------------------------------------ the form
@@ -212,10 +143,6 @@ def test_uploaded_clips_and_captions_go_into_one_folder_and_the_editor_writes_ca
 # ------------------------------------------------------------------------------ bad input, one sentence each
 
 
-def one_sentence(text: str | None) -> bool:
-    return bool(text) and text.endswith(".") and ". " not in text
-
-
 def failed(form) -> str:
     assert form.run() is None
     assert one_sentence(form.shell.last_error), form.shell.last_error
@@ -280,121 +207,3 @@ def test_a_resume_file_made_for_another_model_is_refused(session, clips, tmp_pat
     # the cached base model is left without adapters: a plain training run works next
     form.resume.value = ""
     assert form.run().step == 2
-
-
-def test_request_checks_settings_in_one_sentence(clips):
-    base = dict(model=BASE, data_dir=str(clips))
-    for bad, words in [
-        (dict(steps=0), "Steps must be"),
-        (dict(learning_rate=float("nan")), "learning rate"),
-        (dict(rank=0), "Rank must be"),
-        (dict(adapter_type="qlora"), "adapter_type must be one of"),
-        (dict(base_precision="int8"), "Base precision"),
-        (dict(name="../x"), "plain file name"),
-        (dict(resume_from="nowhere.safetensors"), "was not found"),
-        (dict(data_dir="nowhere"), "does not exist"),
-        (dict(model="same-s"), "same-s is not a text-to-audio model"),
-    ]:
-        with pytest.raises(ValueError, match=words) as err:
-            TrainingRequest(**{**base, **bad}).check()
-        assert one_sentence(str(err.value)), str(err.value)
-
-
-def test_a_catalog_base_model_trains_from_the_hub_and_the_card_names_its_revision(hub, clips, tmp_path):
-    result = Lab().train(
-        TrainingRequest(
-            model="small-music-base",
-            data_dir=str(clips),
-            steps=1,
-            rank=2,
-            duration=SHORT,
-            output_dir=str(tmp_path),
-        )
-    )
-    card = read_card(result.card_path)
-    assert card["repo_id"] == "stabilityai/stable-audio-3-small-music-base" and card["revision"]
-    assert card["model"] == "small-music-base" and lora_header(result.lora_path)["rank"] == 2
-
-
-def test_an_interrupt_mid_step_keeps_the_last_finished_step(session, clips, tmp_path):
-    """The notebook's interrupt (SIGINT) in step 3's forward pass: steps 1-2 are saved and the run says so."""
-    model, _, _ = session.lab.load_generator(BASE, None, None)
-    calls = []
-
-    def interrupt_in_third_step(module, args, output):
-        calls.append(1)
-        if len(calls) == 3:
-            signal.raise_signal(signal.SIGINT)
-
-    handle = model.model.dit.register_forward_hook(interrupt_in_third_step)
-    # as a kernel does while a cell runs (an earlier test in the process may have left another handler)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        request = TrainingRequest(
-            model=BASE, data_dir=str(clips), steps=4, rank=2, duration=SHORT, output_dir=str(tmp_path)
-        )
-        result = session.lab.train(request)
-    finally:
-        handle.remove()
-        signal.signal(signal.SIGINT, previous)
-    assert result.stopped and result.step == 2 and len(result.losses) == 2
-    with safe_open(result.lora_path, framework="pt") as f:
-        assert json.loads(f.metadata()["training"])["step"] == 2
-
-
-# ------------------------------------------------------------------------------ in a real kernel
-
-
-def wait_for_label(front_end, pattern: str, timeout: float = 300) -> re.Match:
-    """The match of ``pattern`` at the start of a Label / HTML widget's latest value (progress, status)."""
-    end = time.time() + timeout
-    while time.time() < end:
-        front_end.pump(0.1)
-        for value in front_end.labels.values():
-            if match := re.match(pattern, value):
-                return match
-    raise AssertionError(f"no label matching {pattern!r}; labels: {set(front_end.labels.values())}")
-
-
-def training_step(front_end, at_least: int) -> int:
-    """Wait until the progress line shows step ``at_least`` or later (each update may replace the last)."""
-    while True:
-        step = int(wait_for_label(front_end, r"step (\d+)/")[1])
-        if step >= at_least:
-            return step
-        front_end.labels.clear()
-
-
-def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_resumes(front_end, tmp_path):
-    """Start / Stop clicked as a browser does, then the notebook's interrupt, in a real kernel."""
-    out = tmp_path / "out"
-    front_end.execute(
-        "from sa3lab.training import write_example_dataset\n"
-        "from sa3lab.forms.training import TrainingForm\n"
-        f"data = write_example_dataset({str(tmp_path / 'data')!r}, clips=2, seconds=0.6)\n"
-        f"form = TrainingForm(model={BASE!r}, data_dir=str(data), steps=500, output_dir={str(out)!r}, "
-        f"rank=2, duration={SHORT!r})\n"
-        "form.display()\n"
-    )
-    front_end.click("Start training")
-    training_step(front_end, 1)
-    front_end.click("Stop")
-    wait_for_label(front_end, "done$")
-    first = front_end.evaluate(
-        "[form.shell.last_result.step, form.shell.last_result.stopped, form.resume.value]"
-    )
-    assert first[1] and 1 <= first[0] < 500 and first[2] == str(out / "my-lora.safetensors")
-    assert any("stopped at step" in str(m["content"].get("data", {})) for m in front_end.iopub)
-
-    front_end.labels.clear()
-    front_end.click("Start training")  # resumes from the file Stop saved
-    training_step(front_end, first[0] + 2)
-    front_end.km.interrupt_kernel()
-    wait_for_label(front_end, "done$")
-    second = front_end.evaluate(
-        "[form.shell.last_result.step, form.shell.last_result.stopped, form.shell.last_error]"
-    )
-    assert second[0] > first[0] + 1 and second[1] and second[2] is None
-    with safe_open(str(out / "my-lora.safetensors"), framework="pt") as f:
-        assert json.loads(f.metadata()["training"])["step"] == second[0]
-    assert front_end.evaluate("1 + 1") == 2  # the kernel lives on

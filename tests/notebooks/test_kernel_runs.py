@@ -5,10 +5,17 @@ messages a browser sends, interrupts the kernel, and reads what the kernel publi
 setup cell records the thread every message is sent from: Colab shows no widget update sent from a
 background thread (googlecolab/colabtools#3373), so every message of a run must come from the main
 thread. Runs with this environment's kernel and, when present, the Colab-pinned one (ipykernel 6,
-ipywidgets 7).
+ipywidgets 7). The front end itself: tests/kernel_front_end.py.
 """
 
 from __future__ import annotations
+
+import json
+import re
+import time
+
+from safetensors import safe_open
+from training_helpers import BASE, SHORT
 
 
 def form_cell(output_dir: str, steps: int) -> str:
@@ -68,3 +75,61 @@ def test_after_a_page_reload_results_show_inside_the_form_and_a_rerun_cell_close
     front_end.execute(form_cell(str(tmp_path / "out"), steps=2), cell_id="cell-1")  # the cell runs again
     closed = {m["content"]["comm_id"] for m in front_end.iopub if m["msg_type"] == "comm_close"}
     assert first_form in closed
+
+
+# ------------------------------------------------------------------------------ the training form
+
+
+def wait_for_label(front_end, pattern: str, timeout: float = 300) -> re.Match:
+    """The match of ``pattern`` at the start of a Label / HTML widget's latest value (progress, status)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        front_end.pump(0.1)
+        for value in front_end.labels.values():
+            if match := re.match(pattern, value):
+                return match
+    raise AssertionError(f"no label matching {pattern!r}; labels: {set(front_end.labels.values())}")
+
+
+def training_step(front_end, at_least: int) -> int:
+    """Wait until the progress line shows step ``at_least`` or later (each update may replace the last)."""
+    while True:
+        step = int(wait_for_label(front_end, r"step (\d+)/")[1])
+        if step >= at_least:
+            return step
+        front_end.labels.clear()
+
+
+def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_resumes(front_end, tmp_path):
+    """Start / Stop clicked as a browser does, then the notebook's interrupt, in a real kernel."""
+    out = tmp_path / "out"
+    front_end.execute(
+        "from sa3lab.training import write_example_dataset\n"
+        "from sa3lab.forms.training import TrainingForm\n"
+        f"data = write_example_dataset({str(tmp_path / 'data')!r}, clips=2, seconds=0.6)\n"
+        f"form = TrainingForm(model={BASE!r}, data_dir=str(data), steps=500, output_dir={str(out)!r}, "
+        f"rank=2, duration={SHORT!r})\n"
+        "form.display()\n"
+    )
+    front_end.click("Start training")
+    training_step(front_end, 1)
+    front_end.click("Stop")
+    wait_for_label(front_end, "done$")
+    first = front_end.evaluate(
+        "[form.shell.last_result.step, form.shell.last_result.stopped, form.resume.value]"
+    )
+    assert first[1] and 1 <= first[0] < 500 and first[2] == str(out / "my-lora.safetensors")
+    assert any("stopped at step" in str(m["content"].get("data", {})) for m in front_end.iopub)
+
+    front_end.labels.clear()
+    front_end.click("Start training")  # resumes from the file Stop saved
+    training_step(front_end, first[0] + 2)
+    front_end.km.interrupt_kernel()
+    wait_for_label(front_end, "done$")
+    second = front_end.evaluate(
+        "[form.shell.last_result.step, form.shell.last_result.stopped, form.shell.last_error]"
+    )
+    assert second[0] > first[0] + 1 and second[1] and second[2] is None
+    with safe_open(str(out / "my-lora.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["training"])["step"] == second[0]
+    assert front_end.evaluate("1 + 1") == 2  # the kernel lives on
