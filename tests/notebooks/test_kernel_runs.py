@@ -28,8 +28,21 @@ def form_cell(output_dir: str, steps: int) -> str:
     )
 
 
+# Each step first waits 0.5 s, so a click sent once "sampling" shows reaches the run before its end (on
+# an idle machine the demo's 4 steps can end before a second click arrives, which then starts a new run).
+SLOW_STEPS = """
+import time
+_step = form.shell.progress.step
+def _slow_step(*args, **kwargs):
+    time.sleep(0.5)
+    return _step(*args, **kwargs)
+form.shell.progress.step = _slow_step
+"""
+
+
 def test_a_click_runs_on_the_main_thread_and_the_result_reaches_the_cell(front_end, tmp_path):
     front_end.execute(form_cell(str(tmp_path / "out"), steps=4))
+    front_end.execute(SLOW_STEPS)
     front_end.execute("SENT.clear()")
     front_end.click("Generate")
     front_end.wait_for_status(("sampling",))
