@@ -14,6 +14,7 @@ import json
 import re
 import time
 
+import pytest
 from safetensors import safe_open
 from training_helpers import BASE, SHORT
 
@@ -113,6 +114,8 @@ def training_step(front_end, at_least: int) -> int:
         front_end.labels.clear()
 
 
+# Stop, resume and interrupt of the training form also run in-process (tests/forms, tests/lab)
+@pytest.mark.slow
 def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_resumes(front_end, tmp_path):
     """Start / Stop clicked as a browser does, then the notebook's interrupt, in a real kernel."""
     out = tmp_path / "out"

@@ -30,8 +30,16 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
             assert f"{name} =" in source, (path.name, name)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", [p.name for p in SINGLE_RUN if p.name != TRAINING])
+FAST_RUN = "00_start_here.ipynb"  # the one headless run of `make test` (the browser smoke test runs 01)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name if name == FAST_RUN else pytest.param(name, marks=pytest.mark.slow)
+        for name in (p.name for p in SINGLE_RUN if p.name != TRAINING)
+    ],
+)
 def test_notebook_runs_headless_with_the_demo_model(name, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the demo needs no network and no account
     nb = run_notebook(name, tmp_path, MODEL="demo")
