@@ -29,8 +29,10 @@ def form_cell(output_dir: str, steps: int) -> str:
     )
 
 
-# Each step first waits 0.5 s, so a click sent once "sampling" shows reaches the run before its end (on
-# an idle machine the demo's 4 steps can end before a second click arrives, which then starts a new run).
+# Each step of a run first waits 0.5 s, so a click or an interrupt sent once the run shows its progress
+# reaches it before its end: on an idle machine the demo's steps can all end before a click arrives (a
+# second Generate then starts a new run, Stop comes too late), and under load the front end, reading
+# the kernel's messages in order, may see a step long after the kernel did it.
 SLOW_STEPS = """
 import time
 _step = form.shell.progress.step
@@ -59,6 +61,7 @@ def test_a_click_runs_on_the_main_thread_and_the_result_reaches_the_cell(front_e
 
 def test_stop_and_interrupt_stop_a_button_run_between_steps_and_the_kernel_lives_on(front_end, tmp_path):
     front_end.execute(form_cell(str(tmp_path / "out"), steps=200))
+    front_end.execute(SLOW_STEPS)
     front_end.click("Generate")
     front_end.wait_for_status(("sampling",))
     front_end.click("Stop")
@@ -127,6 +130,7 @@ def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_re
         f"rank=2, duration={SHORT!r})\n"
         "form.display()\n"
     )
+    front_end.execute(SLOW_STEPS)
     front_end.click("Start training")
     training_step(front_end, 1)
     front_end.click("Stop")
