@@ -1,11 +1,11 @@
-# Two entry points for a fresh machine: `make lab` and `make test`.
+# Entry points: `make lab`, `make test` (a few minutes) and `make test-all` (everything; what CI runs).
 PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 COLAB_VENV := .venv-colab
 
-.PHONY: install lab test test-fast colab-env browser-deps lint clean
+.PHONY: install lab test test-all colab-env lint clean
 
 $(STAMP): pyproject.toml constraints-ci.txt
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -23,12 +23,16 @@ lab: $(STAMP)
 colab-env:
 	bash .ci/colab_env.sh $(COLAB_VENV)
 
-# Everything, the Colab-environment tests included (they fail rather than skip here).
-test: $(STAMP) colab-env
-	SA3LAB_COLAB_VENV=$(COLAB_VENV) $(VPY) -m pytest -q --durations=30
+# The default run, in 2 pytest-xdist workers (a test file stays in one worker, so its module fixtures load
+# once): the engine with its parity cases, the lab, the forms, the real-kernel runs, one notebook run
+# headless and one browser smoke test. Tests marked slow (the other browser tests and notebook runs,
+# training notebook, the GPU check's CPU run ...) and those marked colab run in `make test-all` only.
+test: $(STAMP)
+	$(VPY) -m pytest -q -m "not slow and not colab" -n 2 --dist loadfile --durations=15
 
-test-fast: $(STAMP)
-	$(VPY) -m pytest -q -m "not slow and not browser"
+# Everything, the slow and Colab-environment tests included (the latter fail rather than skip here).
+test-all: $(STAMP) colab-env
+	SA3LAB_COLAB_VENV=$(COLAB_VENV) $(VPY) -m pytest -q --durations=30
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check stable_audio_3 sa3lab tests benchmarks

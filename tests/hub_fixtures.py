@@ -1,5 +1,8 @@
 """pytest fixtures: a loopback Hub serving the fixture models under the real repo ids (and the tiny Qwen)."""
 
+import threading
+import time
+
 import pytest
 from hubserver import HubServer, RepoSpec
 from parity import MODELS
@@ -50,3 +53,19 @@ def qwen_hub(hub, tiny_qwen):
     """The loopback Hub, also serving the tiny model as Qwen/Qwen3.5-2B (open, like the real one)."""
     hub.repos[PROMPT_ASSISTANT_MODEL] = RepoSpec(tiny_qwen)
     return hub
+
+
+@pytest.fixture
+def no_retry_waits(monkeypatch) -> list[float]:
+    """The waits between huggingface_hub's retries (1, 2, 4, 8, 8 s ...) in the test's own thread are
+    recorded here instead of slept; other threads (the loopback Hub's "slow" fault) still sleep."""
+    waits, sleep, caller = [], time.sleep, threading.get_ident()
+
+    def recorded(seconds: float) -> None:
+        if threading.get_ident() == caller:
+            waits.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", recorded)
+    return waits

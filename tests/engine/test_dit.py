@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from parity import MODELS, load_case
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -11,7 +12,6 @@ from torch import nn
 from stable_audio_3.dit import DiffusionTransformer
 from stable_audio_3.loading import load_checkpoint_strict
 from stable_audio_3.lora import LoraStack
-from tests.parity import MODELS, load_case
 
 PREFIX = "model.model."
 CASES = {"small-music": "small_music", "medium": "medium"}

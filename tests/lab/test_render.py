@@ -1,6 +1,7 @@
 """Rendering (sa3lab.render): self-contained HTML, log frequency axis, fixed levels, no backend change."""
 
 import base64
+import html
 import io
 import math
 import re
@@ -74,3 +75,24 @@ def test_the_inline_backend_survives_import_and_rendering():
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "module://matplotlib_inline.backend_inline"
+
+
+def test_rendered_results_flag_bad_signals_and_leave_music_alone():
+    """Under a clip a person sees the flag sentence for silence, clipping and noise; none for a chord."""
+    rate = 44100
+    t = torch.arange(rate) / rate
+    chord = sum(torch.sin(2 * math.pi * f * t) for f in (261.6, 329.6, 392.0)) * 0.2
+    signals = {
+        "chord": (torch.stack([chord, chord]), None),
+        "silence": (torch.zeros(2, rate), "silent"),
+        "clipped": ((torch.sin(2 * math.pi * 440 * t) * 3).clamp(-1, 1).expand(2, -1), "clipped"),
+        "noise": (torch.randn(2, rate, generator=torch.Generator().manual_seed(0)) * 0.1, "noise_like"),
+    }
+    for name, (audio, flag) in signals.items():
+        assessed = quality.assess(audio, rate, requested_s=1.0)
+        shown = render.clip_html(audio, rate, title=name, quality=assessed)
+        warnings_shown = shown.count("sa3lab-warning")
+        if flag is None:
+            assert warnings_shown == 0, name
+        else:
+            assert warnings_shown == 1 and html.escape(assessed["flags"][flag]) in shown, name

@@ -36,7 +36,9 @@ def test_second_run_of_the_same_model_is_a_cache_hit(tmp_path):
     assert json.loads(open(second.paths[0].replace(".wav", ".json")).read())["cache_hit"] is True
 
 
-def test_no_token_leaks_into_results_files_logs_warnings_or_errors(hub, tmp_path, capfd, caplog, monkeypatch):
+def test_no_token_leaks_into_results_files_logs_warnings_or_errors(
+    hub, no_retry_waits, tmp_path, capfd, caplog, monkeypatch
+):
     """Every path a token takes: pasted (accepted, terms missing, unknown), HF_TOKEN, a failing Hub."""
     caplog.set_level(logging.DEBUG)
     texts = []

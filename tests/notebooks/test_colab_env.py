@@ -6,8 +6,8 @@ import subprocess
 import pytest
 import soundfile as sf
 from colab_env import COLAB_PINS, read_pins
+from notebook_runs import NOTEBOOKS, run_notebook, saved_runs
 from packaging.utils import canonicalize_name
-from test_notebooks import NOTEBOOKS, run_notebook, saved_runs
 
 pytestmark = pytest.mark.colab
 INSTALLED = (

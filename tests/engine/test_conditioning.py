@@ -18,7 +18,7 @@ TEXT_DIR = MODELS / "t5gemma-b-b-ul2"
 # expo features 1 ulp off (seconds embeds at t >= 0.3 then differ by ~6e-5) and the 64-token prompt
 # row gets 1-2 bf16 ulp differences. The upstream code run on such a host gives exactly this
 # engine's values (checked: max diff 0.0), so only the parts that do not depend on host rounding are
-# compared here; the end-to-end generate cases (tests/test_generate.py) all pass at their tolerances.
+# compared here; the end-to-end generate cases (tests/engine/test_pipeline.py) all pass at their tolerances.
 HOST_ROBUST_PROMPT_ROWS = [0, 1]  # the prompts with padding; row 2 fills all 64 positions
 HOST_ROBUST_MAX_SECONDS = 30.0
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from parity import MODELS
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -25,9 +26,8 @@ from stable_audio_3.training import (
 )
 from stable_audio_3.training.adapters import AdapterSet, save_lora_file
 from stable_audio_3.training.data import Batch
-from tests.parity import MODELS
 
-REF = Path(__file__).parent / "fixtures" / "lora-train-step"
+REF = Path(__file__).parents[1] / "fixtures" / "lora-train-step"
 META = json.loads((REF / "meta.json").read_text())
 BASE = MODELS / "small-music-base"
 FRAME = 4096

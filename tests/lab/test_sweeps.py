@@ -1,6 +1,8 @@
-"""Sweeps: prompts x seeds x settings with the demo model, checked up front, resumable, local and on Ray."""
+"""Sweeps: prompts x seeds x settings with the demo model, checked up front, resumable, local and on Ray.
 
-import html
+The sweep form: tests/forms/test_sweep_form.py; the sweep notebook: tests/notebooks/test_notebooks.py.
+"""
+
 import json
 import os
 import signal
@@ -13,16 +15,12 @@ import pytest
 import soundfile as sf
 import torch
 from parity import MODELS
-from test_notebooks import outputs, run_notebook
+from sweep_helpers import NO_RAY, PROMPTS, StopAfter, manifest
 
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
 from sa3lab.run_core import RunCore
 from sa3lab.sweep_plan import SweepRequest
-from sa3lab.sweeps import MANIFEST
-
-PROMPTS = ["rain on a tin roof", "warm synth pad", "kick drum"]
-NO_RAY = "ray is not installed (pip install 'sa3lab[cluster]')"
 
 
 @pytest.fixture(autouse=True)
@@ -48,10 +46,6 @@ def sweep(folder: Path, **kw) -> SweepRequest:
     return SweepRequest(
         model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(folder), **kw
     )
-
-
-def manifest(folder: Path) -> list[dict]:
-    return [json.loads(line) for line in (folder / MANIFEST).read_text().splitlines()]
 
 
 def samples(folder: Path) -> dict[str, bytes]:
@@ -86,24 +80,6 @@ def test_a_sweep_of_3_prompts_x_2_seeds_makes_6_files_and_a_manifest(local_sweep
         single.audio[0].T.numpy().tobytes()
         == sf.read(str(folder / record["file"]), dtype="float32")[0].tobytes()
     )
-
-
-class StopAfter:
-    """A progress that stops the sweep (as the form's Stop or an interrupt does) once ``count`` items
-    are finished."""
-
-    def __init__(self, count: int, stop=KeyboardInterrupt):
-        self.count, self.stop = count, stop
-
-    def stage(self, text):
-        pass
-
-    def start(self, total, text):
-        pass
-
-    def step(self, done, total, text=None):
-        if done >= self.count:
-            raise self.stop
 
 
 def test_an_interrupted_sweep_resumes_without_redoing_finished_items(lab, local_sweep, tmp_path):
@@ -247,34 +223,6 @@ def test_random_seeds_are_drawn_from_the_definition_so_a_sweep_resumes():
     assert other.seed_list() != first.seed_list()
 
 
-def test_the_form_maps_its_widgets_to_the_request_and_shows_the_count(tmp_path):
-    from sa3lab.forms.sweeps import SweepForm
-
-    form = SweepForm(
-        model="demo", prompts=PROMPTS, seeds=3, steps=[4, 8], duration=1.0, output_dir=str(tmp_path)
-    )
-    request = form.read()
-    assert request.seeds == 3 and request.grid == {"steps": [4, 8]} and request.steps is None
-    assert request.prompts == PROMPTS and request.backend == "local"
-    assert "18 items (3 prompts x 3 seeds x 2 settings)" in form.summary.value
-    form.seeds.value = "random x"
-    assert "Write random seeds as" in form.summary.value
-    form.seeds.value, form.cfg.value = "5", "1, 100.5"
-    assert "CFG scale must be a number from 0 to 100; got 100.5." in form.summary.value
-
-
-def test_a_stopped_sweep_shows_the_items_it_finished(tmp_path):
-    from sa3lab.forms.shell import StopRequested
-    from sa3lab.forms.sweeps import STOPPED_TEXT, SweepForm
-
-    form = SweepForm(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path))
-    result = form.execute(form.read(), StopAfter(2, StopRequested))
-    assert result.stopped and [r["status"] for r in result.records] == ["done", "done"]
-    view = form.render(result)
-    assert html.escape(STOPPED_TEXT) in view and view.count("<audio") == 2
-    assert "done</th><td>2 of 6" in view
-
-
 # ---------------------------------------------------------------------------------------------- Ray
 
 
@@ -309,33 +257,6 @@ def test_killing_an_actor_mid_sweep_loses_no_item(ray_cluster, lab, local_sweep,
     records = manifest(tmp_path)
     assert len(records) == 6 and len({r["id"] for r in records}) == 6
     assert samples(tmp_path) == samples(local_sweep[0])
-
-
-# ---------------------------------------------------------------------------------------------- notebook
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["local", "ray"])
-def test_the_notebook_runs_headless_with_each_backend(backend, tmp_path):
-    if backend == "ray":
-        pytest.importorskip("ray", reason=NO_RAY)
-    folder = tmp_path / "sweep"
-    nb = run_notebook(
-        "05_batch_sweeps.ipynb",
-        tmp_path,
-        MODEL="demo",
-        PROMPTS=PROMPTS,
-        SEEDS=[1, 2],
-        BACKEND=backend,
-        OUTPUT_DIR=str(folder),
-    )
-    records = manifest(folder)
-    assert len(records) == 6 and {r["status"] for r in records} == {"done"}
-    (result,) = [o["data"]["text/html"] for o in outputs(nb) if "sa3lab-sweep" in str(o.get("data", {}))]
-    result = "".join(result)
-    assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 6
-    assert result.count("data:image/jpeg") == 6 and f"<td>{backend}</td>" in result
-    assert not [o for o in outputs(nb) if o["output_type"] == "stream"]  # no Ray or library log lines
 
 
 LORA = MODELS / "lora" / "lora_a.safetensors"

@@ -55,15 +55,17 @@ def test_open_models_need_no_token_and_unknown_repos_are_not_found(hub):
         resolve_model_files("not-a-name")
 
 
-def test_server_error_and_dropped_connection_give_a_clear_sentence_then_retry_works(hub):
+def test_server_error_and_dropped_connection_give_a_clear_sentence_then_retry_works(hub, no_retry_waits):
     hub.inject_fault("*/SAME-S/resolve/*/model.safetensors", "500", count=10)
     with pytest.raises(HubAccessError) as info:
         resolve_autoencoder_files("same-s")
     assert info.value.reason == "server_error" and "try again" in str(info.value)
+    assert no_retry_waits  # it was retried before giving up
+    no_retry_waits.clear()
     hub.inject_fault("*/SAME-S/resolve/*/model.safetensors", "drop", count=10)
     with pytest.raises(HubAccessError) as info:
         resolve_autoencoder_files("same-s")
-    assert info.value.reason == "server_error"
+    assert info.value.reason == "server_error" and no_retry_waits
     hub._faults.clear()
     files = resolve_autoencoder_files("same-s")
     assert (

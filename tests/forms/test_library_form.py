@@ -1,35 +1,23 @@
-"""The results library over real demo-model runs: listing, reloading into a form, deleting, exporting."""
+"""The library form (sa3lab.library_form) over real demo-model runs: reloading a run into a form,
+deleting, exporting, the Colab download button, clearing a form's results.
 
-import functools
+The library itself: tests/lab/test_library.py.
+"""
+
 import json
-import math
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
+from form_helpers import shared_lab
 
-from sa3lab import library, library_form, quality, render
-from sa3lab.cache import ModelCache
+from sa3lab import library, library_form
 from sa3lab.forms.generation import GenerationForm
 from sa3lab.forms.session import Session
 from sa3lab.generation import GenerationRequest
-from sa3lab.lab import Lab
 from sa3lab.library import EXPORTS, Library, export_formats
 from sa3lab.roundtrip import RoundTripRequest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@functools.cache
-def shared_lab() -> Lab:
-    """One lab for the module: the demo model loads once."""
-    return Lab(cache=ModelCache(max_models=2))
 
 
 @pytest.fixture
@@ -54,46 +42,6 @@ def demo_form(out: Path, **kw) -> GenerationForm:
 
 def text(widget) -> str:
     return widget.value
-
-
-def test_runs_are_listed_newest_first_with_player_title_settings_and_a_note_per_bad_record(out):
-    first = generate(out, seed=3)
-    batch = generate(out, seed=5, prompt="distant thunder", batch_size=2)
-    (out / "broken.json").write_text("{not json")
-    (out / "list.json").write_text("[1, 2]")
-    (out / "orphan.json").write_text(json.dumps({"model_key": "demo"}))
-    (out / "stray.wav").write_bytes(b"")  # audio without a record is not a run
-
-    listing = Library(out).scan()
-    assert [run.wav for run in listing.runs] == [Path(p) for p in batch.paths + first.paths]
-    assert [(run.item, run.items) for run in listing.runs] == [(0, 2), (1, 2), (0, 1)]
-    assert len(listing.notes) == 3
-    assert any("broken.json is not a readable run record" in note for note in listing.notes)
-    assert any("list.json is not a run record" in note for note in listing.notes)
-    assert any("orphan.json has no audio file orphan.wav" in note for note in listing.notes)
-
-    newest = listing.runs[0]
-    assert "demo" in newest.title() and "seed 5" in newest.title() and "item 1 of 2" in newest.title()
-    assert "“distant thunder”" in newest.title()
-    rows = newest.rows()
-    assert rows["seed"] == 5 and rows["steps"] == 2 and rows["prompt"] == "distant thunder"
-
-    page = Library(out).page_html(listing, 0, page_runs=2)
-    assert page.count("<audio") == 2 and page.count("class='sa3lab-run'") == 2
-    assert "distant thunder" in page and "rain on a tin roof" not in page  # the older run is on page 2
-    assert "broken.json" in page and "Traceback" not in page
-    assert "1–2 of 3 (page 1 of 2)" in page
-    second = Library(out).page_html(listing, 1, page_runs=2)
-    assert second.count("<audio") == 1 and "rain on a tin roof" in second
-    # each file has a download link relative to the working folder
-    assert f"href='outputs/{newest.wav.name}' download=" in page
-    assert f"href='outputs/{newest.sidecar.name}' download=" in page
-
-
-def test_an_empty_or_missing_folder_says_so(out):
-    listing = Library(out).scan()
-    assert listing.runs == [] and listing.notes == []
-    assert "No runs in" in Library(out).page_html(listing)
 
 
 def test_a_past_run_loads_into_the_form_which_reads_back_the_same_request(out):
@@ -191,44 +139,6 @@ def test_each_export_format_reads_back_with_its_subtype(out, key):
     assert f"href='outputs/{path.name}' download=" in view.html
 
 
-def test_16_bit_is_the_default_export_and_float32_is_the_saved_file(out):
-    generate(out, seed=9)
-    run = Library(out).scan().runs[0]
-    default = Library(out).export(run)
-    assert sf.info(str(default)).subtype == "PCM_16" and default.name.endswith(".pcm16.wav")
-    assert Library(out).export(run, "wav-float32") == run.wav and sf.info(str(run.wav)).subtype == "FLOAT"
-    with pytest.raises(ValueError, match="Export format must be one of"):
-        Library(out).export(run, "aiff")
-
-
-LONG_OGG = """
-import sys
-import numpy as np, soundfile as sf
-from sa3lab.library import Library
-folder = sys.argv[1]
-noise = 0.3 * np.random.default_rng(0).standard_normal((44100 * 60, 2)).astype("float32")
-sf.write(folder + "/20260101T000000Z-demo-1.wav", noise, 44100, subtype="FLOAT")
-open(folder + "/20260101T000000Z-demo-1.json", "w").write('{"model_key": "demo", "seed": 1}')
-(run,) = Library(folder).scan().runs
-print(sf.info(str(Library(folder).export(run, "ogg"))).duration)
-"""
-
-
-def test_a_long_ogg_vorbis_export_is_written_in_blocks_and_does_not_crash(tmp_path):
-    """One write of 60 s of stereo crashes libsndfile's Vorbis encoder (a segfault): hence the blocks."""
-    if "ogg" not in export_formats():
-        pytest.skip(library.missing_formats_note())
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(LONG_OGG), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout) == pytest.approx(60.0, abs=0.05)
-
-
 def test_the_colab_download_button_is_there_on_colab_and_says_what_it_needs_elsewhere(out):
     generate(out, seed=6)
     plain = library_form(out)
@@ -256,28 +166,3 @@ def test_clear_results_empties_the_forms_results_and_keeps_the_files(out):
     view.clear_button.click()
     assert form.shell.results == [] and "cleared" in text(view.message)
     assert len(Library(out).scan().runs) == 1
-
-
-def test_a_page_embeds_players_only_within_its_byte_share(out, monkeypatch):
-    for seed in (1, 2, 3):
-        generate(out, seed=seed)
-    listing = Library(out).scan()
-    one = len(Library(out).page_html(listing, 0, page_runs=1))
-    monkeypatch.setattr(library, "PAGE_BYTES", int(2.5 * one))
-    page = Library(out).page_html(listing, 0, page_runs=3)
-    assert page.count("<audio") == 2 and page.count("class='sa3lab-run'") == 3
-    assert "No player here" in page and len(page) < library.PAGE_BYTES + 3 * 5000
-
-
-def test_one_30_s_result_stays_within_its_share_of_the_display_budget():
-    """20 form results of 30 s and one library page must fit Colab's ~10 MB of display data."""
-    sr, seconds = 44100, 30
-    t = torch.arange(sr * seconds) / sr
-    noise = torch.randn(2, sr * seconds, generator=torch.Generator().manual_seed(0))
-    audio = (0.3 * torch.sin(2 * math.pi * 220 * t) + 0.1 * noise).clamp(-1, 1)
-    levels = quality.assess(audio, sr)
-    clip = render.clip_html(audio, sr, quality=levels, saved="outputs/20260101T000000Z-demo-1.wav")
-    block = render.result_html("<b>#1</b> demo", [clip], {"model": "demo", "seed": 1})
-    assert len(block.encode()) < library.RESULT_SHARE_BYTES
-    total = 20 * library.RESULT_SHARE_BYTES + library.PAGE_BYTES
-    assert total < library.DISPLAY_BUDGET_BYTES

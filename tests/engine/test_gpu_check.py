@@ -10,7 +10,7 @@ import torch
 
 from stable_audio_3.parity import ONE_OF_EACH_KIND
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
 
 
 def run_check(*args: str) -> subprocess.CompletedProcess:

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from parity import load_case
-from test_lengths import plan_for_case
+from parity import load_case, plan_for_case
 
 from stable_audio_3.inpainting import (
     build_inpaint_mask,

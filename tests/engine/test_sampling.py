@@ -4,8 +4,7 @@ import math
 
 import pytest
 import torch
-from parity import load_case
-from test_lengths import generate_cases, plan_for_case
+from parity import generate_cases, load_case, plan_for_case
 
 from stable_audio_3.sampling import (
     SAMPLERS,

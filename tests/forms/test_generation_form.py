@@ -1,29 +1,33 @@
-"""The notebooks' forms, driven through their widgets: real runs with the tiny demo model, no engine mocks.
+"""The generation form, driven through its widgets: real runs with the tiny demo model, no engine mocks.
 
 Gated-model behaviour runs against the loopback Hub (``hub`` fixture) with the fixture models.
 """
 
-import datetime
 import hashlib
 import html
 import json
 import math
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
-import ipywidgets as widgets
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
+from form_helpers import (
+    LORA,
+    demo_form,
+    loaded_demo,
+    message_text,
+    record_calls,
+    result_blocks,
+    saved_state,
+    sidecar,
+    upload_item,
+)
 from hub_fixtures import ACCEPTED_TOKEN, NOT_ACCEPTED_TOKEN
 from parity import MODELS
 
-from sa3lab import autoencoder_form, catalog, comparison_form, generation_form, quality, render, start_here
-from sa3lab.audio_input import reference_chord
-from sa3lab.auth import TokenChoice
-from sa3lab.cache import ModelCache
+from sa3lab import autoencoder_form, generation_form
 from sa3lab.forms import compat
 from sa3lab.forms.parts import LOCAL
 from sa3lab.forms.session import Session
@@ -31,68 +35,7 @@ from sa3lab.generation import GenerationRequest, LoraUse
 from sa3lab.lab import Lab
 from sa3lab.prompt_assistant import PromptAssistant
 
-FAKE_TOKEN = "hf_FAKEtoken_never_shown_0123456789"
-LORA = MODELS / "lora" / "lora_a.safetensors"
-NO_TOKEN = TokenChoice(None, "none")
-_LAB = {}
-
-
-def shared_lab() -> Lab:
-    """One lab for the whole module so the demo models load once."""
-    if "lab" not in _LAB:
-        _LAB["lab"] = Lab(cache=ModelCache(max_models=3))
-    return _LAB["lab"]
-
-
-@pytest.fixture(autouse=True)
-def no_real_login(monkeypatch, tmp_path):
-    """No stored login or HF_TOKEN of this machine leaks into the tests."""
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-
-
-@pytest.fixture
-def session():
-    return Session(lab=shared_lab())
-
-
-@pytest.fixture
-def out(tmp_path):
-    return str(tmp_path / "outputs")
-
-
-@pytest.fixture
-def chord_file(tmp_path):
-    path = tmp_path / "chord.wav"
-    sf.write(path, reference_chord(1.0).T.numpy(), 44100)
-    return str(path)
-
-
-def demo_form(session, out, **kw):
-    form = generation_form(
-        model="demo", prompt="rain on a tin roof", duration=1.0, seed=3, output_dir=out, session=session, **kw
-    )
-    form.steps.value = 2
-    return form
-
-
-def message_text(form) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", " ", form.shell.message.value))
-
-
-def saved_state() -> str:
-    """Everything "Save Notebook Widget State" would write into the .ipynb."""
-    return json.dumps(widgets.Widget.get_manager_state(drop_defaults=False), default=str)
-
-
-def result_blocks(form) -> list[str]:
-    """The HTML blocks of the form's results output, newest first."""
-    return form.shell.results
-
-
-def upload_item(name: str, data: bytes) -> dict:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return {"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
+pytestmark = pytest.mark.usefixtures("no_real_login")
 
 
 # ------------------------------------------------------------------ package and reading widgets
@@ -273,38 +216,6 @@ def test_bad_input_shows_one_actionable_sentence(session, out, tmp_path, chord_f
     assert not form.shell.run_button.disabled and form.shell.stop_button.disabled
 
 
-def test_the_autoencoder_form_rejects_bad_input_in_one_sentence(session, out, tmp_path):
-    form = autoencoder_form(model="same-s", duration=200.0, output_dir=out, session=session)
-    form.run()
-    assert "at most 120 s for same-s" in message_text(form)
-    form.duration.value = 1.0
-    form.picker.dropdown.value = LOCAL
-    form.picker.path.value = str(tmp_path)
-    garbage = tmp_path / "x.flac"
-    garbage.write_bytes(b"nope")
-    form.audio.path.value = str(garbage)
-    form.run()
-    assert "Could not read" in message_text(form)
-
-
-def test_comparison_input_errors_and_plan(session, out):
-    form = comparison_form(
-        model="small-sfx", prompt="x", duration=1.0, seed=4, output_dir=out, session=session
-    )
-    assert form.picker.value == "small-sfx-base" and form.seeds.value == "4"
-    assert (
-        "small-sfx-base" in form.plan.value and "small-sfx" in form.plan.value and "gated" in form.plan.value
-    )
-    form.seeds.value = "1, x"
-    form.run()
-    assert "Seed must be -1" in message_text(form) and "got 'x'" in message_text(form)
-    form.seeds.value = ", ".join(str(i) for i in range(9))
-    form.run()
-    assert "at most 8 seeds" in message_text(form)
-    local = comparison_form(model="/some/folder", prompt="x", session=session)
-    assert "catalog models only" in local.shell.message.value
-
-
 # ------------------------------------------------------------------ tokens and gated models
 
 
@@ -320,51 +231,6 @@ def test_gated_model_without_token_or_terms_says_what_to_do_and_never_shows_the_
     assert "https://huggingface.co/stabilityai/stable-audio-3-small-music" in text
     assert NOT_ACCEPTED_TOKEN not in saved_state() and NOT_ACCEPTED_TOKEN not in text
     assert hub.count(contains="/resolve/") == 0  # nothing was downloaded before the access check
-
-
-def test_comparison_checks_the_gated_sibling_before_running_anything(hub, out):
-    session = Session(lab=Lab())
-    form = comparison_form(
-        model="small-music-base", prompt="x", duration=1.0, output_dir=out, session=session
-    )
-    form.run()
-    assert "stable-audio-3-small-music is gated" in message_text(form)
-    assert hub.count(contains="/resolve/") == 0
-
-
-def test_start_here_moves_a_pasted_token_into_memory_and_shows_access_per_model(hub, out):
-    session = Session(lab=Lab())
-    start = start_here(model="demo", prompt="x", duration=1.0, output_dir=out, session=session)
-    table = start.coverage_table.value
-    assert "needs login (401)" in table and "built locally" in table and "MLX, ONNX and TensorRT" in table
-    assert "not logged in" in start.check.value and "Device" in start.check.value
-    start.token_field.value = FAKE_TOKEN
-    assert start.token_field.value == "" and session.token == FAKE_TOKEN
-    assert "pasted in this notebook" in start.login_state.value
-    start.token_field.value = ACCEPTED_TOKEN
-    start.use_button.click()
-    assert session.token == ACCEPTED_TOKEN
-    small_music_row = start.coverage_table.value.split("<tr>")[2]
-    assert "stable-audio-3-small-music<" in small_music_row and ">ok<" in small_music_row
-    for secret in (FAKE_TOKEN, ACCEPTED_TOKEN):
-        assert secret not in saved_state() and secret not in repr(session)
-    start.forget_button.click()
-    assert session.token is None and "Not logged in" in start.login_state.value
-
-
-def test_start_here_says_once_that_the_hub_rejected_the_token_and_open_models_still_work(
-    hub, out, monkeypatch
-):
-    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)  # the loopback Hub, like the real one, answers 401 to it
-    start = start_here(model="demo", prompt="x", output_dir=out, session=Session(lab=Lab()))
-    table = start.coverage_table.value
-    notice, rows = table.split("<table", 1)
-    assert (
-        "rejected the token from the HF_TOKEN environment variable" in notice and notice.count("sa3lab-") == 2
-    )
-    assert "set HF_TOKEN to a valid token" in notice and FAKE_TOKEN not in table
-    same_s = next(row for row in rows.split("<tr>") if "SAME-S<" in row)
-    assert "✔ yes" in same_s
 
 
 # ------------------------------------------------------------------ real runs with the demo model
@@ -433,89 +299,11 @@ def test_audio_to_audio_inpainting_batch_and_lora_through_the_form(session, out,
     )
 
 
-def test_start_here_quick_test_runs_the_demo(session, out):
-    start = start_here(model="demo", prompt="hum", duration=1.0, seed=2, output_dir=out, session=session)
-    start.test.steps.value = 2
-    assert "demo" in start.test.picker.dropdown.value and start.test.tabs not in _leaves(start.widget)
-    result = start.run()
-    assert result is not None and result.model_key == "demo" and len(start.test.shell.results) == 1
-
-
-def test_demo_comparison_grid_rows_per_seed(session, out):
-    form = comparison_form(model="demo", prompt="hum", duration=1.0, seed=1, output_dir=out, session=session)
-    form.seeds.value = "1, 2"
-    rows = form.run()
-    assert [[r.seed for r in row] for row in rows] == [[1], [2]]
-    (grid,) = result_blocks(form)
-    assert grid.count("<tr>") == 1 + 2 and grid.count("class='sa3lab-clip'") == 2  # header + a row per seed
-
-
-def test_gated_pair_comparison_with_an_accepted_token(hub, out):
-    session = Session(lab=Lab())  # one-model cache: the comparison still loads each model once
-    session.set_token(ACCEPTED_TOKEN)
-    form = comparison_form(
-        model="small-music-base", prompt="hum", duration=1.0, seed=1, output_dir=out, session=session
-    )
-    rows = form.run()
-    assert rows is not None, message_text(form)
-    assert [r.model_key for r in rows[0]] == ["small-music-base", "small-music"]
-    assert [(r.settings["steps"], r.settings["cfg_scale"]) for r in rows[0]] == [(50, 7.0), (8, 1.0)]
-    assert rows[0][0].seed == rows[0][1].seed == 1
-    (grid,) = result_blocks(form)
-    assert grid.count("<th") == 2 and grid.count("class='sa3lab-clip'") == 2
-    files = " ".join(open(p).read() for r in rows[0] for p in [x.replace(".wav", ".json") for x in r.paths])
-    assert ACCEPTED_TOKEN not in files and ACCEPTED_TOKEN not in saved_state()
-
-
-def test_autoencoder_round_trip_of_the_test_chord_and_of_an_upload(session, out, chord_file):
-    form = autoencoder_form(model="demo", duration=1.0, seed=0, output_dir=out, session=session)
-    result = form.run()
-    assert result is not None, message_text(form)
-    assert result.source == "test chord (1 s)" and result.before.shape == result.after.shape == (2, 44100)
-    assert result.latent_shape[:2] == (1, 32) and abs(result.latent_rate_hz - 44100 / 4096) < 1e-6
-    assert result.snr_db == result.snr_db and result.stft_distance > 0  # finite numbers from a random model
-    assert set(result.run.timings) >= {"load", "encoding", "decoding", "total"}
-    text = result_blocks(form)[0]
-    assert "Before (input)" in text and "After (decoded)" in text and "SNR" in text and "frames/s" in text
-    form.audio.upload.value = (upload_item("chord.wav", open(chord_file, "rb").read()),)
-    form.chunked.value = True
-    result = form.run()
-    assert result is not None and result.source.endswith("chord.wav") and result.run.settings["chunked"]
-    assert len(result_blocks(form)) == 2
-
-
-def _leaves(widget):
-    yield widget
-    for child in getattr(widget, "children", ()):
-        yield from _leaves(child)
-
-
 def test_the_button_ignores_a_second_click_while_running(session, out):
     form = demo_form(session, out)
     form.shell.bar.observe(lambda c: form.shell.run_button.click() if c["new"] == 1 else None, "value")
     form.shell.run_button.click()
     assert len(result_blocks(form)) == 1 and form.shell.last_result is not None
-
-
-def test_rendered_results_flag_bad_signals_and_leave_music_alone():
-    """Under a clip a person sees the flag sentence for silence, clipping and noise; none for a chord."""
-    rate = 44100
-    t = torch.arange(rate) / rate
-    chord = sum(torch.sin(2 * math.pi * f * t) for f in (261.6, 329.6, 392.0)) * 0.2
-    signals = {
-        "chord": (torch.stack([chord, chord]), None),
-        "silence": (torch.zeros(2, rate), "silent"),
-        "clipped": ((torch.sin(2 * math.pi * 440 * t) * 3).clamp(-1, 1).expand(2, -1), "clipped"),
-        "noise": (torch.randn(2, rate, generator=torch.Generator().manual_seed(0)) * 0.1, "noise_like"),
-    }
-    for name, (audio, flag) in signals.items():
-        assessed = quality.assess(audio, rate, requested_s=1.0)
-        shown = render.clip_html(audio, rate, title=name, quality=assessed)
-        warnings_shown = shown.count("sa3lab-warning")
-        if flag is None:
-            assert warnings_shown == 0, name
-        else:
-            assert warnings_shown == 1 and html.escape(assessed["flags"][flag]) in shown, name
 
 
 def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(session, out, chord_file):
@@ -543,28 +331,6 @@ def test_a_past_run_fills_the_form_and_the_form_reads_back_the_same_request(sess
 
 
 # ------------------------------------------------------------ the studio: every control reaches the engine
-
-
-def loaded_demo():
-    """The demo model the forms' shared lab runs (loaded once)."""
-    model, _, _ = shared_lab().load_generator("demo", catalog.get("demo"), None)
-    return model
-
-
-def record_calls(monkeypatch, owner, name: str) -> list:
-    """Wrap ``owner.name`` so each call's arguments are kept; the real method still runs."""
-    calls, real = [], getattr(owner, name)
-
-    def recording(*args, **kwargs):
-        calls.append(SimpleNamespace(args=args, kwargs=kwargs))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(owner, name, recording)
-    return calls
-
-
-def sidecar(result) -> dict:
-    return json.loads(open(result.paths[0].replace(".wav", ".json")).read())
 
 
 def test_every_sampler_and_lora_control_reaches_the_engine_and_the_record(session, out, monkeypatch):

@@ -1,10 +1,8 @@
 """Length arithmetic against the generate fixtures (latent lengths, padding masks, trimmed audio)."""
 
-import json
-
 import pytest
 import torch
-from parity import FIXTURES, MODELS, case_names, load_case
+from parity import generate_cases, load_case, model_lengths, plan_for_case
 
 from stable_audio_3.lengths import (
     audio_length,
@@ -14,44 +12,7 @@ from stable_audio_3.lengths import (
     zero_padding,
 )
 
-
-def case_meta(name: str) -> dict:
-    return json.loads((FIXTURES / "cases" / f"{name}.json").read_text())
-
-
-def generate_cases(with_tensor: str = "output.latents") -> list[str]:
-    """Names of the recorded generate calls that hold ``with_tensor``."""
-    return [
-        n
-        for n in case_names()
-        if case_meta(n)["kind"] == "generate" and with_tensor in case_meta(n)["tensors"]
-    ]
-
-
 GENERATE_CASES = generate_cases()
-
-
-def model_lengths(model: str) -> dict:
-    """The length parameters a model config implies (sample rate, ratio, cap, latent alignment)."""
-    config = json.loads((MODELS / model / "model_config.json").read_text())
-    ae = config["model"]["pretransform"]["config"]
-    encoder = ae["encoder"]["config"]
-    return dict(
-        sample_rate=config["sample_rate"],
-        downsampling_ratio=ae["downsampling_ratio"],
-        max_samples=config["sample_size"],
-        latent_align=encoder.get("chunk_size", 32) // encoder["strides"][0],
-    )
-
-
-def plan_for_case(case):
-    args = case.meta["args"]
-    return plan_lengths(
-        args["duration"],
-        batch_size=args.get("batch_size", 1),
-        padding_sec=args.get("duration_padding_sec", 6.0),
-        **model_lengths(case.meta["model"]),
-    )
 
 
 @pytest.mark.parametrize("name", GENERATE_CASES)

@@ -10,7 +10,7 @@ from colab_env import COLAB_PINS, read_pins
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # conda-forge names that differ from PyPI names
 CONDA_TO_PYPI = {"pytorch": "torch", "pysoundfile": "soundfile"}
 # Kaggle's GPU image, 2026-08 (../shared/runtimes/README.md): a Colab base of 2026-05 plus its own pins

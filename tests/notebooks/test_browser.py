@@ -79,7 +79,8 @@ def show_page(browser, lab_server, name: str, app: str):
     return page
 
 
-@pytest.mark.parametrize("app", list(APPS))
+# the smoke test of `make test`: JupyterLab opens notebook 01, runs it, Generate shows a result
+@pytest.mark.parametrize("app", ["jupyterlab", pytest.param("notebook7", marks=pytest.mark.slow)])
 def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server, app):
     output_dir = str(lab_server[2] / f"outputs-{app}")
     page = open_notebook(
@@ -129,6 +130,7 @@ tone = 0.3 * torch.sin(2 * math.pi * 440 * t).repeat(2, 1)
 HTML(render.clip_html(tone, 44100, saved="outputs/long.wav"))"""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", list(APPS))
 def test_a_long_clip_preview_plays(browser, lab_server, app):
     """A long clip is embedded as a compressed preview that the browser can play from the saved notebook."""
@@ -162,6 +164,7 @@ PLAYS = """async els => Promise.all(els.map(async a => {
 SAVED = "() => window.jupyterapp.shell.currentWidget?.context?.model?.dirty === false"
 
 
+@pytest.mark.slow
 def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening(browser, lab_server):
     """Generate in notebook 01, list it in the library, save, restart the kernel, close, reopen: it plays."""
     name, output_dir = "01_reopen.ipynb", "outputs-reopen"
@@ -244,6 +247,7 @@ def export_html(notebook: str, folder: Path) -> Path:
     return out.with_suffix(".html")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
 def test_a_headless_run_exported_to_html_shows_players_and_spectrograms_offline(
     browser, notebook, tmp_path, monkeypatch
@@ -274,6 +278,7 @@ def test_a_headless_run_exported_to_html_shows_players_and_spectrograms_offline(
         context.close()
 
 
+@pytest.mark.slow
 def test_a_generated_result_goes_on_to_inpainting_and_runs(browser, lab_server):
     """Generate, press "→ Inpaint" under the form, Generate again: the inpainted result joins the first."""
     output_dir = str(lab_server[2] / "outputs-send")
@@ -324,6 +329,7 @@ WATCH_PREVIEWS = """() => {
 }"""
 
 
+@pytest.mark.slow
 def test_previews_appear_during_a_run_in_jupyterlab(browser, lab_server):
     import nbformat
 
@@ -363,6 +369,7 @@ ALL_SAVED = f"() => {RELOAD_PANELS}.every(p => p.context.model.dirty === false)"
 WIDGETS_LOST = f"() => {RELOAD_PANELS}.filter(p => p.node.textContent.includes('model not found')).length"
 
 
+@pytest.mark.slow
 def test_results_of_four_open_notebooks_show_after_every_one_of_six_reloads(browser, lab_server):
     """Four notebooks with live kernels open in one JupyterLab page, saved, the page reloaded six times:
     every notebook shows its result each time, even when the front end loses its widgets (ipywidgets#4026)."""

@@ -13,7 +13,7 @@ import torch
 
 from stable_audio_3.resample import resample
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RATE_PAIRS = [
     (48000, 44100),
     (44100, 48000),
@@ -83,13 +83,13 @@ def test_nothing_imports_torchaudio():
 # The cases with resampled input, plus a text-encoder and a whole-generation case (transformers
 # probes for torchaudio when it loads T5Gemma).
 WITHOUT_TORCHAUDIO = [
-    "tests/test_audio.py::test_resampling_and_mono_to_stereo_match_the_encoder_fixture",
-    "tests/test_autoencoder.py::test_matches_upstream[ae_same_s_encode_resample_mono]",
-    "tests/test_autoencoder.py::test_matches_upstream[ae_same_l_encode_resample_mono]",
-    "tests/test_conditioning.py::test_prompt_embeddings_match_upstream[small-music]",
-    "tests/test_pipeline.py::test_generate_matches_upstream[t2a_1s]",
-    "tests/test_resample.py::test_a_sine_keeps_its_frequency_and_level",
-    "tests/test_resample.py::test_torchaudio_is_blocked_here",
+    "tests/engine/test_audio.py::test_resampling_and_mono_to_stereo_match_the_encoder_fixture",
+    "tests/engine/test_autoencoder.py::test_matches_upstream[ae_same_s_encode_resample_mono]",
+    "tests/engine/test_autoencoder.py::test_matches_upstream[ae_same_l_encode_resample_mono]",
+    "tests/engine/test_conditioning.py::test_prompt_embeddings_match_upstream[small-music]",
+    "tests/engine/test_pipeline.py::test_generate_matches_upstream[t2a_1s]",
+    "tests/engine/test_resample.py::test_a_sine_keeps_its_frequency_and_level",
+    "tests/engine/test_resample.py::test_torchaudio_is_blocked_here",
 ]
 
 

@@ -1,0 +1,60 @@
+"""The start-here form (sa3lab.start_here): the token field, access per model, the quick test run."""
+
+import pytest
+from form_helpers import FAKE_TOKEN, saved_state
+from hub_fixtures import ACCEPTED_TOKEN
+
+from sa3lab import start_here
+from sa3lab.forms.session import Session
+from sa3lab.lab import Lab
+
+pytestmark = pytest.mark.usefixtures("no_real_login")
+
+
+def test_start_here_moves_a_pasted_token_into_memory_and_shows_access_per_model(hub, out):
+    session = Session(lab=Lab())
+    start = start_here(model="demo", prompt="x", duration=1.0, output_dir=out, session=session)
+    table = start.coverage_table.value
+    assert "needs login (401)" in table and "built locally" in table and "MLX, ONNX and TensorRT" in table
+    assert "not logged in" in start.check.value and "Device" in start.check.value
+    start.token_field.value = FAKE_TOKEN
+    assert start.token_field.value == "" and session.token == FAKE_TOKEN
+    assert "pasted in this notebook" in start.login_state.value
+    start.token_field.value = ACCEPTED_TOKEN
+    start.use_button.click()
+    assert session.token == ACCEPTED_TOKEN
+    small_music_row = start.coverage_table.value.split("<tr>")[2]
+    assert "stable-audio-3-small-music<" in small_music_row and ">ok<" in small_music_row
+    for secret in (FAKE_TOKEN, ACCEPTED_TOKEN):
+        assert secret not in saved_state() and secret not in repr(session)
+    start.forget_button.click()
+    assert session.token is None and "Not logged in" in start.login_state.value
+
+
+def test_start_here_says_once_that_the_hub_rejected_the_token_and_open_models_still_work(
+    hub, out, monkeypatch
+):
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)  # the loopback Hub, like the real one, answers 401 to it
+    start = start_here(model="demo", prompt="x", output_dir=out, session=Session(lab=Lab()))
+    table = start.coverage_table.value
+    notice, rows = table.split("<table", 1)
+    assert (
+        "rejected the token from the HF_TOKEN environment variable" in notice and notice.count("sa3lab-") == 2
+    )
+    assert "set HF_TOKEN to a valid token" in notice and FAKE_TOKEN not in table
+    same_s = next(row for row in rows.split("<tr>") if "SAME-S<" in row)
+    assert "✔ yes" in same_s
+
+
+def test_start_here_quick_test_runs_the_demo(session, out):
+    start = start_here(model="demo", prompt="hum", duration=1.0, seed=2, output_dir=out, session=session)
+    start.test.steps.value = 2
+    assert "demo" in start.test.picker.dropdown.value and start.test.tabs not in _leaves(start.widget)
+    result = start.run()
+    assert result is not None and result.model_key == "demo" and len(start.test.shell.results) == 1
+
+
+def _leaves(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _leaves(child)

@@ -1,0 +1,209 @@
+"""The LoRA training form on the tiny base fixture: train, preview, stop, resume, bad input.
+
+The training notebook: tests/notebooks/test_notebooks.py; the form in a real kernel:
+tests/notebooks/test_kernel_runs.py; sa3lab.training itself: tests/lab/test_training.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from form_helpers import upload_item
+from parity import MODELS
+from safetensors.torch import load_file
+from training_helpers import BASE, SHORT, assert_upstream_keys, lora_header, one_sentence
+
+from sa3lab.forms.session import Session
+from sa3lab.forms.training import TrainingForm
+from sa3lab.lab import Lab
+from sa3lab.training import dataset_hash, read_card, write_example_dataset
+from stable_audio_3 import StableAudioModel
+from stable_audio_3.training import AdapterConfig
+from stable_audio_3.training.adapters import AdapterSet, save_lora_file
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    """One lab for the module, so the base fixture loads once (as in a notebook kernel)."""
+    return Session(Lab())
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    return write_example_dataset(tmp_path_factory.mktemp("data"), clips=3, seconds=0.6)
+
+
+def form_for(session, data, tmp_path, **values) -> TrainingForm:
+    form = TrainingForm(
+        model=values.pop("model", BASE),
+        data_dir=str(data),
+        steps=values.pop("steps", 2),
+        output_dir=str(tmp_path / "out"),
+        rank=4,
+        duration=values.pop("duration", SHORT),
+        learning_rate=1e-3,
+        session=session,
+    )
+    for name, value in values.items():
+        getattr(form, name).value = value
+    return form
+
+
+def lora_list(generation_form) -> list[str]:
+    """The files in a generation form's LoRA list."""
+    return [use.file for use in generation_form.loras.uses()]
+
+
+# ------------------------------------------------------------------------------ the form
+
+
+def test_form_trains_shows_live_progress_and_previews_and_try_it_changes_the_output(session, clips, tmp_path):
+    form = form_for(
+        session,
+        clips,
+        tmp_path,
+        preview_every=2,
+        preview_prompt="a pluck",
+        preview_duration=SHORT,
+        preview_steps=2,
+    )
+    result = form.run()
+    assert form.shell.last_error is None and result.step == 2 and not result.stopped
+    live = form.live_html
+    assert "step 2/2" in live and "remaining about" in live and "memory" in live
+    assert live.count("<audio") == 1 and "alt='spectrogram'" in live and "alt='loss'" in live
+    block = form.shell.results[0]
+    assert result.lora_path in block and result.card_path in block and "preview at step 2" in block
+    assert_upstream_keys(result.lora_path)
+    card = read_card(result.card_path)
+    assert card == result.card and result.dataset_hash in Path(result.card_path).read_text()
+    assert card["settings"]["lora_config"] == lora_header(result.lora_path)
+    assert card["dataset"]["sha256"] == dataset_hash(clips) and len(card["losses"]) == 2
+
+    assert not form.try_button.disabled
+    form.try_button.click()  # opens a generation form below, with the file in its LoRA list
+    assert lora_list(form.try_form) == [result.lora_path] and form.try_form.duration.value == SHORT
+    try_form = form.try_it(duration=SHORT, steps=3, seed=5)
+    assert lora_list(try_form) == [result.lora_path] and try_form.prompt.value == "a pluck"
+    adapted = try_form.run()
+    try_form.loras.fill([])
+    plain = try_form.run()
+    assert (adapted.audio - plain.audio).abs().max() > 1e-4
+
+
+def test_stop_after_a_step_saves_a_file_that_resumes_to_the_straight_run(session, clips, tmp_path):
+    straight = form_for(session, clips, tmp_path / "straight").run()
+
+    form = form_for(session, clips, tmp_path)
+    # the Stop button, pressed while the progress line shows step 1
+    form.shell.status.observe(
+        lambda change: form.shell.stop_button.click() if "step 1/2" in change["new"] else None, "value"
+    )
+    stopped = form.run()
+    assert stopped.stopped and stopped.step == 1 and Path(stopped.lora_path).is_file()
+    assert "stopped at step 1 of 2" in form.shell.results[0]
+    assert form.resume.value == stopped.lora_path  # Start again continues it
+
+    resumed = form.run()
+    assert resumed.lora_path == stopped.lora_path and resumed.step == 2 and not resumed.stopped
+    assert resumed.losses[:1] == stopped.losses and resumed.losses == straight.losses
+    ours, expected = load_file(resumed.lora_path), load_file(straight.lora_path)
+    assert all(torch.equal(ours[k], expected[k]) for k in expected)
+
+
+def test_uploaded_clips_and_captions_go_into_one_folder_and_the_editor_writes_captions(session, tmp_path):
+    form = form_for(session, "", tmp_path)
+    wavs = []
+    for i in range(2):
+        path = tmp_path / f"take {i}.wav"
+        sf.write(path, 0.3 * np.sin(np.arange(22050 if i else 20 * 44100) * (0.05 + 0.01 * i)), 44100)
+        wavs.append(upload_item(path.name, path.read_bytes()))
+    form.upload.value = (*wavs, upload_item("take 0.txt", b"a soft sine"))
+    folder = Path(form.data_dir.value)
+    assert sorted(p.name for p in folder.iterdir()) == ["take_0.txt", "take_0.wav", "take_1.wav"]
+    assert not form.upload.value  # no audio bytes stay in the widget state
+    boxes = form.editor.boxes
+    assert [b.value for b in boxes.values()] == ["a soft sine", ""]
+    players = [row.children[0].value for row in form.editor.rows.children]
+    assert all("<audio" in p and len(p) < 80_000 for p in players)  # 20 s clip too: widget state stays small
+    assert "1 without a caption" in form.editor.note.value
+
+    with pytest.raises(ValueError, match=r"1 clip\(s\) have no caption file .*: take_1.wav; add"):
+        form.read()
+    list(boxes.values())[1].value = "a lower sine"
+    assert form.editor.save() == 2
+    assert (folder / "take_1.txt").read_text() == "a lower sine\n"
+    assert form.read().data_dir == str(folder)
+
+
+# ------------------------------------------------------------------------------ bad input, one sentence each
+
+
+def failed(form) -> str:
+    assert form.run() is None
+    assert one_sentence(form.shell.last_error), form.shell.last_error
+    return form.shell.last_error
+
+
+def write_tone(path: Path, level: float = 0.3) -> None:
+    sf.write(path, level * np.sin(np.arange(8820) * 0.05), 44100)
+
+
+def no_captions(folder: Path) -> None:
+    write_tone(folder / "a.wav")
+    write_tone(folder / "b.wav")
+
+
+def unreadable(folder: Path) -> None:
+    (folder / "x.wav").write_bytes(b"RIFF junk")
+    (folder / "x.txt").write_text("x")
+
+
+def silent(folder: Path) -> None:
+    write_tone(folder / "q.wav", 0.0)
+    (folder / "q.txt").write_text("quiet")
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda folder: None, "holds no audio files"),
+        (no_captions, r"2 clip\(s\) have no caption file .*a.wav, b.wav"),
+        (unreadable, "cannot be read as audio: x.wav"),
+        (silent, "are silent .*: q.wav"),
+    ],
+)
+def test_bad_datasets_are_named_before_the_model_loads(session, tmp_path, make, words):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    make(folder)
+    form = form_for(session, folder, tmp_path)
+    assert pytest.raises(ValueError, form.read).match(words)
+    assert failed(form)
+
+
+@pytest.mark.parametrize("model", ["small-music", "demo", str(MODELS / "small-music")])
+def test_a_post_trained_model_is_refused(session, clips, tmp_path, model):
+    text = failed(form_for(session, clips, tmp_path, model=model))
+    assert "post-trained model" in text and "needs a base model (small-music-base" in text
+
+
+def test_out_of_memory_names_the_settings_that_lower_it(session, clips, tmp_path):
+    text = failed(form_for(session, clips, tmp_path, duration=1e9))  # 3.5 TB of audio per batch
+    assert text.startswith("Out of memory on cpu at step 1; lower batch_size") and "duration" in text
+
+
+def test_a_resume_file_made_for_another_model_is_refused(session, clips, tmp_path):
+    medium = StableAudioModel.from_pretrained(str(MODELS / "medium"), device="cpu")
+    roots = {"model": medium.model.model, "conditioner": medium.model.conditioner}
+    adapters = AdapterSet.attach(roots, AdapterConfig(rank=4), torch.Generator().manual_seed(0))
+    save_lora_file(tmp_path / "medium.safetensors", adapters)
+    form = form_for(session, clips, tmp_path, resume=str(tmp_path / "medium.safetensors"))
+    assert "medium.safetensors was made for another model" in failed(form)
+    # the cached base model is left without adapters: a plain training run works next
+    form.resume.value = ""
+    assert form.run().step == 2

@@ -1,0 +1,46 @@
+"""Running the committed notebooks headless (papermill) and reading what they saved and showed."""
+
+import json
+from pathlib import Path
+
+import papermill
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SWEEPS = "05_batch_sweeps.ipynb"  # its own parameters and headless runs
+SINGLE_RUN = [p for p in NOTEBOOKS if p.name != SWEEPS]
+TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained)
+
+
+def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **parameters) -> dict:
+    out = tmp_path / f"out-{name}"
+    parameters = {
+        "PROMPT": "warm analog synth arpeggio",
+        "DURATION": 1.0,
+        "SEED": 7,
+        "OUTPUT_DIR": str(tmp_path / "outputs"),
+        "RUN": True,
+        **parameters,
+    }
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / name),
+        str(out),
+        parameters=parameters,
+        cwd=str(tmp_path),
+        kernel_name=kernel_name,
+        progress_bar=False,
+        execution_timeout=600,
+    )
+    return json.loads(out.read_text())
+
+
+def saved_runs(tmp_path: Path) -> list[tuple[Path, dict]]:
+    """(wav path, sidecar metadata) of every saved result."""
+    return [
+        (p.with_suffix(".wav"), json.loads(p.read_text()))
+        for p in sorted((tmp_path / "outputs").glob("*.json"))
+    ]
+
+
+def outputs(nb: dict) -> list[dict]:
+    return [out for cell in nb["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])]

@@ -1,0 +1,163 @@
+"""Every committed notebook runs headless (papermill) with RUN=True, through the same path as its button."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from notebook_runs import NOTEBOOKS, ROOT, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
+from sweep_helpers import NO_RAY, PROMPTS, manifest
+from training_helpers import BASE, assert_upstream_keys, lora_header
+
+from sa3lab.generation import GenerationRequest
+from sa3lab.lab import Lab
+from sa3lab.training import dataset_hash, read_card
+from stable_audio_3.hub import resolve_model_files
+
+
+def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
+    assert len(SINGLE_RUN) == 5 and {SWEEPS, TRAINING} <= {p.name for p in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path.name
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, path.name
+        source = "".join(tagged[0]["source"])
+        names = ("PROMPTS", "SEEDS", "BACKEND") if path.name == SWEEPS else ("PROMPT", "DURATION", "SEED")
+        for name in ("MODEL", *names, "OUTPUT_DIR", "RUN"):
+            assert f"{name} =" in source, (path.name, name)
+
+
+FAST_RUN = "00_start_here.ipynb"  # the one headless run of `make test` (the browser smoke test runs 01)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name if name == FAST_RUN else pytest.param(name, marks=pytest.mark.slow)
+        for name in (p.name for p in SINGLE_RUN if p.name != TRAINING)
+    ],
+)
+def test_notebook_runs_headless_with_the_demo_model(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the demo needs no network and no account
+    nb = run_notebook(name, tmp_path, MODEL="demo")
+    runs = saved_runs(tmp_path)
+    assert runs, "the notebook saved no result"
+    for wav, _ in runs:
+        data, rate = sf.read(str(wav))
+        assert rate == 44100 and len(data) > 0
+    results = [o["data"]["text/html"] for o in outputs(nb) if "sa3lab-result" in str(o.get("data", {}))]
+    assert len(results) == 1 and "<audio" in "".join(results[0]) and "data:image/" in "".join(results[0])
+    texts = " ".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs(nb)
+    )
+    assert "VBox(" not in texts and "%|" not in texts and "Loading weights" not in texts
+
+
+@pytest.mark.slow
+def test_notebook_works_offline_from_a_prefilled_cache(hub, tmp_path, monkeypatch):
+    """A workshop machine: the cache was filled once, then the network is gone."""
+    resolve_model_files("small-music-base")  # fills HF_HOME from the loopback Hub
+    hub.stop()
+    monkeypatch.delenv("HF_ENDPOINT")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    run_notebook("02_base_checkpoints.ipynb", tmp_path, MODEL="small-music-base", DURATION=1.0)
+    ((_, meta),) = saved_runs(tmp_path)
+    assert meta["model_key"] == "small-music-base" and meta["seed"] == 7
+
+
+def test_each_notebook_opens_in_colab_and_installs_sa3lab_only_where_it_is_missing():
+    import tomllib
+
+    repository = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    owner_repo = repository.removeprefix("https://github.com/")
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        text = ["".join(c["source"]) for c in cells]
+        badge = f"https://colab.research.google.com/github/{owner_repo}/blob/main/notebooks/{path.name}"
+        assert any(badge in t for t in text if "Open In Colab" in t), path.name
+        (install,) = [t for t in text if "%pip install" in t]
+        assert f'"sa3lab @ git+{repository}"' in install and 'find_spec("sa3lab") is None' in install
+        assert " -U" not in install and "--upgrade" not in install
+    assert f"git+{repository}" in (ROOT / "README.md").read_text()
+
+
+# ------------------------------------------------------------------------------ the sweeps notebook
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_the_sweeps_notebook_runs_headless_with_each_backend(backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the demo model needs no network
+    if backend == "ray":
+        pytest.importorskip("ray", reason=NO_RAY)
+    folder = tmp_path / "sweep"
+    nb = run_notebook(
+        "05_batch_sweeps.ipynb",
+        tmp_path,
+        MODEL="demo",
+        PROMPTS=PROMPTS,
+        SEEDS=[1, 2],
+        BACKEND=backend,
+        OUTPUT_DIR=str(folder),
+    )
+    records = manifest(folder)
+    assert len(records) == 6 and {r["status"] for r in records} == {"done"}
+    (result,) = [o["data"]["text/html"] for o in outputs(nb) if "sa3lab-sweep" in str(o.get("data", {}))]
+    result = "".join(result)
+    assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 6
+    assert result.count("data:image/jpeg") == 6 and f"<td>{backend}</td>" in result
+    assert not [o for o in outputs(nb) if o["output_type"] == "stream"]  # no Ray or library log lines
+
+
+# ------------------------------------------------------------------------------ the training notebook
+
+
+@pytest.mark.slow
+def test_notebook_trains_thirty_steps_headless_and_the_file_changes_generation(tmp_path):
+    out_dir = tmp_path / "outputs"
+    nb = run_notebook(
+        "04_train_lora.ipynb",
+        tmp_path,
+        MODEL=BASE,
+        STEPS=30,
+        LEARNING_RATE=1e-3,
+        RANK=4,
+        DURATION=0.5,
+        PREVIEW_EVERY=15,
+        PROMPT="plucked notes over a low hum",
+    )
+    lora = out_dir / "my-lora.safetensors"
+    card = read_card(out_dir / "my-lora.card.md")
+    assert (
+        lora.is_file()
+        and (out_dir / "my-lora.resume.pt").is_file()
+        and (out_dir / "my-lora.loss.png").is_file()
+    )
+    assert lora_header(lora)["adapter_type"] == "dora-rows" and lora_header(lora)["rank"] == 4
+    assert_upstream_keys(lora)
+    losses = card["losses"]
+    assert card["step"] == 30 and not card["stopped"] and len(losses) == 30
+    assert all(np.isfinite(losses)) and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    assert (
+        card["dataset"]["sha256"] == dataset_hash(out_dir / "example-clips") and card["dataset"]["clips"] == 4
+    )
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs(nb))
+    assert "sa3lab-training-live" in html and "preview at step 30" in html and "<audio" in html
+    assert str(lora) in html  # the result names the file
+
+    # the try-it cell generated with the adapter: the same request without it sounds different
+    (wav,) = sorted(out_dir.glob("*.wav"))
+    meta = json.loads(wav.with_suffix(".json").read_text())
+    assert meta["request"]["lora_files"] == [str(lora)]
+    adapted, _ = sf.read(str(wav), dtype="float32")
+    plain = Lab().generate(_without_lora(meta, tmp_path))
+    assert np.abs(adapted - plain.audio[0].T.numpy()).max() > 1e-3
+
+
+def _without_lora(meta: dict, tmp_path: Path) -> GenerationRequest:
+    request = GenerationRequest.from_record(meta)
+    request.lora_files, request.output_dir = [], str(tmp_path / "plain")
+    return request
