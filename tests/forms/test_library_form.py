@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from form_helpers import shared_lab
+from library_helpers import demo_run, library_folder
 
 from sa3lab import library, library_form
 from sa3lab.forms.generation import GenerationForm
@@ -22,18 +23,11 @@ from sa3lab.roundtrip import RoundTripRequest
 
 @pytest.fixture
 def out(tmp_path, monkeypatch) -> Path:
-    """The output folder below the working folder (links are relative to it); no login of this machine."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    return tmp_path / "outputs"
+    return library_folder(tmp_path, monkeypatch)
 
 
 def generate(out: Path, seed: int, prompt: str = "rain on a tin roof", **kw):
-    request = GenerationRequest(
-        model="demo", prompt=prompt, duration=1.0, steps=2, seed=seed, output_dir=str(out), **kw
-    )
-    return shared_lab().generate(request)
+    return demo_run(shared_lab(), out, seed, prompt, **kw)
 
 
 def demo_form(out: Path, **kw) -> GenerationForm:

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 import torch
+from library_helpers import demo_run, library_folder
 
 from sa3lab import library, quality, render
 from sa3lab.cache import ModelCache
-from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
 from sa3lab.library import Library, export_formats
 
@@ -30,18 +30,11 @@ def shared_lab() -> Lab:
 
 @pytest.fixture
 def out(tmp_path, monkeypatch) -> Path:
-    """The output folder below the working folder (links are relative to it); no login of this machine."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    return tmp_path / "outputs"
+    return library_folder(tmp_path, monkeypatch)
 
 
 def generate(out: Path, seed: int, prompt: str = "rain on a tin roof", **kw):
-    request = GenerationRequest(
-        model="demo", prompt=prompt, duration=1.0, steps=2, seed=seed, output_dir=str(out), **kw
-    )
-    return shared_lab().generate(request)
+    return demo_run(shared_lab(), out, seed, prompt, **kw)
 
 
 def test_runs_are_listed_newest_first_with_player_title_settings_and_a_note_per_bad_record(out):
