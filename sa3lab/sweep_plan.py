@@ -231,6 +231,8 @@ class SweepRequest:
             self.seed_list()
             self.settings_grid()
             self._settings()
+        except PromptFileError as exc:
+            return [*found, *exc.problems]
         except ValueError as exc:
             return [*found, str(exc)]
         if not rows:
@@ -354,6 +356,20 @@ def _hashable(item):
         return id(item), id(item)
 
 
+MAX_LINE_PROBLEMS = 10  # problems of a prompt file listed one by one; the rest are counted
+
+
+class PromptFileError(ValueError):
+    """Every problem of a prompt file's lines, one sentence each (up to :data:`MAX_LINE_PROBLEMS`)."""
+
+    def __init__(self, problems: list[str]):
+        shown = problems[:MAX_LINE_PROBLEMS]
+        if len(problems) > len(shown):
+            shown.append(f"... and {len(problems) - len(shown)} more lines with problems.")
+        self.problems = shown
+        super().__init__(" ".join(shown))
+
+
 TEXT_COLUMNS = ("prompt", "negative_prompt", "model", "sampler", "mode", "source_audio")
 SECONDS_COLUMNS = ("duration", "duration_padding", "continuation_s")
 
@@ -395,13 +411,20 @@ def _read_prompt_file(path: Path) -> list[dict]:
     reader = csv.DictReader(text.splitlines())
     if "prompt" not in (reader.fieldnames or []):
         raise ValueError(f"The CSV file {path} needs a header row with a 'prompt' column.")
-    rows = []
+    rows, problems = [], []
     for number, raw in enumerate(reader, 2):
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        where = f"Line {number} of {path.name}"
         if not row["prompt"]:
+            problems.append(f"{where} has no prompt; write one or delete the line.")
             continue
         for key, text in row.items():
             if text and key not in TEXT_COLUMNS:
-                row[key] = _csv_value(key, text, f"Line {number} of {path.name}")
+                try:
+                    row[key] = _csv_value(key, text, where)
+                except ValueError as exc:
+                    problems.append(str(exc))
         rows.append({k: v for k, v in row.items() if v != ""})
+    if problems:
+        raise PromptFileError(problems)
     return rows

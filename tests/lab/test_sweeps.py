@@ -156,6 +156,15 @@ def test_every_problem_gets_its_own_sentence_before_anything_runs(tmp_path):
     prompts.write_text("prompt,duration\nrain,2\nthunder,long\n")
     request = SweepRequest(model="demo", prompts=str(prompts), seeds=[1], output_dir=str(tmp_path / "out"))
     assert request.problems() == ["Line 3 of prompts.csv: the duration 'long' is not a number of seconds."]
+    rows = ["rain,2", ",3", "wind,x", "hail,2,y"] + [f"drop {n},z{n}" for n in range(12)]
+    prompts.write_text("prompt,duration,seed\n" + "\n".join(rows) + "\n")
+    every_line = SweepRequest(model="demo", prompts=str(prompts), seeds=[1]).problems()
+    assert every_line[:3] == [
+        "Line 3 of prompts.csv has no prompt; write one or delete the line.",
+        "Line 4 of prompts.csv: the duration 'x' is not a number of seconds.",
+        "Line 5 of prompts.csv: the seed 'y' is not a whole number.",
+    ]
+    assert len(every_line) == 11 and every_line[-1] == "... and 5 more lines with problems."
     request = SweepRequest(
         model="demo", prompts=["rain", " "], seeds=[1], grid={"steps": [8, 0]}, duration=99.0, backend="dask"
     )
