@@ -59,6 +59,7 @@ class RunCore:
         self._loaded_loras: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> versions
         self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its runs' lock
         self._locks_lock = threading.Lock()
+        self._rejections_noted: set[str] = set()  # sha256 of each rejected token already named
 
     # ------------------------------------------------------------------ access and models
 
@@ -73,14 +74,17 @@ class RunCore:
         A gated entry needs access (offline passes: the cache decides). A token the Hub rejects
         (401 invalid credentials) is dropped for an open entry: the result is ``False`` (anonymous),
         and a :class:`~stable_audio_3.hub.TokenRejectedWarning` names the token's source and how to
-        replace it. Local folders get the token as it is.
+        replace it, once per token in this kernel. Local folders get the token as it is.
         """
         token = self.token(pasted_token)
         if entry is None or entry.repo_id is None or (token is None and not entry.gated):
             return token
         access = self.checker.check(entry.repo_id, token)
         if access.ok and access.token_rejected:
-            warnings.warn(TokenRejectedWarning(access.message), stacklevel=2)
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            if digest not in self._rejections_noted:
+                self._rejections_noted.add(digest)
+                warnings.warn(TokenRejectedWarning(access.message), stacklevel=2)
             return False
         if entry.gated and not access.ok and access.status is not Access.OFFLINE:
             raise ValueError(access.message)

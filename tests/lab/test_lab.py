@@ -116,6 +116,10 @@ def test_a_rejected_token_runs_open_models_anonymously_with_one_notice(hub, monk
     (notice,) = notices
     assert notice.startswith("The Hub rejected the token from the HF_TOKEN environment variable")
     assert not any(r.had_token for r in hub.requests if "/resolve/" in r.path)  # anonymous downloads
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        lab.roundtrip(RoundTripRequest("same-s", duration=0.5, seed=2, output_dir=str(tmp_path)))
+    assert not [w for w in again if w.category is TokenRejectedWarning]  # noted once per kernel
     with pytest.raises(ValueError, match="is gated: set HF_TOKEN to a valid token"):
         lab.generate(request(tmp_path))
     assert REJECTED_TOKEN not in notice
