@@ -1,8 +1,9 @@
 """What differs between ipywidgets 7 (Colab's 7.7.1) and 8, in one place.
 
-Tab/Accordion titles (``titles=`` exists only in 8; 7 has ``set_title``) and FileUpload's value
+Tab/Accordion titles (``titles=`` exists only in 8; 7 has ``set_title``), FileUpload's value
 (7: a read-only dict ``{name: {"metadata": {...}, "content": bytes}}``; 8: a tuple of dicts with
-``name`` and ``content``). Forms use these helpers and core widgets only.
+``name`` and ``content``) and echoes (8 sends every value a front end sets back to all front ends,
+:class:`SecretField` turns that off). Forms use these helpers and core widgets only.
 """
 
 from __future__ import annotations
@@ -10,8 +11,19 @@ from __future__ import annotations
 import importlib.util
 
 import ipywidgets as widgets
+from traitlets import Unicode
 
 MAJOR = int(widgets.__version__.split(".")[0])
+
+
+class SecretField(widgets.Password):
+    """A password field whose value the kernel never echoes to the connected front ends.
+
+    ipywidgets 8 answers each value a front end sets with an ``echo_update`` message carrying it on
+    IOPub; a pasted token must not travel so. (ipywidgets 7 sends no echoes.)
+    """
+
+    value = Unicode(help="String value").tag(sync=True, echo_update=False)
 
 
 def colab_available() -> bool:

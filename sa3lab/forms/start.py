@@ -9,7 +9,7 @@ import ipywidgets as widgets
 from .. import defaults
 from ..render import message_html
 from ..setup_check import TOKEN_SOURCES, token_notice
-from . import parts
+from . import compat, parts
 from .generation import GenerationForm
 from .session import Session, shared_session
 from .shell import NotebookForm
@@ -42,7 +42,7 @@ class StartHere(NotebookForm):
     ):
         self.session = session or shared_session()
         self.check = widgets.HTML()
-        self.token_field = widgets.Password(
+        self.token_field = compat.SecretField(
             value="",
             description="Token",
             placeholder="paste a Hugging Face token (hf_…), then press Enter",

@@ -10,6 +10,7 @@ ipywidgets 7). The front end itself: tests/kernel_front_end.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -153,3 +154,20 @@ def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_re
     with safe_open(str(out / "my-lora.safetensors"), framework="pt") as f:
         assert json.loads(f.metadata()["training"])["step"] == second[0]
     assert front_end.evaluate("1 + 1") == 2  # the kernel lives on
+
+
+def test_a_pasted_token_travels_to_the_kernel_only_and_is_echoed_to_no_front_end(front_end):
+    token = "hf_" + "Pasted" * 6
+    front_end.execute("import sa3lab\nstart = sa3lab.start_here(model='demo')\nstart.display()")
+    opened = [m["content"] for m in front_end.iopub if m["msg_type"] == "comm_open"]
+    (field,) = [c["comm_id"] for c in opened if c["data"]["state"].get("_model_name") == "PasswordModel"]
+    seen = len(front_end.iopub)
+    update = {"method": "update", "state": {"value": token}, "buffer_paths": []}
+    front_end.kc.shell_channel.send(front_end.kc.session.msg("comm_msg", {"comm_id": field, "data": update}))
+    front_end.pump(2.0)
+    published = json.dumps([m["content"] for m in front_end.iopub[seen:]])
+    assert token not in published and "echo_update" not in published
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    took = "__import__('hashlib').sha256((start.session.token or '').encode()).hexdigest()"
+    assert front_end.evaluate(took) == digest  # the kernel took it
+    assert front_end.evaluate("start.token_field.value") == ""  # and emptied the field
