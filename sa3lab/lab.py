@@ -49,6 +49,10 @@ class Lab:
         """See :meth:`sa3lab.run_core.RunCore.load_autoencoder`."""
         return self.core.load_autoencoder(model, entry, token)
 
+    def prompt_fit(self, model: str, prompt: str):
+        """See :meth:`sa3lab.run_core.RunCore.prompt_fit` (None until ``model`` is loaded here)."""
+        return self.core.prompt_fit(model, prompt)
+
     # ------------------------------------------------------------------ set-up checks
 
     def readiness(self, model: str, pasted_token: str | None = None) -> setup_check.Readiness:

@@ -103,9 +103,8 @@ class RunCore:
 
         source = model if entry is not None else str(Path(model).expanduser())
         policy = self.policy(entry)
-        key = f"{source}|{policy.device}|{policy.dit_dtype}|{policy.autoencoder_dtype}"
         return self.cache.get(
-            key,
+            self._generator_key(model, entry),
             lambda files: StableAudioModel.from_pretrained(
                 files,
                 device=policy.device,
@@ -114,6 +113,21 @@ class RunCore:
             ),
             prepare=lambda: resolve_model_files(source, token=token),
         )
+
+    def _generator_key(self, model: str, entry: catalog.Entry | None) -> str:
+        source = model if entry is not None else str(Path(model).expanduser())
+        policy = self.policy(entry)
+        return f"{source}|{policy.device}|{policy.dit_dtype}|{policy.autoencoder_dtype}"
+
+    def prompt_fit(self, model: str, prompt: str):
+        """How much of ``prompt`` the model's text encoder takes
+        (:meth:`~stable_audio_3.StableAudioModel.prompt_fit`), or None while ``model`` is not loaded in
+        this kernel (nothing is loaded to find out)."""
+        key = self._generator_key(model, catalog.lookup(model))
+        if key not in self.cache:
+            return None
+        loaded, _, _ = self.cache.get(key, build=None)
+        return loaded.prompt_fit(prompt)
 
     def load_autoencoder(self, model: str, entry: catalog.Entry | None, token):
         """``(AutoencoderModel, cache_hit, load_s)`` for same-s, same-l, demo or a folder (files first)."""
@@ -282,8 +296,10 @@ class RunCore:
                 raise RuntimeError(f"The model ran with LoRA files {used}, not the request's {loras}.")
             seed = generation.seed[i] if isinstance(generation.seed, (list, tuple)) else generation.seed
             as_ran = replace(request, seed=seed, **settings, confirm_long=settings["steps"] > LONG_STEPS)
+            fit = model.prompt_fit(request.prompt)
             record = {
                 "prompt": request.prompt,
+                "prompt_tokens": {"tokens": fit.tokens, "max_tokens": fit.max_tokens, "cut_at": fit.cut_at},
                 "negative_prompt": request.negative_prompt,
                 "duration": request.duration,
                 **settings,

@@ -103,6 +103,20 @@ def _same_device(current: torch.device, wanted: torch.device) -> bool:
     return current.type == wanted.type and wanted.index in (None, current.index)
 
 
+@dataclass(frozen=True)
+class PromptFit:
+    """A prompt's length in tokens against what the text encoder keeps (``max_length``, the model
+    config's); ``cut_at``: the number of characters kept when it is longer, else None."""
+
+    tokens: int
+    max_tokens: int
+    cut_at: int | None
+
+    @property
+    def cut(self) -> bool:
+        return self.cut_at is not None
+
+
 class TextEncoder:
     """Tokenizer + T5Gemma encoder of a local folder, loaded on first use.
 
@@ -154,6 +168,17 @@ class TextEncoder:
             return_tensors="pt",
         )
         return encoded["input_ids"], encoded["attention_mask"].to(torch.bool)
+
+    def fit(self, prompt: str) -> PromptFit:
+        """How much of ``prompt`` the encoder takes: its tokens, the most it keeps, and where a cut falls."""
+        tokens = len(self.tokenizer(prompt)["input_ids"])
+        if tokens <= self.max_length:
+            return PromptFit(tokens, self.max_length, None)
+        kept = self.tokenizer(
+            prompt, truncation=True, max_length=self.max_length, return_offsets_mapping=True
+        )
+        ends = [end for _, end in kept["offset_mapping"] if end]  # special tokens cover no text
+        return PromptFit(tokens, self.max_length, max(ends, default=0))
 
     def encode(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
         """Last hidden state (B, max_length, 768) in the encoder's dtype and the token mask."""

@@ -157,6 +157,13 @@ class StableAudioModel:
     def max_duration(self) -> float:
         return self.max_samples / self.sample_rate
 
+    def prompt_fit(self, prompt: str):
+        """How much of ``prompt`` the text encoder takes (a :class:`~stable_audio_3.conditioning.PromptFit`):
+        its tokens beyond the config's ``max_length`` are cut, as upstream does."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be text, got {prompt!r}.")
+        return self.model.conditioner.text_encoders()[0].fit(prompt)
+
     @property
     def dtype(self) -> torch.dtype:
         return self.model.dtype

@@ -98,6 +98,7 @@ class GenerationForm(NotebookForm):
         self.widget = self.shell.widget
         self.picker.observe(self._model_changed)
         self.negative.observe(self._update_hint, "value")
+        self.prompt.observe(self._update_hint, "value")
         self.cfg.observe(self._update_hint, "value")
         self.session.on_token_change(self._check_readiness)
         self._model_changed()
@@ -275,7 +276,18 @@ class GenerationForm(NotebookForm):
 
     def _update_hint(self, change=None) -> None:
         useless = bool(self.negative.value.strip()) and self.cfg.value == 1
-        self.hint.value = message_html(CFG_HINT, "warning") if useless else ""
+        hints = [CFG_HINT] if useless else []
+        fit = self._prompt_fit()
+        if fit is not None and fit.cut:
+            hints.append(parts.prompt_cut_sentence(self.prompt.value, fit.tokens, fit.max_tokens, fit.cut_at))
+        self.hint.value = "".join(message_html(hint, "warning") for hint in hints)
+
+    def _prompt_fit(self):
+        """How much of the prompt the chosen model reads, once the model is loaded in this kernel."""
+        try:
+            return self.session.lab.prompt_fit(self.picker.value, self.prompt.value)
+        except ValueError:  # no folder (yet): nothing to say about the prompt
+            return None
 
     def _input_changed(self, change=None) -> None:
         if not self.shell.running:
@@ -478,6 +490,7 @@ class GenerationForm(NotebookForm):
     def render(self, result) -> str:
         self._count += 1
         self.seed.remember(result.seed)
+        self._update_hint()  # the model is loaded now: a prompt longer than it reads is named
         settings = result.settings
         mode = html.escape(settings.get("mode", ""))
         header = (

@@ -392,6 +392,15 @@ def _sampler_line(settings: dict) -> str:
     )
 
 
+def prompt_cut_sentence(prompt: str, tokens: int, max_tokens: int, cut_at: int) -> str:
+    """Where the text encoder cuts a long prompt, in one sentence."""
+    kept = prompt[:cut_at].rstrip()
+    return (
+        f"The prompt is {tokens} tokens and the model reads only the first {max_tokens}, up to "
+        f"“…{kept[-40:]}”; the rest ({len(prompt) - cut_at} characters) is not used: shorten it."
+    )
+
+
 def _input_rows(settings: dict) -> dict:
     """The mode's inputs, LoRA files and expanded prompt of a generation's record."""
     rows = {}
@@ -409,6 +418,11 @@ def _input_rows(settings: dict) -> dict:
         rows[f"LoRA {i + 1}"] = (
             f"{lora['name']} (sha256 {lora['sha256'][:12]}) × {lora['strength']:g}, "
             f"noise levels {low:g}-{high:g}{layers}"
+        )
+    fit = settings.get("prompt_tokens") or {}
+    if fit.get("cut_at") is not None:
+        rows["prompt length"] = prompt_cut_sentence(
+            settings.get("prompt", ""), fit["tokens"], fit["max_tokens"], fit["cut_at"]
         )
     expansion = settings.get("prompt_expansion")
     if expansion:

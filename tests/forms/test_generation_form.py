@@ -587,3 +587,17 @@ def test_two_forms_started_at_once_each_give_what_they_give_alone(session, out, 
         assert np.array_equal(alone.audio, with_other.audio)
         assert sidecar(with_other)["settings"]["loras"] == sidecar(alone)["settings"]["loras"]
     assert "seed 5" in result_blocks(plain)[0] and "seed 3" in result_blocks(styled)[0]
+
+
+def test_a_prompt_longer_than_the_model_reads_is_named_under_the_prompt_and_in_the_result(out):
+    form = generation_form(model="demo", duration=1.0, seed=2, output_dir=out, session=Session(lab=Lab()))
+    form.steps.value = 2
+    form.prompt.value = "rain on a tin roof, " * 60
+    assert "tokens" not in form.hint.value  # the model is not loaded yet: nothing to count with
+    result = form.run()
+    assert result is not None, message_text(form)
+    hint = html.unescape(form.hint.value)
+    assert "The prompt is" in hint and "the model reads only the first 64" in hint
+    assert "prompt length" in html.unescape(result_blocks(form)[0])
+    form.prompt.value = "rain on a tin roof"
+    assert "tokens" not in form.hint.value

@@ -242,3 +242,18 @@ def test_more_than_200_steps_need_confirmation_and_say_how_long_they_take():
     req(steps=400, confirm_long=True).check()
     with pytest.raises(ValueError, match="about 8 times as long as this model's default of 50 steps"):
         req(model="small-music-base", steps=400).check()
+
+
+def test_a_prompt_longer_than_the_text_encoder_reads_is_recorded_with_where_it_is_cut(tmp_path):
+    from sa3lab.lab import Lab
+
+    lab, long_prompt = Lab(), "rain on a tin roof, " * 60
+    base = dict(model="demo", duration=1.0, steps=2, seed=3, output_dir=str(tmp_path))
+    assert lab.prompt_fit("demo", long_prompt) is None  # nothing loaded yet: nothing to say
+    result = lab.generate(GenerationRequest(prompt=long_prompt, **base))
+    fit = result.settings["prompt_tokens"]
+    assert fit["tokens"] > fit["max_tokens"] == 64 and 0 < fit["cut_at"] < len(long_prompt)
+    assert lab.prompt_fit("demo", long_prompt).cut_at == fit["cut_at"]
+    kept = lab.generate(GenerationRequest(prompt=long_prompt[: fit["cut_at"]], **base))
+    assert kept.settings["prompt_tokens"]["cut_at"] is None
+    assert np.array_equal(kept.audio.numpy(), result.audio.numpy())  # the rest was not used
