@@ -94,11 +94,20 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
 def _resolve_type(adapter_type: str, layers: dict) -> str:
     if adapter_type != "dora":
         return adapter_type
-    # legacy "dora": the shape of a stored magnitude tells rows from columns
+    # legacy "dora": a 2-D magnitude's shape tells rows from columns, (1, fan_in) being columns; a 1-D
+    # one (upstream's legacy files hold these for dora-cols too) by its length on a non-square layer
     for params in layers.values():
         mag = params.get("magnitude")
-        if mag is not None and mag.dim() == 2:
+        if mag is None:
+            continue
+        if mag.dim() == 2:
             return "dora-cols" if mag.shape[0] == 1 and mag.shape[1] != 1 else "dora-rows"
+        a, b = params.get("lora_A"), params.get("lora_B")
+        if mag.dim() != 1 or a is None or b is None:
+            continue
+        fan_in, fan_out = a[0].numel(), b.shape[0]
+        if fan_in != fan_out and mag.numel() in (fan_in, fan_out):
+            return "dora-cols" if mag.numel() == fan_in else "dora-rows"
     return "dora-rows"
 
 

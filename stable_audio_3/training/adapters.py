@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 from torch.nn.utils import parametrize
@@ -154,19 +154,29 @@ def initial_params(
 
 
 class TrainableAdapter(LoraAdapter):
-    """A :class:`LoraAdapter` whose tensors are trained (float32), with upstream's input dropout."""
+    """A :class:`LoraAdapter` whose tensors are trained (float32), with input dropout on ``lora_A``.
+
+    Dropout is on exactly while :meth:`AdapterSet.dropping` has set a mask (``keep``, one per layer
+    per training step, drawn from the trainer's own generator); the module's train/eval mode plays no
+    part, so nothing a preview or a ``model.eval()`` does can switch it on or off.
+    """
 
     def __init__(self, params, config: AdapterConfig, base: torch.Tensor):
         super().__init__(params, config.adapter_type, config.alpha / config.rank, base)
         self.dropout = config.dropout
+        self.keep: torch.Tensor | None = None  # (1, fan_in): 0 or 1 / (1 - dropout), as upstream's mask
         for param in self.parameters():
             param.requires_grad_(True)
 
+    @property
+    def drops(self) -> bool:
+        """Whether this adapter takes dropout (upstream applies it to ``lora_A``; -XS has none)."""
+        return self.dropout > 0 and not self.adapter_type.endswith("-xs")
+
     def _delta(self) -> torch.Tensor:
-        if self.dropout == 0 or not self.training or self.adapter_type.endswith("-xs"):
+        if self.keep is None:
             return super()._delta()
-        keep = F.dropout(torch.ones_like(self.lora_A[:1]), self.dropout, training=True)
-        return self.lora_B @ (self.lora_A * keep)
+        return self.lora_B @ (self.lora_A * self.keep)
 
 
 @dataclass
@@ -199,6 +209,24 @@ class AdapterSet:
 
     def parameters(self) -> list[nn.Parameter]:
         return [p for adapter in self.adapters.values() for p in adapter.parameters()]
+
+    @contextmanager
+    def dropping(self, generator: torch.Generator):
+        """One step's dropout masks on the adapters inside (none after), drawn from ``generator``.
+
+        The masks are drawn on the CPU in layer order, one ``(1, fan_in)`` mask per adapter, so the
+        same seed gives the same masks on any device; with dropout 0 nothing is drawn.
+        """
+        p = self.config.dropout
+        dropping = [a for a in self.adapters.values() if a.drops]
+        for adapter in dropping:
+            keep = torch.empty(1, adapter.lora_A.shape[1]).bernoulli_(1 - p, generator=generator) / (1 - p)
+            adapter.keep = keep.to(adapter.lora_A.device)
+        try:
+            yield
+        finally:
+            for adapter in dropping:
+                adapter.keep = None
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Adapter tensors under the file's key names (``<layer>.parametrizations.weight.0.<param>``)."""

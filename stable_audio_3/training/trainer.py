@@ -12,6 +12,9 @@ Differences: errors instead of silently skipped clips; the saved file is the flo
 LoRA format (upstream's trainer writes Lightning ``.ckpt`` files and has ``export_lora_safetensors``
 for this format) and, beside it, ``<name>.resume.pt`` with the optimiser state, step and random
 states, so a resumed run continues exactly (upstream restarts the step count and the optimiser).
+``dropout`` is applied from step 1 (upstream's ``--dropout`` has no effect: its adapters inherit the
+frozen model's eval mode): one input mask on ``lora_A`` per layer and step, drawn from the run's own
+generator (seeded from ``seed``, saved in the resume file), never during previews.
 """
 
 from __future__ import annotations
@@ -171,6 +174,7 @@ class LoraTrainer:
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.rng = random.Random(settings.seed)
         self.data_rng = random.Random(settings.seed + 1)
+        self.dropout_generator = torch.Generator().manual_seed(settings.seed + 2)  # LoRA dropout masks
         start, header, adapter_config = None, {}, settings.adapter
         if resume_from is not None:
             adapter_config, start, header = read_start(resume_from, self.roots)
@@ -244,6 +248,8 @@ class LoraTrainer:
         self.generator.set_state(state["generator"])
         self.rng.setstate(_as_tuple(state["rng"]))
         self.data_rng.setstate(_as_tuple(state["data_rng"]))
+        if "dropout_generator" in state:  # files from before it existed: the seed's fresh masks
+            self.dropout_generator.set_state(state["dropout_generator"])
         self.order.restore(state["order"])
         self.losses = list(state["losses"])
 
@@ -295,19 +301,24 @@ class LoraTrainer:
         began = time.perf_counter()
         try:
             batch = batch if batch is not None else self.next_batch()
-            loss = self.loss(batch, draws)
-            if not torch.isfinite(loss):
-                self.optimizer.zero_grad(set_to_none=True)
-                raise ValueError(
-                    f"The loss is {loss.item()} at step {self.step + 1}; lower the learning rate "
-                    f"(now {self.settings.learning_rate:g}) or use base_precision 'bf16' or 'fp32'."
-                )
+            # this step's dropout masks stay on through backward: gradient checkpointing recomputes
+            # the adapted weights there, and they must be the ones the forward pass used
+            with self.adapters.dropping(self.dropout_generator):
+                loss = self.loss(batch, draws)
+                if not torch.isfinite(loss):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    raise ValueError(
+                        f"The loss is {loss.item()} at step {self.step + 1}; lower the learning rate "
+                        f"(now {self.settings.learning_rate:g}) or use base_precision 'bf16' or 'fp32'."
+                    )
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                else:
+                    loss.backward()
             if self.scaler is not None:
-                self.scaler.scale(loss).backward()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             else:
-                loss.backward()
                 self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         except Exception as exc:
@@ -392,6 +403,7 @@ class LoraTrainer:
             "generator": self.generator.get_state(),
             "rng": self.rng.getstate(),
             "data_rng": self.data_rng.getstate(),
+            "dropout_generator": self.dropout_generator.get_state(),
             "order": self.order.state(),
             "losses": list(self.losses),
         }
@@ -400,7 +412,11 @@ class LoraTrainer:
 
     @contextmanager
     def evaluating(self):
-        """The adapters in eval mode (no dropout) inside, each back in its own earlier mode after."""
+        """The adapters in eval mode inside, each back in its own earlier mode after.
+
+        Dropout does not depend on the mode (it is on only inside :meth:`train_step`), so this is for
+        code that reads the mode; nothing here draws from or changes the run's random states.
+        """
         modes = {name: adapter.training for name, adapter in self.adapters.adapters.items()}
         for adapter in self.adapters.adapters.values():
             adapter.eval()

@@ -13,7 +13,7 @@ import soundfile as sf
 import torch
 from parity import MODELS
 from safetensors import safe_open
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from stable_audio_3 import StableAudioModel
 from stable_audio_3.training import (
@@ -272,8 +272,10 @@ def test_thirty_steps_lower_the_loss_and_the_file_changes_generation(base_model,
     assert torch.equal(base_model.generate("a bright tone", duration=SHORT, steps=4, seed=3), plain)
 
 
-def test_stop_mid_run_saves_a_file_that_resumes_exactly(base_model, clips, tmp_path):
-    straight = open_trainer(base_model, clips, steps=4, duration=SHORT)
+@pytest.mark.parametrize("adapter", [AdapterConfig(rank=4), AdapterConfig(rank=4, dropout=0.3)])
+def test_stop_mid_run_saves_a_file_that_resumes_exactly(base_model, clips, tmp_path, adapter):
+    """With dropout too: its masks come from the run's own generator, whose state the resume file keeps."""
+    straight = open_trainer(base_model, clips, steps=4, duration=SHORT, adapter=adapter)
     straight.train()
     expected = {k: v.clone() for k, v in straight.adapters.state_dict().items()}
     straight.close()
@@ -282,14 +284,15 @@ def test_stop_mid_run_saves_a_file_that_resumes_exactly(base_model, clips, tmp_p
         if report.step == 2:
             raise TrainingStopped
 
-    first = open_trainer(base_model, clips, steps=4, duration=SHORT)
+    first = open_trainer(base_model, clips, steps=4, duration=SHORT, adapter=adapter)
     first.train(stop_at_two, save_path=tmp_path / "run.safetensors")
     first.close()
     assert (tmp_path / "run.resume.pt").is_file()
     resumed = LoraTrainer(
         base_model, clips, TrainingSettings(steps=4, duration=SHORT), resume_from=tmp_path / "run.safetensors"
     )
-    assert resumed.step == 2 and resumed.adapter_config == AdapterConfig(rank=4)
+    assert resumed.step == 2 and resumed.adapter_config == adapter
+    torch.manual_seed(12345)  # the global RNG plays no part
     resumed.train()
     try:
         assert resumed.step == 4 and len(resumed.losses) == 4
@@ -323,6 +326,91 @@ def test_resume_from_an_upstream_lightning_checkpoint(base_model, clips, tmp_pat
             assert torch.equal(value, recorded_init(t)[key])
     finally:
         trainer.close()
+
+
+@pytest.mark.parametrize(
+    ("saved", "kind"),
+    [
+        ("dora-cols", "dora-cols"),  # upstream's legacy bug: 1-D magnitudes, one per input feature
+        ("dora-rows", "dora-rows"),  # what upstream's "dora" trains now: one per output row
+    ],
+)
+@pytest.mark.parametrize("suffix", [".ckpt", ".safetensors"])
+def test_resume_from_an_upstream_legacy_dora_checkpoint(base_model, clips, tmp_path, saved, kind, suffix):
+    """A file that says only 'dora' is told apart by its 1-D magnitudes' length, not refused."""
+    t = load_file(str(REF / "types" / f"{saved}.safetensors"))
+    init = recorded_init(t)
+    assert all(v.dim() == 1 for k, v in init.items() if k.endswith(".magnitude"))
+    config = dict(META["types"][saved]["lora_config"], adapter_type="dora")
+    path = tmp_path / f"legacy{suffix}"
+    if suffix == ".ckpt":
+        torch.save({"state_dict": init, "lora_config": config}, path)
+    else:
+        save_file(
+            {k: v.half() for k, v in init.items()}, str(path), metadata={"lora_config": json.dumps(config)}
+        )
+    trainer = LoraTrainer(base_model, clips, TrainingSettings(steps=1, duration=SHORT), resume_from=path)
+    try:
+        assert trainer.adapter_config.adapter_type == kind
+        for key, value in trainer.adapters.state_dict().items():
+            expected = init[key] if suffix == ".ckpt" else init[key].half().float()
+            assert torch.equal(value, expected), key
+        trainer.train()
+    finally:
+        trainer.close()
+    base_model.load_lora(str(path))  # loading for generation reads it the same way
+    try:
+        assert base_model.generate("a bright tone", duration=SHORT, steps=2, seed=1).isfinite().all()
+    finally:
+        base_model.unload_lora()
+
+
+def test_legacy_dora_file_of_another_model_names_that(base_model, clips, tmp_path):
+    """A 1-D magnitude that fits neither side of this model's layer: the file is for another model."""
+    t = load_file(str(REF / "types" / "dora-cols.safetensors"))
+    init = recorded_init(t)
+    key = next(k for k in init if k.endswith(".magnitude"))
+    init[key] = torch.ones(init[key].numel() + 1)
+    config = dict(META["types"]["dora-cols"]["lora_config"], adapter_type="dora")
+    torch.save({"state_dict": init, "lora_config": config}, tmp_path / "legacy.ckpt")
+    with pytest.raises(ValueError, match="made for another model") as err:
+        LoraTrainer(base_model, clips, resume_from=tmp_path / "legacy.ckpt")
+    assert one_sentence(str(err.value))
+
+
+def test_dropout_applies_from_step_one_and_previews_change_nothing(base_model, clips):
+    """A run with previews every step or two ends bit-identical to the same run without any."""
+
+    def run(adapter, preview_every=0, global_seed=0):
+        torch.manual_seed(global_seed)  # the global RNG plays no part in training
+        random.seed(global_seed)
+        trainer = open_trainer(base_model, clips, steps=4, duration=SHORT, adapter=adapter)
+        modes = []
+
+        def look(tr):
+            before = [m.training for m in base_model.model.modules()]
+            tr.preview("a bright tone", duration=SHORT, steps=2)  # seed -1: a random one
+            modes.append(before == [m.training for m in base_model.model.modules()])
+
+        try:
+            trainer.train_step()
+            first = {k: v.clone() for k, v in trainer.adapters.state_dict().items()}
+            trainer.train(preview_every=preview_every, on_preview=look)
+            state = {k: v.clone() for k, v in trainer.adapters.state_dict().items()}
+            return first, state, modes
+        finally:
+            trainer.close()
+
+    dropping = AdapterConfig(rank=4, dropout=0.3)
+    first, plain, _ = run(dropping)
+    for every, seed in ((1, 1), (2, 7)):
+        _, seen, modes = run(dropping, every, seed)
+        assert modes and all(modes)  # each preview left every module in the mode it found
+        assert seen.keys() == plain.keys()
+        for key in plain:
+            assert torch.equal(seen[key], plain[key]), key
+    first_without, _, _ = run(AdapterConfig(rank=4))
+    assert any(not torch.equal(first_without[k], first[k]) for k in first)  # masks act from step 1
 
 
 def test_request_stop_from_another_thread_ends_after_the_current_step(base_model, clips, tmp_path):
@@ -364,6 +452,22 @@ def test_base_precision_and_checkpointing(clips):
         assert model.model.dit.transformer.rotary_pos_emb.inv_freq.dtype == torch.float32
     finally:
         half.close()
+
+
+def test_dropout_masks_hold_through_gradient_checkpointing(base_model, clips):
+    """Backward recomputes each block's adapted weights with the masks its forward pass used."""
+    states = []
+    for checkpointing in (False, True):
+        trainer = open_trainer(
+            base_model, clips, steps=2, duration=SHORT, gradient_checkpointing=checkpointing,
+            adapter=AdapterConfig(rank=4, dropout=0.3),
+        )  # fmt: skip
+        try:
+            trainer.train()
+            states.append({k: v.clone() for k, v in trainer.adapters.state_dict().items()})
+        finally:
+            trainer.close()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
 # --------------------------------------------------------------------------- data

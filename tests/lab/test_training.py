@@ -10,7 +10,9 @@ import signal
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
+from safetensors.torch import load_file
 from training_helpers import BASE, SHORT, lora_header, one_sentence
 
 from sa3lab.lab import Lab
@@ -86,3 +88,33 @@ def test_an_interrupt_mid_step_keeps_the_last_finished_step(lab, clips, tmp_path
     assert result.stopped and result.step == 2 and len(result.losses) == 2
     with safe_open(result.lora_path, framework="pt") as f:
         assert json.loads(f.metadata()["training"])["step"] == 2
+
+
+def test_previews_through_the_run_core_leave_training_alone(lab, clips, tmp_path):
+    """A run with a preview every step saves the same adapter, bit for bit, as the same run without."""
+
+    def run(folder, every):
+        request = TrainingRequest(
+            model=BASE,
+            data_dir=str(clips),
+            steps=3,
+            rank=2,
+            duration=SHORT,
+            output_dir=str(tmp_path / folder),
+            preview_every=every,
+            preview_steps=2,
+            preview_duration=SHORT,
+        )
+        return lab.train(request)
+
+    plain, seen = run("plain", 0), run("previews", 1)
+    assert not plain.previews and [step for step, _ in seen.previews] == [1, 2, 3]
+    expected, got = load_file(plain.lora_path), load_file(seen.lora_path)  # the float16 files
+    assert expected.keys() == got.keys() and all(torch.equal(got[k], expected[k]) for k in expected)
+    resume_files = [Path(r.lora_path).with_suffix(".resume.pt") for r in (plain, seen)]
+    states = [torch.load(path, weights_only=True) for path in resume_files]
+    expected, got = (state["adapters"] for state in states)  # float32
+    assert expected.keys() == got.keys() and all(torch.equal(got[k], expected[k]) for k in expected)
+    for part in ("generator", "dropout_generator"):  # the run's own random states
+        assert torch.equal(states[0][part], states[1][part])
+    assert states[0]["rng"] == states[1]["rng"] and states[0]["data_rng"] == states[1]["data_rng"]
