@@ -3,6 +3,7 @@
 The sweep form: tests/forms/test_sweep_form.py; the sweep notebook: tests/notebooks/test_notebooks.py.
 """
 
+import ipaddress
 import json
 import os
 import signal
@@ -35,9 +36,12 @@ def lab():
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """A local Ray of 2 CPUs for this module's Ray tests (skipped where ray is not installed)."""
+    """A local Ray of 2 CPUs, started as a sweep starts it, for this module's Ray tests (skipped where
+    ray is not installed)."""
     ray = pytest.importorskip("ray", reason=NO_RAY)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from sa3lab.sweep_ray import connect
+
+    connect(num_cpus=2)
     yield ray
     ray.shutdown()
 
@@ -266,6 +270,77 @@ def test_killing_an_actor_mid_sweep_loses_no_item(ray_cluster, lab, local_sweep,
     records = manifest(tmp_path)
     assert len(records) == 6 and len({r["id"] for r in records}) == 6
     assert samples(tmp_path) == samples(local_sweep[0])
+
+
+def listening_sockets() -> list[tuple[str, str, int]]:
+    """(process, address, port) of each TCP socket listening in this process and its descendants: the
+    local Ray's GCS server, raylet, agents and workers (started by this process), and its driver."""
+    here = psutil.Process()
+    found = []
+    for process in [here, *here.children(recursive=True)]:
+        try:
+            for conn in process.net_connections(kind="inet"):
+                if conn.status == psutil.CONN_LISTEN:
+                    found.append((process.name(), conn.laddr.ip, conn.laddr.port))
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # "::ffff:127.0.0.1" too
+
+
+CLIENT_WITHOUT_TOKEN = """
+import sys
+from ray._raylet import GcsClient
+GcsClient(address=sys.argv[1])  # asks the GCS for the cluster's id
+"""
+
+
+def test_a_local_ray_listens_on_loopback_only_and_refuses_a_client_without_its_token(ray_cluster, tmp_path):
+    from sa3lab.sweep_ray import token_auth_enabled
+
+    sockets = listening_sockets()
+    assert {"gcs_server", "raylet"} <= {name for name, _, _ in sockets}, sockets
+    reachable = [s for s in sockets if not loopback(s[1])]
+    assert not reachable, f"a local Ray listens beyond loopback: {reachable}"
+    assert token_auth_enabled(), "a local Ray without token authentication (RAY_AUTH_MODE)"
+    # Another user of this machine reaches loopback too: without the token, the GCS refuses them.
+    gcs = ray_cluster.get_runtime_context().gcs_address
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    env.update(HOME=str(tmp_path), RAY_AUTH_MODE="disabled")  # no token file, none sent
+    refused = subprocess.run(
+        [sys.executable, "-c", CLIENT_WITHOUT_TOKEN, gcs], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0 and "Unauthenticated" in refused.stderr, refused.stderr[-2000:]
+
+
+def test_a_local_ray_is_refused_without_token_authentication(monkeypatch):
+    ray = pytest.importorskip("ray", reason=NO_RAY)
+    from sa3lab import sweep_ray
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    with pytest.raises(RuntimeError, match="RAY_AUTH_MODE=disabled"):
+        sweep_ray._require_token_auth()
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    monkeypatch.setattr(ray, "__version__", "2.40.0")  # before token authentication
+    with pytest.raises(RuntimeError, match="cannot authenticate"):
+        sweep_ray._require_token_auth()
+
+
+def test_the_ray_token_file_is_readable_by_its_owner_only(tmp_path):
+    pytest.importorskip("ray", reason=NO_RAY)
+    from sa3lab.sweep_ray import _private_token_file
+
+    new, old = tmp_path / "new" / "auth_token", tmp_path / "auth_token"
+    _private_token_file(new)
+    old.write_text("x" * 64)
+    old.chmod(0o644)
+    _private_token_file(old)
+    assert len(new.read_text()) == 64 and old.read_text() == "x" * 64
+    assert new.stat().st_mode & 0o777 == 0o600 and old.stat().st_mode & 0o777 == 0o600
 
 
 LORA = MODELS / "lora" / "lora_a.safetensors"
