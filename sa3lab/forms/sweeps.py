@@ -226,16 +226,18 @@ def _clip(path: Path, record: dict) -> str:
     )
     try:
         rate, audio = read_audio(path, what="sweep result")
-    except ValueError as exc:
+        image = render.spectrogram_jpeg(audio, rate, size=SPECTROGRAM_SIZE)
+        player = render.audio_html(audio, rate, budget=PREVIEW_BYTES)
+    except Exception as exc:  # noqa: BLE001 - the reader's sentence, or one for a clip not drawn
+        text = str(exc) if isinstance(exc, ValueError) else parts.unshown_text(path, exc)
         return (
             "<div class='sa3lab-clip' style='flex:0 1 300px;margin:0 8px 8px 0'>"
-            f"<small>{html.escape(label)}</small>{render.message_html(str(exc), 'warning')}</div>"
+            f"<small>{html.escape(label)}</small>{render.message_html(text, 'warning')}</div>"
         )
-    image = render.spectrogram_jpeg(audio, rate, size=SPECTROGRAM_SIZE)
     return (
         "<div class='sa3lab-clip' style='flex:0 1 300px;margin:0 8px 8px 0'>"
         f"<small>{html.escape(label)}</small>"
-        f"{render.audio_html(audio, rate, budget=PREVIEW_BYTES)}"
+        f"{player}"
         f"{render.image_html(image, 'image/jpeg', 'spectrogram')}"
         f"<div><small><code>{html.escape(path.name)}</code></small></div></div>"
     )
