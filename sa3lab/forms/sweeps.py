@@ -21,7 +21,14 @@ GALLERY_ITEMS = 48  # items shown with a player; the rest are listed by file
 PREVIEW_BYTES = 60_000  # per gallery clip: a small player preview (the WAV keeps full quality)
 SPECTROGRAM_SIZE = (4, 1.4)
 RANDOM_WORD = "random"
-STOPPED_TEXT = "Stopped: the finished items are kept; run the sweep again to make the others."
+STOPPED_TEXT = (
+    "Stopped: {saved} of {total} items are saved in {folder}; run the sweep again to make the others."
+)
+
+
+def stopped_text(saved: int, total: int, folder) -> str:
+    """What a stopped sweep says: how many of its items are saved, and where."""
+    return STOPPED_TEXT.format(saved=saved, total=total, folder=folder)
 
 
 class SweepForm(NotebookForm):
@@ -50,6 +57,7 @@ class SweepForm(NotebookForm):
         if backend not in BACKENDS:
             raise ValueError(f"The backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
         self.session = session or shared_session()
+        self._started: SweepRequest | None = None  # the request of the run under way (its folder counts)
         self.picker = parts.ModelPicker(MODELS, model)
         from_file = isinstance(prompts, (str, Path))
         self.prompts = widgets.Textarea(
@@ -155,10 +163,24 @@ class SweepForm(NotebookForm):
         )
 
     def read(self) -> SweepRequest:
+        self._started = None
         return self.request()  # checked once, when the sweep starts
+
+    def stopped_text(self) -> str:
+        """After Stop or an interrupt that ends the run outright (before its first count, or while the
+        gallery is drawn): how many of the sweep's items its folder holds, as the manifest says."""
+        request = self._started
+        if request is None:
+            return super().stopped_text()
+        result = sweeps.collect(request, sweeps.SweepProgress(total=len(request.items())), 0.0, stopped=True)
+        saved = sum(1 for record in result.records if record.get("status") == "done")
+        if not saved:
+            return super().stopped_text()
+        return stopped_text(saved, result.progress.total, result.output_dir)
 
     def execute(self, request: SweepRequest, progress) -> SweepResult:
         """The sweep's result; after Stop (or an interrupt) the result of the items finished so far."""
+        self._started = request
         seen = []
 
         def show(counts) -> None:
@@ -187,7 +209,9 @@ class SweepForm(NotebookForm):
         ]
         header = f"<b>Sweep</b> · {len(result.records)} items · {html.escape(result.backend)}"
         if result.stopped:
-            failures.insert(0, render.message_html(STOPPED_TEXT, "info"))
+            saved = sum(1 for record in result.records if record.get("status") == "done")
+            text = stopped_text(saved, result.progress.total, result.output_dir)
+            failures.insert(0, render.message_html(text, "info"))
         return (
             "<div class='sa3lab-result sa3lab-sweep' style='border:1px solid #ddd;padding:6px;margin:6px 0'>"
             f"<div>{header}</div>{render.table_html(rows)}{''.join(failures)}"
