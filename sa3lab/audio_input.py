@@ -3,7 +3,9 @@
 Every audio file the lab reads (a form's file field and its player, a generation's or round trip's
 source, a training clip in the caption editor, a saved run in the library or a sweep's gallery) is
 read here, under the same rules: the file exists, libsndfile decodes it (any decoder failure is one
-sentence), it holds samples, and every sample is a finite number. Non-finite samples are refused
+sentence), its sample rate is within :data:`RATE_SPAN`, it holds samples, and every sample is a finite
+number. (Channels and rates an encoder does not take are made playable where audio is encoded:
+:func:`sa3lab.render.encodable`.) Non-finite samples are refused
 here, before anything native sees them: an MP3 encoder fed NaN aborts the whole process (LAME's
 ``calc_energy`` assertion), and a resampler or a figure would carry them on silently.
 
@@ -28,6 +30,7 @@ import torch
 
 REFERENCE_CHORD_HZ = (130.81, 261.63, 329.63, 392.0)  # C3 + a C major triad
 REFERENCE_CHORD_RATE = 44100
+RATE_SPAN = (1000, 768000)  # sample rates accepted, in Hz (outside: a broken header, or no audio)
 SCAN_FRAMES = 1 << 18  # frames decoded at a time when a whole file is checked (about 6 s at 44.1 kHz)
 
 
@@ -64,6 +67,16 @@ def _not_finite(what: str, path) -> ValueError:
     )
 
 
+def _check_rate(f: sf.SoundFile, what: str, file: Path) -> int:
+    rate = int(f.samplerate)
+    if not RATE_SPAN[0] <= rate <= RATE_SPAN[1]:
+        low, high = (f"{r // 1000} kHz" for r in RATE_SPAN)
+        raise ValueError(
+            f"The {what} file {file} has a sample rate of {rate} Hz; use a file sampled at {low} to {high}."
+        )
+    return rate
+
+
 def _existing(path, what: str) -> Path:
     if not path or not str(path).strip():
         raise ValueError(f"Choose the {what}: upload a file or type its path.")
@@ -96,6 +109,7 @@ def audio_info(path, what: str = "audio") -> AudioInfo:
     file = _existing(path, what)
     frames = 0
     with _open(file) as f:
+        rate = _check_rate(f, what, file)
         while True:
             block = _decoded(f, file, SCAN_FRAMES)
             if not block.size:
@@ -103,7 +117,7 @@ def audio_info(path, what: str = "audio") -> AudioInfo:
             if not np.isfinite(block).all():
                 raise _not_finite(what, file)
             frames += block.shape[0]
-        info = AudioInfo(file, int(f.samplerate), int(f.channels), frames, f.format, f.subtype)
+        info = AudioInfo(file, rate, int(f.channels), frames, f.format, f.subtype)
     if frames == 0:
         raise _empty(what, file)
     return info
@@ -129,7 +143,7 @@ def read_audio(
     """
     file = _existing(path, what)
     with _open(file) as f:
-        rate = int(f.samplerate)
+        rate = _check_rate(f, what, file)
         if f.frames == 0:
             raise _empty(what, file)
         seconds = None if max_seconds is None else round(max_seconds * rate)

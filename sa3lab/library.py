@@ -55,6 +55,11 @@ class ExportFormat:
     subtype: str
     suffix: str  # appended to the run's stem
     options: tuple = ()  # (name, value) pairs for soundfile.SoundFile
+    rates: tuple | range = range(1, 1 << 31)  # sample rates the encoder takes (others are resampled)
+    channels: int = 1024  # the most channels it takes (more are mixed down to stereo)
+
+    def takes(self, rate: int, channels: int) -> bool:
+        return rate in self.rates and channels <= self.channels
 
     def available(self) -> bool:
         formats = sf.available_formats()
@@ -64,15 +69,20 @@ class ExportFormat:
 EXPORTS = {
     "wav": ExportFormat("WAV 16-bit PCM", "WAV", "PCM_16", ".pcm16.wav"),
     "wav-float32": ExportFormat("WAV 32-bit float", "WAV", "FLOAT", ".float32.wav"),
-    "flac": ExportFormat("FLAC 24-bit", "FLAC", "PCM_24", ".flac"),
+    "flac": ExportFormat("FLAC 24-bit", "FLAC", "PCM_24", ".flac", (), range(1, 655351), 8),
     "mp3": ExportFormat(
         "MP3 320 kbit/s",
         "MP3",
         "MPEG_LAYER_III",
         ".mp3",
         (("compression_level", 0.0), ("bitrate_mode", "CONSTANT")),
+        render.MP3_RATES,
+        2,
     ),
-    "ogg": ExportFormat("OGG Vorbis", "OGG", "VORBIS", ".ogg", (("compression_level", 0.3),)),
+    # libvorbis crashes the process at 384 kHz and above
+    "ogg": ExportFormat(
+        "OGG Vorbis", "OGG", "VORBIS", ".ogg", (("compression_level", 0.3),), range(1000, 192001), 8
+    ),
 }
 
 
@@ -287,16 +297,28 @@ class Library:
         if fmt == "wav-float32" and info.format == "WAV" and info.subtype == "FLOAT":
             return run.wav
         path = run.export_path(fmt)
+        options = {"format": target.format, **dict(target.options)}
         block = BLOCK_SECONDS * info.sample_rate
 
         def write(tmp):
-            options = {"format": target.format, **dict(target.options)}
             with sf.SoundFile(tmp, "w", info.sample_rate, info.channels, target.subtype, **options) as out:
                 for start in range(0, info.frames, block):
                     _, data = read_audio(info.path, what="run's audio", start=start, frames=block)
                     out.write(np.ascontiguousarray(data.T.numpy().clip(-1.0, 1.0)))
 
-        atomic_write(path, write)
+        def convert(tmp):
+            """A rate or channel count the encoder does not take: the whole file, resampled or mixed down."""
+            _, audio = read_audio(info.path, what="run's audio")
+            if info.channels <= target.channels:  # the channels are kept, only the rate changes
+                audio, rate = render.to_rate(render.finite_in_range(audio), info.sample_rate, target.rates)
+                data = audio.clamp(-1, 1).T.contiguous().numpy()
+            else:
+                data, rate = render.encodable(audio, info.sample_rate, target.rates, min(2, target.channels))
+            with sf.SoundFile(tmp, "w", rate, data.shape[1], target.subtype, **options) as out:
+                for start in range(0, data.shape[0], BLOCK_SECONDS * rate):
+                    out.write(np.ascontiguousarray(data[start : start + BLOCK_SECONDS * rate]))
+
+        atomic_write(path, write if target.takes(info.sample_rate, info.channels) else convert)
         return path
 
     def delete(self, run: Run, *, confirm: bool = False) -> list[Path]:

@@ -36,15 +36,70 @@ MESSAGE_COLOURS = {"error": "#b00020", "info": "#0b5394", "warning": "#8a6d00"}
 # ---------------------------------------------------------------------------------------- audio
 
 
-def _mono_or_stereo(audio: torch.Tensor) -> np.ndarray:
-    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip, every sample finite.
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # MPEG-1/2/2.5
+WAV_RATES = range(8000, 192001)  # the rates a preview in WAV keeps (browsers play these)
+PREVIEW_RATE = 48000  # a rate outside what the encoder takes is resampled to the nearest one above, or this
+
+
+def finite_in_range(audio: torch.Tensor) -> torch.Tensor:
+    """A float32 CPU copy of ``audio`` with every sample finite and within [-1, 1].
 
     The file reader and the engine refuse NaN and infinite samples before here; should one still come,
-    it is written as silence (NaN) or full scale, never handed to an encoder (LAME aborts the process).
+    it becomes silence (NaN) or full scale, never reaching an encoder (LAME aborts the process on NaN)
+    or a figure. Samples beyond full scale (1e30, say) are clipped.
     """
     data = audio.detach().to("cpu", torch.float32)
     data = torch.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0)
-    return data.clamp(-1, 1).T.contiguous().numpy()
+    return data.clamp(-1, 1)
+
+
+def downmix(audio: torch.Tensor, channels: int = 2) -> torch.Tensor:
+    """(channels, samples) with at most ``channels`` (1 or 2) channels: more are folded in, the
+    even-numbered onto the left and the odd-numbered onto the right (their mean, so never louder)."""
+    if audio.shape[0] <= channels:
+        return audio
+    if channels == 1:
+        return audio.mean(dim=0, keepdim=True)
+    return torch.stack([audio[0::2].mean(dim=0), audio[1::2].mean(dim=0)])
+
+
+def to_rate(audio: torch.Tensor, sample_rate: int, rates=MP3_RATES) -> tuple[torch.Tensor, int]:
+    """``(audio, rate)`` at a rate in ``rates`` (a tuple of rates, or a ``range`` of them).
+
+    A rate already accepted is kept; another is resampled to the lowest listed rate above it (else the
+    highest; :data:`PREVIEW_RATE` for a range) by the engine's resampler.
+    """
+    from stable_audio_3.resample import resample
+
+    sample_rate = int(sample_rate)
+    if sample_rate in rates:
+        return audio, sample_rate
+    if isinstance(rates, range):
+        candidates = [PREVIEW_RATE]
+    else:
+        candidates = sorted(r for r in rates if r > sample_rate) or [max(rates)]
+    return resample(audio, sample_rate, candidates[0]), candidates[0]
+
+
+def encodable(
+    audio: torch.Tensor, sample_rate: int, rates=MP3_RATES, channels: int = 2
+) -> tuple[np.ndarray, int]:
+    """``((samples, channels) float32, rate)`` an encoder accepts: every sample finite and in [-1, 1]
+    (:func:`finite_in_range`), at most ``channels`` (1 or 2) channels (:func:`downmix`), a rate in
+    ``rates`` (:func:`to_rate`). Any clip is accepted, even one of no samples (one silent sample)."""
+    data = finite_in_range(audio)
+    if data.ndim == 1:
+        data = data[None]
+    if data.shape[-1] == 0:
+        data = torch.zeros(max(1, data.shape[0]), 1)
+    data, rate = to_rate(downmix(data, channels), sample_rate, rates)
+    return data.clamp(-1, 1).T.contiguous().numpy(), rate
+
+
+def _mono_or_stereo(audio: torch.Tensor) -> np.ndarray:
+    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip, every sample finite, at
+    most two channels (see :func:`encodable`)."""
+    return encodable(audio, PREVIEW_RATE, WAV_RATES)[0]
 
 
 def mp3_available() -> bool:
@@ -60,23 +115,27 @@ def audio_preview(audio: torch.Tensor, sample_rate: int, budget: int = PREVIEW_B
     """``(mime type, bytes)`` of a compressed preview of a (channels, samples) clip, about ``budget`` bytes.
 
     MP3 at a constant bitrate chosen from the budget (within :data:`PREVIEW_KBPS`; long clips get the
-    lowest rate and may exceed the budget); 16-bit WAV where libsndfile cannot write MP3.
+    lowest rate and may exceed the budget); 16-bit WAV where libsndfile cannot write MP3. Any clip is
+    accepted: it is made :func:`encodable` first (finite, in range, mono or stereo, a rate MP3 takes).
     """
     if not mp3_available():
         return "audio/wav", wav_bytes(audio, sample_rate)
-    data, buf = _mono_or_stereo(audio), io.BytesIO()
-    seconds = max(data.shape[0] / sample_rate, 1e-3)
+    data, rate = encodable(audio, sample_rate, MP3_RATES)
+    buf = io.BytesIO()
+    seconds = max(data.shape[0] / rate, 1e-3)
     kbps = min(PREVIEW_KBPS[1], max(PREVIEW_KBPS[0], budget * 8 / 1000 / seconds))
     soundfile.write(
-        buf, data, sample_rate, format="MP3", compression_level=_mp3_level(kbps), bitrate_mode="CONSTANT"
+        buf, data, rate, format="MP3", compression_level=_mp3_level(kbps), bitrate_mode="CONSTANT"
     )
     return "audio/mpeg", buf.getvalue()
 
 
 def wav_bytes(audio: torch.Tensor, sample_rate: int) -> bytes:
-    """A (channels, samples) clip as a 16-bit WAV file's bytes (quick to write: live previews)."""
+    """A (channels, samples) clip as a 16-bit WAV file's bytes (quick to write: live previews); mono or
+    stereo at a rate browsers play (:func:`encodable`)."""
+    data, rate = encodable(audio, sample_rate, WAV_RATES)
     buf = io.BytesIO()
-    soundfile.write(buf, _mono_or_stereo(audio), sample_rate, format="WAV", subtype="PCM_16")
+    soundfile.write(buf, data, rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
@@ -119,7 +178,7 @@ def log_spectrogram(
     About ``columns`` centred frames of 2048 samples; ``frame=n``: instead one column per whole
     block of n samples (a window of n samples over each, e.g. one per latent frame).
     """
-    mono = audio.detach().to("cpu", torch.float32).mean(dim=0)
+    mono = finite_in_range(audio).mean(dim=0)
     n_fft = frame or 2048
     hop = frame or max(256, mono.numel() // columns)
     if mono.numel() < n_fft:
@@ -130,7 +189,7 @@ def log_spectrogram(
     ).abs()
     db = (20 * torch.log10(spec * 2 / window.sum() + 1e-10)).numpy()
     linear = np.fft.rfftfreq(n_fft, 1 / sample_rate)
-    top = min(FREQ_RANGE[1], sample_rate / 2)
+    top = max(FREQ_RANGE[0] * 2, min(FREQ_RANGE[1], sample_rate / 2))
     freqs = np.geomspace(FREQ_RANGE[0], top, rows)
     return Spectrogram(np.clip(_on_rows(db, linear, freqs), *DB_RANGE), freqs, mono.numel() / sample_rate)
 
@@ -206,7 +265,7 @@ def spectrogram_jpeg(
 
 def waveform_png(audio: torch.Tensor, sample_rate: int, *, regions=()) -> bytes:
     """Min/max envelope of each channel over time, ``regions`` (s) marked."""
-    data = audio.detach().to("cpu", torch.float32)
+    data = finite_in_range(audio)
     bins = max(1, min(2000, data.shape[-1]))
     usable = data[:, : data.shape[-1] // bins * bins].reshape(data.shape[0], bins, -1)
     t = np.linspace(0, data.shape[-1] / sample_rate, bins)

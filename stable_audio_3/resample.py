@@ -6,6 +6,8 @@ weights being a sinc low-pass at ``rolloff`` times the lower Nyquist frequency, 
 ``LOWPASS_WIDTH`` zero crossings and shaped by a Hann window. One strided convolution applies all
 ``new`` filters; the kernel and the output length are computed with the same roundings as
 torchaudio's ``transforms.Resample(orig_freq, new_freq)`` (defaults), so the numbers are identical.
+Rates whose filters would exceed ``KERNEL_LIMIT`` taps (44101 -> 44100 Hz: 7.8 GB) are first
+interpolated linearly to a whole multiple of the new rate, then filtered down.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ import torch.nn.functional as F
 
 LOWPASS_WIDTH = 6  # zero crossings of the sinc kept on each side
 ROLLOFF = 0.99  # cut-off as a fraction of the lower Nyquist frequency
+KERNEL_LIMIT = 1 << 23  # filter taps built at most (32 MiB); rates with a larger kernel go in two steps
+
+
+def kernel_taps(orig_freq: int, new_freq: int) -> int:
+    """How many filter taps :func:`resample` needs from ``orig_freq`` to ``new_freq`` in one step."""
+    gcd = math.gcd(orig_freq, new_freq)
+    orig, new = orig_freq // gcd, new_freq // gcd
+    return new * (2 * math.ceil(LOWPASS_WIDTH * orig / (min(orig, new) * ROLLOFF)) + orig)
 
 
 @functools.lru_cache(maxsize=8)
@@ -42,6 +52,11 @@ def resample(waveform: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Ten
     """``waveform`` (..., time) from ``orig_freq`` to ``new_freq`` Hz (whole numbers), in its dtype."""
     if orig_freq == new_freq:
         return waveform
+    if kernel_taps(orig_freq, new_freq) > KERNEL_LIMIT:
+        # Rates that share almost no divisor (44101 -> 44100 Hz) would need gigabytes of filters: the
+        # clip is first interpolated linearly up to a whole multiple of the new rate, then filtered down.
+        step = new_freq * math.ceil(orig_freq / new_freq)
+        return resample(_linear(waveform, orig_freq, step), step, new_freq)
     gcd = math.gcd(orig_freq, new_freq)
     orig, new = orig_freq // gcd, new_freq // gcd
     kernel, reach = sinc_kernel(orig, new)
@@ -51,3 +66,15 @@ def resample(waveform: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Ten
     out = out.transpose(1, 2).reshape(*lead, -1)
     # torchaudio rounds the exact length to float32 before taking the ceiling; so do we.
     return out[..., : math.ceil(np.float32(new * length / orig))]
+
+
+def _linear(waveform: torch.Tensor, orig_freq: int, new_freq: int) -> torch.Tensor:
+    """``waveform`` (..., time) sampled at ``new_freq`` by linear interpolation (sample ``j`` at input
+    time ``j * orig_freq / new_freq``; the last input sample is held past the end)."""
+    length = waveform.shape[-1]
+    count = max(1, math.ceil(length * new_freq / orig_freq))
+    where = torch.arange(count, dtype=torch.float64, device=waveform.device) * (orig_freq / new_freq)
+    left = where.floor().long().clamp(max=length - 1)
+    right = (left + 1).clamp(max=length - 1)
+    frac = (where - left).clamp(0, 1).to(waveform.dtype)
+    return waveform[..., left] * (1 - frac) + waveform[..., right] * frac

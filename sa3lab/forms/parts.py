@@ -230,6 +230,11 @@ def take_uploads(upload: widgets.FileUpload, value) -> tuple[list[tuple[str, Pat
 PLAYER_SECONDS = 30.0  # the chosen file's player holds its first seconds
 
 
+def unshown_text(path, exc: Exception) -> str:
+    """One sentence for an audio file the reader took but its player could not be made of."""
+    return f"The file {path} could not be shown ({type(exc).__name__}); choose another file."
+
+
 def audio_seconds(path, what: str = "audio") -> float:
     """The length of an audio file in seconds (ValueError with one sentence if it cannot be used)."""
     return audio_info(path, what).duration
@@ -294,6 +299,9 @@ class AudioSource:
             player = render.audio_html(audio, rate)
         except ValueError as exc:
             self.chosen.value = render.message_html(str(exc), "warning")
+            return
+        except Exception as exc:  # noqa: BLE001 - a field never raises into the kernel
+            self.chosen.value = render.message_html(unshown_text(self.value, exc), "warning")
             return
         file, seconds = info.path, info.duration
         name = (

@@ -132,8 +132,10 @@ class FormShell:
         run_label: str = "Generate",
         secrets: Callable[[], list[str]] = list,
         title: str = "sa3lab form",
+        stopped: Callable[[], str] = lambda: STOPPED_TEXT,
     ):
         self._read, self._execute, self._render = read, execute, render
+        self._stopped = stopped  # the sentence shown when Stop or an interrupt ends a run
         self._secrets, self.title = secrets, title
         self.run_button = widgets.Button(description=run_label, button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
@@ -269,7 +271,7 @@ class FormShell:
         try:
             value = job(self.progress)
         except (StopRequested, KeyboardInterrupt):
-            self._show(STOPPED_TEXT, "info")
+            self._show(self._stopped(), "info")
             return None
         except ValueError as exc:
             self._show(str(exc), "error")
@@ -335,8 +337,13 @@ class NotebookForm:
             run_label=run_label,
             secrets=self.session.secrets,
             title=title,
+            stopped=self.stopped_text,
         )
         return self.shell
+
+    def stopped_text(self) -> str:
+        """The sentence shown when Stop or an interrupt ends a run before it returns its result."""
+        return STOPPED_TEXT
 
     def run(self):
         """One run with the current values, exactly as the button does it (headless / papermill)."""

@@ -21,7 +21,14 @@ GALLERY_ITEMS = 48  # items shown with a player; the rest are listed by file
 PREVIEW_BYTES = 60_000  # per gallery clip: a small player preview (the WAV keeps full quality)
 SPECTROGRAM_SIZE = (4, 1.4)
 RANDOM_WORD = "random"
-STOPPED_TEXT = "Stopped: the finished items are kept; run the sweep again to make the others."
+STOPPED_TEXT = (
+    "Stopped: {saved} of {total} items are saved in {folder}; run the sweep again to make the others."
+)
+
+
+def stopped_text(saved: int, total: int, folder) -> str:
+    """What a stopped sweep says: how many of its items are saved, and where."""
+    return STOPPED_TEXT.format(saved=saved, total=total, folder=folder)
 
 
 class SweepForm(NotebookForm):
@@ -50,6 +57,7 @@ class SweepForm(NotebookForm):
         if backend not in BACKENDS:
             raise ValueError(f"The backend must be one of {', '.join(BACKENDS)}; got {backend!r}.")
         self.session = session or shared_session()
+        self._started: SweepRequest | None = None  # the request of the run under way (its folder counts)
         self.picker = parts.ModelPicker(MODELS, model)
         from_file = isinstance(prompts, (str, Path))
         self.prompts = widgets.Textarea(
@@ -155,10 +163,24 @@ class SweepForm(NotebookForm):
         )
 
     def read(self) -> SweepRequest:
+        self._started = None
         return self.request()  # checked once, when the sweep starts
+
+    def stopped_text(self) -> str:
+        """After Stop or an interrupt that ends the run outright (before its first count, or while the
+        gallery is drawn): how many of the sweep's items its folder holds, as the manifest says."""
+        request = self._started
+        if request is None:
+            return super().stopped_text()
+        result = sweeps.collect(request, sweeps.SweepProgress(total=len(request.items())), 0.0, stopped=True)
+        saved = sum(1 for record in result.records if record.get("status") == "done")
+        if not saved:
+            return super().stopped_text()
+        return stopped_text(saved, result.progress.total, result.output_dir)
 
     def execute(self, request: SweepRequest, progress) -> SweepResult:
         """The sweep's result; after Stop (or an interrupt) the result of the items finished so far."""
+        self._started = request
         seen = []
 
         def show(counts) -> None:
@@ -187,7 +209,9 @@ class SweepForm(NotebookForm):
         ]
         header = f"<b>Sweep</b> · {len(result.records)} items · {html.escape(result.backend)}"
         if result.stopped:
-            failures.insert(0, render.message_html(STOPPED_TEXT, "info"))
+            saved = sum(1 for record in result.records if record.get("status") == "done")
+            text = stopped_text(saved, result.progress.total, result.output_dir)
+            failures.insert(0, render.message_html(text, "info"))
         return (
             "<div class='sa3lab-result sa3lab-sweep' style='border:1px solid #ddd;padding:6px;margin:6px 0'>"
             f"<div>{header}</div>{render.table_html(rows)}{''.join(failures)}"
@@ -226,16 +250,18 @@ def _clip(path: Path, record: dict) -> str:
     )
     try:
         rate, audio = read_audio(path, what="sweep result")
-    except ValueError as exc:
+        image = render.spectrogram_jpeg(audio, rate, size=SPECTROGRAM_SIZE)
+        player = render.audio_html(audio, rate, budget=PREVIEW_BYTES)
+    except Exception as exc:  # noqa: BLE001 - the reader's sentence, or one for a clip not drawn
+        text = str(exc) if isinstance(exc, ValueError) else parts.unshown_text(path, exc)
         return (
             "<div class='sa3lab-clip' style='flex:0 1 300px;margin:0 8px 8px 0'>"
-            f"<small>{html.escape(label)}</small>{render.message_html(str(exc), 'warning')}</div>"
+            f"<small>{html.escape(label)}</small>{render.message_html(text, 'warning')}</div>"
         )
-    image = render.spectrogram_jpeg(audio, rate, size=SPECTROGRAM_SIZE)
     return (
         "<div class='sa3lab-clip' style='flex:0 1 300px;margin:0 8px 8px 0'>"
         f"<small>{html.escape(label)}</small>"
-        f"{render.audio_html(audio, rate, budget=PREVIEW_BYTES)}"
+        f"{player}"
         f"{render.image_html(image, 'image/jpeg', 'spectrogram')}"
         f"<div><small><code>{html.escape(path.name)}</code></small></div></div>"
     )

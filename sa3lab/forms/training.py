@@ -110,9 +110,13 @@ class CaptionEditor:
         try:
             audio_info(clip, "training clip")
             rate, audio = read_audio(clip, what="training clip", max_seconds=EDITOR_SECONDS)
+            player = render.audio_html(audio, rate, budget=EDITOR_BYTES)
         except ValueError as exc:
             return f"<div style='width:260px'>{name}<br><small>{html.escape(str(exc))}</small></div>"
-        return f"<div style='width:260px'>{name}{render.audio_html(audio, rate, budget=EDITOR_BYTES)}</div>"
+        except Exception as exc:  # noqa: BLE001 - the editor never raises into the kernel
+            text = html.escape(parts.unshown_text(clip, exc))
+            return f"<div style='width:260px'>{name}<br><small>{text}</small></div>"
+        return f"<div style='width:260px'>{name}{player}</div>"
 
     def save(self) -> int:
         """Write each non-empty caption to its clip's .txt file; returns how many were written."""

@@ -30,6 +30,7 @@ from ..resample import resample
 
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")
 SILENCE_DBFS = -60.0
+RATE_SPAN = (1000, 768000)  # sample rates a clip may have, in Hz (the lab's reader takes the same)
 LISTED = 5  # names shown in an error before "and N more"
 
 
@@ -96,12 +97,15 @@ class AudioCaptionDataset:
             raise ValueError(
                 f"The caption of {_names(empty, self.folder)} is empty; describe each clip in it."
             )
-        unreadable, nonfinite, silent = [], [], []
+        unreadable, odd_rate, nonfinite, silent = [], [], [], []
         for clip in clips:
             try:
-                data, _ = sf.read(str(clip), dtype="float32", always_2d=True)
+                data, rate = sf.read(str(clip), dtype="float32", always_2d=True)
             except Exception:  # noqa: BLE001 - any decoder failure means the same to the user
                 unreadable.append(clip)
+                continue
+            if not RATE_SPAN[0] <= rate <= RATE_SPAN[1]:
+                odd_rate.append(clip)
                 continue
             if not np.isfinite(data).all():
                 nonfinite.append(clip)
@@ -113,6 +117,11 @@ class AudioCaptionDataset:
             raise ValueError(
                 f"These files cannot be read as audio: {_names(unreadable, self.folder)}; "
                 "convert them to WAV or FLAC, or remove them."
+            )
+        if odd_rate:
+            raise ValueError(
+                f"These clips have a sample rate outside {RATE_SPAN[0] // 1000} kHz to "
+                f"{RATE_SPAN[1] // 1000} kHz: {_names(odd_rate, self.folder)}; resample them or remove them."
             )
         if nonfinite:
             raise ValueError(

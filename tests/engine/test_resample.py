@@ -125,3 +125,25 @@ def test_parity_cases_pass_without_torchaudio():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = proc.stdout.strip().splitlines()[-1]
     assert "passed" in summary and "skipped" not in summary, summary  # the parity cases ran, none skipped
+
+
+@pytest.mark.parametrize("orig, new", [(44101, 44100), (44100, 47999), (191999, 48000)])
+def test_rates_sharing_no_divisor_go_in_two_steps_within_memory(orig, new, monkeypatch):
+    """44101 -> 44100 Hz in one step would build 44100 filters of 44115 taps (7.8 GB): the clip is
+    interpolated to a multiple of the new rate (the new rate itself when upsampling), then filtered down;
+    a sine keeps its frequency."""
+    from stable_audio_3 import resample as module
+
+    assert module.kernel_taps(orig, new) > module.KERNEL_LIMIT
+    built = []
+    real = module.sinc_kernel.__wrapped__
+    monkeypatch.setattr(module, "sinc_kernel", lambda o, n: built.append((o, n)) or real(o, n))
+    seconds, hz = 0.25, 1000.0
+    before = torch.sin(2 * math.pi * hz * torch.arange(int(orig * seconds), dtype=torch.float64) / orig)
+    after = module.resample(torch.stack([before, -before]).float(), orig, new).double()
+    assert all(module.kernel_taps(o, n) <= module.KERNEL_LIMIT for o, n in built)
+    assert abs(after.shape[-1] - new * seconds) <= 2
+    wanted = torch.sin(2 * math.pi * hz * torch.arange(after.shape[-1], dtype=torch.float64) / new)
+    inner = slice(new // 100, -new // 100)
+    assert (after[0, inner] - wanted[inner]).abs().max() < 1e-2
+    assert (after[1, inner] + wanted[inner]).abs().max() < 1e-2

@@ -29,11 +29,42 @@ def test_the_form_maps_its_widgets_to_the_request_and_shows_the_count(tmp_path):
 
 def test_a_stopped_sweep_shows_the_items_it_finished(tmp_path):
     from sa3lab.forms.shell import StopRequested
-    from sa3lab.forms.sweeps import STOPPED_TEXT, SweepForm
+    from sa3lab.forms.sweeps import SweepForm
 
     form = SweepForm(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path))
     result = form.execute(form.read(), StopAfter(2, StopRequested))
     assert result.stopped and [r["status"] for r in result.records] == ["done", "done"]
     view = form.render(result)
-    assert html.escape(STOPPED_TEXT) in view and view.count("<audio") == 2
+    said = f"Stopped: 2 of 6 items are saved in {tmp_path}; run the sweep again to make the others."
+    assert html.escape(said) in view and view.count("<audio") == 2
     assert "done</th><td>2 of 6" in view
+
+
+def test_an_interrupt_after_items_were_saved_says_how_many_not_nothing_was_generated(tmp_path, monkeypatch):
+    """Issue 29: an interrupt that ends the run outright (here while the gallery is drawn, after the
+    sweep stopped with 2 items saved) said "nothing was generated"; it now counts the saved items."""
+    from sa3lab.forms import sweeps as form_module
+    from sa3lab.forms.shell import STOPPED_TEXT
+
+    form = form_module.SweepForm(
+        model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path)
+    )
+    stop = StopAfter(2)
+    monkeypatch.setattr(form.shell.progress, "step", stop.step)
+
+    def interrupted(result):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(form_module, "gallery_html", interrupted)
+    assert form.run() is None
+    said = html.unescape(form.shell.message.value)
+    assert f"Stopped: 2 of 6 items are saved in {tmp_path}; run the sweep again to make the others." in said
+    assert "nothing was generated" not in said and len(list(tmp_path.glob("*.wav"))) == 2
+    stop.count = 0  # stopped again before any new item: the 2 saved earlier still count
+    assert form.run() is None
+    assert "Stopped: 2 of 6 items are saved in" in html.unescape(form.shell.message.value)
+    empty = form_module.SweepForm(
+        model="demo", prompts=PROMPTS, seeds=[1], duration=1.0, output_dir=str(tmp_path / "new")
+    )
+    monkeypatch.setattr(empty.shell.progress, "step", StopAfter(0).step)
+    assert empty.run() is None and html.escape(STOPPED_TEXT) in empty.shell.message.value

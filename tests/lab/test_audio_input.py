@@ -212,3 +212,64 @@ def test_a_late_nan_stops_an_export_before_the_encoder_sees_it(tmp_path, monkeyp
     with pytest.raises(ValueError, match="holds NaN or infinite samples"):
         library.export(run, "mp3" if render.mp3_available() else "flac")
     assert len(list(out.iterdir())) == 2
+
+
+def test_a_family_of_hostile_files_through_every_path_shows_the_file_or_one_sentence(tmp_path):
+    """tests/hostile_audio.py runs each case (non-finite, 1e30, clipped, 1/3/6/8 channels, 8 kHz to
+    192 kHz and 7 Hz, 1 and 10 frames, empty, garbage header, MP3 named .wav, text) through every form's
+    path and upload field (then a good file: the field still works), the library's page and exports,
+    the sweep gallery, the caption editor, the training data check and a training item, in one child
+    process: a native abort there shows as its exit code."""
+    script = Path(__file__).resolve().parents[1] / "hostile_audio.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.endswith("DONE\n"), (done.returncode, done.stderr[-3000:])
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    sys.path.insert(0, str(script.parent))
+    try:
+        from hostile_audio import CASES
+    finally:
+        sys.path.remove(str(script.parent))
+    fields = ["generation.a2a_audio", "generation.inpaint_audio", "generation.continue_audio"]
+    paths = [f"{how}:{field}" for field in [*fields, "autoencoder.audio"] for how in ("path", "upload")]
+    paths += ["library:page", *(f"library:export-{fmt}" for fmt in export_formats()), "sweeps:gallery"]
+    paths += ["training:caption-editor", "training:data-check", "training:dataset-item"]
+    assert sorted((r["case"], r["path"]) for r in rows) == sorted((c, p) for c in CASES for p in paths)
+    wrong = [r for r in rows if r["outcome"] == "wrong"]
+    assert not wrong, json.dumps(wrong, indent=1)[:4000]
+    for row in rows:
+        refused = CASES[row["case"]][2]
+        checks = row["path"].startswith("training:data") and row["case"] != "mp3-named-wav"
+        allowed = {
+            True: {"refused"} if checks else {"sentence"},
+            False: {"shown", "refused"} if checks else {"shown"},
+            None: {"shown", "sentence", "refused"},
+        }[refused]
+        assert row["outcome"] in allowed, row
+    outcome = {(r["case"], r["path"]): r["outcome"] for r in rows}
+    assert outcome["6-channels-8kHz", "path:generation.a2a_audio"] == "shown"  # issue 29's two files
+    assert outcome["96000Hz-flac", "upload:autoencoder.audio"] == "shown"
+
+
+def test_a_player_that_fails_unforeseen_is_one_sentence_in_the_field_the_editor_and_the_gallery(
+    tmp_path, monkeypatch
+):
+    """Past the reader's checks nothing should fail; should an encoder still raise, the form says so."""
+    write(tmp_path / "a.wav", "good")
+    (tmp_path / "a.txt").write_text("a clip\n")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the encoder broke")
+
+    monkeypatch.setattr(render, "audio_html", broken)
+    sentence = f"The file {tmp_path / 'a.wav'} could not be shown (RuntimeError); choose another file."
+    field = AudioSource()
+    field.path.value = str(tmp_path / "a.wav")
+    editor = CaptionEditor()
+    editor.show(tmp_path)
+    settings = {"model": "demo", "steps": 2, "cfg_scale": 1.0}
+    record = {"status": "done", "prompt": "rain", "file": "a.wav", "seed": 1, "settings": settings}
+    gallery = gallery_html(SimpleNamespace(output_dir=str(tmp_path), records=[record]))
+    for shown in (field.chosen.value, editor.rows.children[0].children[0].value, gallery):
+        assert shown.replace("&#x27;", "'").count(sentence) == 1 and "<audio" not in shown

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -96,3 +97,21 @@ def test_rendered_results_flag_bad_signals_and_leave_music_alone():
             assert warnings_shown == 0, name
         else:
             assert warnings_shown == 1 and html.escape(assessed["flags"][flag]) in shown, name
+
+
+@pytest.mark.parametrize(
+    "channels, rate, frames",
+    [(6, 8000, 4000), (2, 96000, 9600), (3, 44101, 4410), (8, 192000, 1), (1, 7, 10), (2, 11025, 0)],
+)
+def test_a_player_takes_any_channels_rate_and_length_and_values(channels, rate, frames):
+    """Issue 29: 6 channels at 8 kHz was 'Format not recognised', 96 kHz 'MPEG-1/2/2.5 only supports
+    sample rates of ...'. Now mono or stereo at a rate the encoder takes, every sample in range."""
+    audio = torch.randn(channels, frames) * 1e30
+    mime, data = render.audio_preview(audio, rate)
+    decoded, got = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    assert decoded.shape[1] == min(channels, 2) and np.isfinite(decoded).all()
+    if mime == "audio/mpeg":
+        assert got in render.MP3_RATES and (rate not in render.MP3_RATES or got == rate)
+    wav, got = sf.read(io.BytesIO(render.wav_bytes(audio, rate)), dtype="float32", always_2d=True)
+    assert wav.shape[1] == min(channels, 2) and got in render.WAV_RATES and np.abs(wav).max() <= 1
+    assert render.spectrogram_jpeg(audio, rate) and (not frames or render.waveform_png(audio, rate))
