@@ -285,17 +285,15 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
     )
     previews: list[tuple[int, object]] = []
     prompt = request.preview_prompt.strip() or _first_caption(trainer.dataset)
-    look = GenerationRequest.checked(
-        GenerationRequest(
-            model=request.model,
-            prompt=prompt,
-            duration=request.preview_duration,
-            steps=request.preview_steps,
-            cfg_scale=PREVIEW_CFG,
-            seed=request.seed,
-            output_dir=request.output_dir,
-            confirm_long=True,  # the request's own range (preview steps up to 1000) applies
-        )
+    look = GenerationRequest(  # checked as it is built, before the first step
+        model=request.model,
+        prompt=prompt,
+        duration=request.preview_duration,
+        steps=request.preview_steps,
+        cfg_scale=PREVIEW_CFG,
+        seed=request.seed,
+        output_dir=request.output_dir,
+        confirm_long=True,  # the request's own range (preview steps up to 1000) applies
     )
 
     def preview(tr) -> None:
