@@ -50,7 +50,7 @@ class Lab:
         return self.core.load_autoencoder(model, entry, token)
 
     def prompt_fit(self, model: str, prompt: str):
-        """See :meth:`sa3lab.run_core.RunCore.prompt_fit` (None until ``model`` is loaded here)."""
+        """See :meth:`sa3lab.run_core.RunCore.prompt_fit` (None while the model's files are not here)."""
         return self.core.prompt_fit(model, prompt)
 
     # ------------------------------------------------------------------ set-up checks

@@ -120,14 +120,13 @@ class RunCore:
         return f"{source}|{policy.device}|{policy.dit_dtype}|{policy.autoencoder_dtype}"
 
     def prompt_fit(self, model: str, prompt: str):
-        """How much of ``prompt`` the model's text encoder takes
-        (:meth:`~stable_audio_3.StableAudioModel.prompt_fit`), or None while ``model`` is not loaded in
-        this kernel (nothing is loaded to find out)."""
-        key = self._generator_key(model, catalog.lookup(model))
-        if key not in self.cache:
-            return None
-        loaded, _, _ = self.cache.get(key, build=None)
-        return loaded.prompt_fit(prompt)
+        """How much of ``prompt`` the model's text encoder takes (a
+        :class:`~stable_audio_3.conditioning.PromptFit`), counted with its tokenizer alone, or None while
+        the model's files are not on this machine (nothing is downloaded or loaded to find out)."""
+        from stable_audio_3.pipeline import prompt_fit
+
+        entry = catalog.lookup(model)
+        return prompt_fit(model if entry is not None else str(Path(model).expanduser()), prompt)
 
     def load_autoencoder(self, model: str, entry: catalog.Entry | None, token):
         """``(AutoencoderModel, cache_hit, load_s)`` for same-s, same-l, demo or a folder (files first)."""

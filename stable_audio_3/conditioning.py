@@ -10,6 +10,7 @@ attention-logit soft-cap like the reference.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -273,6 +274,18 @@ class NumberConditioner(nn.Module):
         return embeds, torch.ones(embeds.shape[0], 1, device=device)
 
 
+def prompt_max_length(config: dict) -> int:
+    """The most tokens of a prompt the T5Gemma conditioner (its ``config``) reads."""
+    return int(config.get("max_length", 128))
+
+
+@functools.lru_cache(maxsize=4)
+def prompt_reader(folder: Path, max_length: int) -> TextEncoder:
+    """A text encoder of ``folder`` used only to count tokens (:meth:`TextEncoder.fit`): its weights are
+    never loaded; the last few are kept, so a form can ask on every keystroke."""
+    return TextEncoder(folder, max_length)
+
+
 def _prompt_conditioner(config: dict, dim: int, text_encoder_dir) -> PromptConditioner:
     name = config.get("model_name", TEXT_MODEL_NAME)
     if name != TEXT_MODEL_NAME:
@@ -293,7 +306,7 @@ def _prompt_conditioner(config: dict, dim: int, text_encoder_dir) -> PromptCondi
         raise ValueError(
             f"The text-encoder folder {folder} lacks {missing[0]}; it needs {TEXT_ENCODER_FILES}."
         )
-    text_encoder = TextEncoder(folder, int(config.get("max_length", 128)))
+    text_encoder = TextEncoder(folder, prompt_max_length(config))
     return PromptConditioner(text_encoder, dim, config.get("padding_mode", "zero"))
 
 

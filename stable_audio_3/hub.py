@@ -412,14 +412,20 @@ def _entry(mapping, key, default):
     return mapping.get(key, default) if isinstance(mapping, dict) else default
 
 
-def _text_encoder_source(config: dict) -> tuple[str | None, str]:
+def text_encoder_config(config: dict) -> dict | None:
+    """The T5Gemma prompt conditioner's own config in a model config, or None when it has none."""
     for entry in _entry(_entry(_entry(config, "model", {}), "conditioning", {}), "configs", []) or []:
         if _entry(entry, "type", None) == "t5gemma":
             cfg = _entry(entry, "config", {})
-            return _entry(cfg, "model_path", None) or _entry(cfg, "repo_id", None), _entry(
-                cfg, "subfolder", ""
-            ) or ""
-    return None, ""
+            return cfg if isinstance(cfg, dict) else {}
+    return None
+
+
+def _text_encoder_source(config: dict) -> tuple[str | None, str]:
+    cfg = text_encoder_config(config)
+    if cfg is None:
+        return None, ""
+    return cfg.get("model_path") or cfg.get("repo_id"), cfg.get("subfolder") or ""
 
 
 def _local_folder(path: Path) -> tuple[Path, Path]:
@@ -479,6 +485,50 @@ def _hub_text_encoder(config_path: Path, downloads: _Downloads, own_repo=None, r
             if exc.reason != "not_found":
                 raise
     return downloads.folder(source, subfolder)
+
+
+TOKENIZER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
+
+
+def local_prompt_files(name_or_path, cache_dir=None) -> tuple[dict, Path] | None:
+    """The config of a model's T5Gemma prompt conditioner and the folder of its tokenizer, when both are
+    on this machine already (a local folder, or the huggingface_hub cache), else None; nothing is
+    downloaded and no weights are read."""
+    path = _as_path(name_or_path)
+    if path.is_dir():
+        config_path, own_repo = path / CONFIG, None
+        if not config_path.is_file():
+            return None
+    else:
+        try:
+            own_repo = _repo_id_for(str(name_or_path), {**DIFFUSION_MODELS, **AUTOENCODER_MODELS})
+        except ValueError:
+            return None
+        found = huggingface_hub.try_to_load_from_cache(own_repo, CONFIG, cache_dir=cache_dir or default_cache_dir())
+        if not isinstance(found, str):
+            return None
+        config_path = Path(found)
+    try:
+        config = read_config(config_path)
+    except DamagedFileError:
+        return None
+    encoder = text_encoder_config(config)
+    if encoder is None:
+        return None
+    source, subfolder = _text_encoder_source(config)
+    candidates = [path / TEXT_ENCODER] if path.is_dir() else []
+    if source is not None and Path(source).is_dir():
+        candidates.append(Path(source) / subfolder)
+    for repo in dict.fromkeys(r for r in (own_repo, source) if r and "/" in r and not Path(r).is_dir()):
+        found = huggingface_hub.try_to_load_from_cache(
+            repo, f"{subfolder}/tokenizer.json" if subfolder else "tokenizer.json", cache_dir=cache_dir or default_cache_dir()
+        )
+        if isinstance(found, str):
+            candidates.append(Path(found).parent)
+    for folder in candidates:
+        if all((folder / name).is_file() for name in TOKENIZER_FILES):
+            return encoder, folder
+    return None
 
 
 def _cached_host_checkpoint(name: str, cache_dir) -> tuple[Path, Path] | None:

@@ -11,8 +11,8 @@ import torch
 
 from . import checks, inpainting, lengths, lora, sampling
 from .audio import prepare_audio
-from .conditioning import Conditioning
-from .hub import DIFFUSION_MODELS, ModelFiles, resolve_model_files
+from .conditioning import Conditioning, prompt_max_length, prompt_reader
+from .hub import DIFFUSION_MODELS, ModelFiles, local_prompt_files, resolve_model_files
 from .layers import check_attention_padding
 from .loading import BUILD_ERRORS, check_dtype, config_build_error, read_config, resolve_device
 from .lora import LoraStack
@@ -39,6 +39,19 @@ class Generation:
     timings: dict[str, float]  # seconds per stage: text_encoding, encoding, sampling[, decoding]
     lora_strengths: tuple[tuple[str, float], ...]  # (file, strength) of each loaded LoRA as this call used it
     sample_rate: int
+
+
+def prompt_fit(name_or_path, prompt: str, cache_dir=None):
+    """How much of ``prompt`` a model's text encoder takes (a :class:`~stable_audio_3.conditioning.PromptFit`),
+    read from the model's config and tokenizer files on this machine without loading the model; None
+    while those files are not here (nothing is downloaded)."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be text, got {prompt!r}.")
+    found = local_prompt_files(name_or_path, cache_dir)
+    if found is None:
+        return None
+    encoder, folder = found
+    return prompt_reader(folder, prompt_max_length(encoder)).fit(prompt)
 
 
 class StableAudioModel:

@@ -283,7 +283,7 @@ class GenerationForm(NotebookForm):
         self.hint.value = "".join(message_html(hint, "warning") for hint in hints)
 
     def _prompt_fit(self):
-        """How much of the prompt the chosen model reads, once the model is loaded in this kernel."""
+        """How much of the prompt the chosen model reads, once its files are on this machine."""
         try:
             return self.session.lab.prompt_fit(self.picker.value, self.prompt.value)
         except ValueError:  # no folder (yet): nothing to say about the prompt

@@ -204,3 +204,19 @@ def test_a_damaged_local_folder_is_refused_before_anything_is_built(tmp_path):
         DamagedFileError, match=f"{weights} is truncated: .*; download it again or replace it"
     ):
         resolve_autoencoder_files(folder)
+
+
+def test_a_prompt_is_counted_from_files_already_here_and_nothing_is_downloaded_to_count_it(hub):
+    from stable_audio_3 import StableAudioModel
+    from stable_audio_3.pipeline import prompt_fit
+
+    prompt = "rain on a tin roof, " * 60
+    requests_before = len(hub.requests)
+    assert prompt_fit(GATED, prompt) is None and prompt_fit("small-music-base", prompt) is None
+    assert prompt_fit("/no/such/folder", prompt) is None
+    assert len(hub.requests) == requests_before  # not downloaded, not even asked
+    files = resolve_model_files(GATED, token=ACCEPTED_TOKEN)
+    counted = prompt_fit(GATED, prompt)  # from the huggingface_hub cache, the weights not loaded
+    model = StableAudioModel.from_pretrained(files)
+    assert counted == model.prompt_fit(prompt) and counted.cut and counted.tokens > counted.max_tokens
+    assert prompt_fit(GATED, "rain") == model.prompt_fit("rain") and not model.prompt_fit("rain").cut

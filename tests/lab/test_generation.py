@@ -249,11 +249,13 @@ def test_a_prompt_longer_than_the_text_encoder_reads_is_recorded_with_where_it_i
 
     lab, long_prompt = Lab(), "rain on a tin roof, " * 60
     base = dict(model="demo", duration=1.0, steps=2, seed=3, output_dir=str(tmp_path))
-    assert lab.prompt_fit("demo", long_prompt) is None  # nothing loaded yet: nothing to say
+    before = lab.prompt_fit("demo", long_prompt)  # counted before the model is loaded
+    assert not lab.core.cache.keys()
     result = lab.generate(GenerationRequest(prompt=long_prompt, **base))
     fit = result.settings["prompt_tokens"]
     assert fit["tokens"] > fit["max_tokens"] == 64 and 0 < fit["cut_at"] < len(long_prompt)
-    assert lab.prompt_fit("demo", long_prompt).cut_at == fit["cut_at"]
+    assert (before.tokens, before.max_tokens, before.cut_at) == (fit["tokens"], 64, fit["cut_at"])
+    assert lab.prompt_fit("demo", long_prompt) == before
     kept = lab.generate(GenerationRequest(prompt=long_prompt[: fit["cut_at"]], **base))
     assert kept.settings["prompt_tokens"]["cut_at"] is None
     assert np.array_equal(kept.audio.numpy(), result.audio.numpy())  # the rest was not used
