@@ -69,10 +69,13 @@ class RoundTripResult:
 
 
 def _input(request: RoundTripRequest) -> tuple[int, torch.Tensor, str]:
-    """(rate, (channels, samples), label) of the file, or of the built-in test chord."""
+    """(rate, (channels, samples), label) of the file (its first two channels), or of the test chord."""
     if request.audio.strip():
         rate, audio = read_audio(request.audio, max_seconds=request.duration)
-        return rate, audio, request.audio.strip()
+        label = request.audio.strip()
+        if audio.shape[0] > 2:  # the autoencoders are stereo: keep the first two, as generation does
+            label, audio = f"{label} (channels 1-2 of {audio.shape[0]})", audio[:2]
+        return rate, audio, label
     return REFERENCE_CHORD_RATE, reference_chord(request.duration), f"test chord ({request.duration:g} s)"
 
 

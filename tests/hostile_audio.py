@@ -1,10 +1,13 @@
 """A family of hostile audio files run through every path that reads, previews, encodes or exports audio.
 
-Run as a script (``python tests/hostile_audio.py FOLDER``) by tests/lab/test_audio_input.py, so that a
-native abort (LAME, libvorbis, libsndfile) kills this process, not the test run. It prints one JSON
+Run as a script (``python tests/hostile_audio.py FOLDER [--runs] [CASE ...]``) by
+tests/lab/test_audio_input.py, so that a native abort (LAME, libvorbis, libsndfile) kills this
+process, not the test run. It prints one JSON
 line per case and path: ``{"case", "path", "outcome", "detail"}`` where outcome is ``shown`` (a player
 of the file, or an export written), ``sentence`` (the reader's one sentence, once, and no player),
-``refused`` (a data check's one sentence) or ``wrong`` (anything else, with what was seen).
+``refused`` (a data check's or a run's one sentence) or ``wrong`` (anything else, with what was seen).
+With ``--runs`` the paths are presses of Run instead (Generate in the file's tab, and the round trip),
+and after the family a run of each form with a good file.
 """
 
 import html
@@ -143,19 +146,52 @@ def guarded(case: str, path: str, call) -> None:
     report(case, path, outcome, detail)
 
 
-def fields(session, out):
-    """Every form's file fields by name."""
+def forms(session, out):
+    """The generation form and the round-trip form, on the demo model, set for short runs."""
     from sa3lab.forms.autoencoder import AutoencoderForm
     from sa3lab.forms.generation import GenerationForm
 
-    generation = GenerationForm(model="demo", output_dir=out, session=session)
-    autoencoder = AutoencoderForm(output_dir=out, session=session)
+    generation = GenerationForm(model="demo", duration=1.0, seed=1, output_dir=out, session=session)
+    generation.steps.value, generation.prompt.value, generation.regions.value = 2, "rain", "0.1-0.3"
+    return generation, AutoencoderForm(model="demo", duration=1.0, seed=1, output_dir=out, session=session)
+
+
+def fields(generation, autoencoder):
+    """Every form's file fields by name."""
     return {
         "generation.a2a_audio": generation.a2a_audio,
         "generation.inpaint_audio": generation.inpaint_audio,
         "generation.continue_audio": generation.continue_audio,
         "autoencoder.audio": autoencoder.audio,
     }
+
+
+# the Generate tab of each generation file field (its index in the form's tabs)
+GENERATE_TABS = {"generation.a2a_audio": 1, "generation.inpaint_audio": 2, "generation.continue_audio": 3}
+# what a run's sentence calls each field's file
+RUN_WHAT = {
+    "generation.a2a_audio": "audio to transform",
+    "generation.inpaint_audio": "audio to edit",
+    "generation.continue_audio": "audio to continue",
+    "autoencoder.audio": "audio",
+}
+
+
+def ran(form, sentence: str | None) -> tuple[str, str]:
+    """A press of Run: a finite result, or the form's one sentence (the reader's, for a refused file)."""
+    result = form.run()
+    message = html.unescape(re.sub(r"<[^>]+>", " ", form.shell.message.value)).strip()
+    if result is not None:
+        audio = result.after if hasattr(result, "after") else result.audio  # a round trip's, a generation's
+        finite = np.isfinite(np.asarray(audio)).all()
+        if sentence is None and finite:
+            return "shown", ""
+        return "wrong", f"a result although {sentence!r}" if finite else "a non-finite result"
+    if not message or "Traceback" in message or message.count(". ") > 0:
+        return "wrong", f"no result and not one sentence: {message[:300]!r}"
+    if sentence is not None and sentence not in message:
+        return "wrong", f"expected {sentence!r}, saw {message[:300]!r}"
+    return ("sentence" if sentence is not None else "refused"), message
 
 
 def upload_item(name: str, data: bytes) -> dict:
@@ -165,33 +201,62 @@ def upload_item(name: str, data: bytes) -> dict:
     return {"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
 
 
-def main(root: Path, only=None) -> None:
+def main(root: Path, only=None, presses: bool = False) -> None:
     from sa3lab.forms.session import Session
 
     good = root / "good.wav"
     sf.write(good, tone(RATE // 2, 2, RATE), RATE, subtype="PCM_16")
-    form_fields = fields(Session(), str(root / "forms-out"))
+    generation, autoencoder = forms(Session(), str(root / "forms-out"))
     for case in CASES:
-        if not only or case in only:
-            run_case(root, case, good, form_fields)
+        if only and case not in only:
+            continue
+        if presses:
+            press_run(case, hostile_file(root, case), good, generation, autoencoder)
+        else:
+            run_case(root, case, good, generation, autoencoder)
+    if presses:  # after the whole family, each form still runs with a good file
+        guarded("good", "run:generation.afterwards", lambda: ran(generation, None))
+        guarded("good", "run:autoencoder.afterwards", lambda: ran(autoencoder, None))
     print("DONE", flush=True)
 
 
-def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
-    """One hostile file through every path; a line per path."""
+def hostile_file(root: Path, case: str) -> Path:
+    writer, suffix, _ = CASES[case]
+    folder = root / case
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"clip{suffix}"
+    writer(file)
+    return file
+
+
+def press_run(case: str, file: Path, good: Path, generation, autoencoder) -> None:
+    """Run (Generate in each file's tab, and the round trip) with the hostile file in each field."""
+    for name, field in fields(generation, autoencoder).items():
+
+        def run(field=field, name=name):
+            form = generation if name in GENERATE_TABS else autoencoder
+            if name in GENERATE_TABS:
+                form.tabs.selected_index = GENERATE_TABS[name]
+            field.set(file)
+            try:
+                return ran(form, reader_sentence(file, RUN_WHAT[name]))
+            finally:
+                field.set(good)
+
+        guarded(case, f"run:{name}", run)
+
+
+def run_case(root: Path, case: str, good: Path, generation, autoencoder) -> None:
+    """One hostile file through every path but the runs; a line per path."""
     from sa3lab.forms.sweeps import gallery_html
     from sa3lab.forms.training import CaptionEditor
     from sa3lab.library import Library, export_formats
     from sa3lab.training import check_dataset
 
-    writer, suffix, _ = CASES[case]
-    folder = root / case
-    folder.mkdir(parents=True)
-    file = folder / f"clip{suffix}"
-    writer(file)
-    data = file.read_bytes()
+    file = hostile_file(root, case)
+    folder, suffix, data = file.parent, file.suffix, file.read_bytes()
 
-    for name, field in form_fields.items():
+    for name, field in fields(generation, autoencoder).items():
 
         def typed(field=field):
             field.set(file)
@@ -286,4 +351,6 @@ def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), set(sys.argv[2:]) or None)
+    presses = "--runs" in sys.argv
+    names = [a for a in sys.argv[2:] if a != "--runs"]
+    main(Path(sys.argv[1]), set(names) or None, presses)

@@ -214,23 +214,28 @@ def test_a_late_nan_stops_an_export_before_the_encoder_sees_it(tmp_path, monkeyp
     assert len(list(out.iterdir())) == 2
 
 
+def hostile_family(folder: Path, *options: str, timeout: int = 300) -> tuple[list[dict], dict]:
+    """The rows tests/hostile_audio.py prints in a child process (which must live), and its CASES."""
+    script = Path(__file__).resolve().parents[1] / "hostile_audio.py"
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), *options], capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0 and done.stdout.endswith("DONE\n"), (done.returncode, done.stderr[-3000:])
+    sys.path.insert(0, str(script.parent))
+    try:
+        from hostile_audio import CASES
+    finally:
+        sys.path.remove(str(script.parent))
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")], CASES
+
+
 def test_a_family_of_hostile_files_through_every_path_shows_the_file_or_one_sentence(tmp_path):
     """tests/hostile_audio.py runs each case (non-finite, 1e30, clipped, 1/3/6/8 channels, 8 kHz to
     192 kHz and 7 Hz, 1 and 10 frames, empty, garbage header, MP3 named .wav, text) through every form's
     path and upload field (then a good file: the field still works), the library's page and exports,
     the sweep gallery, the caption editor, the training data check and a training item, in one child
     process: a native abort there shows as its exit code."""
-    script = Path(__file__).resolve().parents[1] / "hostile_audio.py"
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0 and done.stdout.endswith("DONE\n"), (done.returncode, done.stderr[-3000:])
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    sys.path.insert(0, str(script.parent))
-    try:
-        from hostile_audio import CASES
-    finally:
-        sys.path.remove(str(script.parent))
+    rows, CASES = hostile_family(tmp_path)
     fields = ["generation.a2a_audio", "generation.inpaint_audio", "generation.continue_audio"]
     paths = [f"{how}:{field}" for field in [*fields, "autoencoder.audio"] for how in ("path", "upload")]
     paths += ["library:page", *(f"library:export-{fmt}" for fmt in export_formats()), "sweeps:gallery"]
@@ -250,6 +255,26 @@ def test_a_family_of_hostile_files_through_every_path_shows_the_file_or_one_sent
     outcome = {(r["case"], r["path"]): r["outcome"] for r in rows}
     assert outcome["6-channels-8kHz", "path:generation.a2a_audio"] == "shown"  # issue 29's two files
     assert outcome["96000Hz-flac", "upload:autoencoder.audio"] == "shown"
+
+
+@pytest.mark.slow
+def test_generate_and_the_round_trip_with_each_hostile_file_give_a_result_or_one_sentence(tmp_path):
+    """The same family through Run: Generate in the audio-to-audio, inpainting and continuation tabs and
+    the SAME round trip, each with the file in its field (demo model), in one child process that must
+    live; a refused file gets the reader's sentence, any other a finite result; afterwards each form
+    still runs with a good file."""
+    rows, CASES = hostile_family(tmp_path, "--runs", timeout=900)
+    runs = ["generation.a2a_audio", "generation.inpaint_audio", "generation.continue_audio", "autoencoder.audio"]
+    afterwards = [("good", "run:generation.afterwards"), ("good", "run:autoencoder.afterwards")]
+    expected = [(c, f"run:{name}") for c in CASES for name in runs] + afterwards
+    assert sorted((r["case"], r["path"]) for r in rows) == sorted(expected)
+    wrong = [r for r in rows if r["outcome"] == "wrong"]
+    assert not wrong, json.dumps(wrong, indent=1)[:4000]
+    for row in rows:
+        refused = CASES[row["case"]][2] if row["case"] in CASES else False
+        allowed = {True: {"sentence"}, False: {"shown"}, None: {"shown", "sentence"}}[refused]
+        assert row["outcome"] in allowed, row
+    assert {r["outcome"] for r in rows if r["case"] == "6-channels-8kHz"} == {"shown"}  # round trip too
 
 
 def test_a_player_that_fails_unforeseen_is_one_sentence_in_the_field_the_editor_and_the_gallery(
