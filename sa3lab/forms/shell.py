@@ -35,6 +35,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 from IPython.display import HTML, display
 
+from ..cache import return_freed_heap
 from ..render import message_html
 from . import kernel
 
@@ -288,6 +289,7 @@ class FormShell:
         finally:
             self.running = False
             self._set_busy(False)
+            return_freed_heap()
         self.status.value = "done"
         return value
 
