@@ -36,6 +36,7 @@ import ipywidgets as widgets
 from IPython.display import HTML, display
 
 from ..render import message_html
+from ..upstream_clash import clash_notice
 from . import kernel
 
 
@@ -282,6 +283,8 @@ class FormShell:
         except Exception as exc:  # noqa: BLE001 - the kernel must survive anything a run does
             if _is_out_of_memory(exc):
                 self._show(OOM_TEXT, "error")
+            elif isinstance(exc, ImportError) and (clash := clash_notice()):  # upstream's files over ours
+                self._show(clash, "error")
             else:
                 self._show_unexpected(exc)
             return None
