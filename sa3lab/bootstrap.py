@@ -98,7 +98,7 @@ def install_sa3lab(home, version, roots=None):
             raise RuntimeError(
                 "sa3lab was installed but this kernel cannot see it: restart it and run again."
             )
-        print("\n".join(done.stderr.strip().splitlines()[-2:]))
+        print((done.stderr.strip().splitlines() or ["(pip said nothing)"])[-1])  # pip's ERROR line
     raise RuntimeError(
         "sa3lab could not be installed: put its wheel (`make dist`), a checkout or a workshop bundle beside "
         "this notebook, in /content or /kaggle/working, on your Drive or in a Kaggle input dataset, or turn "
