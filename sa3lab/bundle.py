@@ -101,6 +101,7 @@ def _fill_cache(models: list[str], cache: Path, token: str | None) -> dict[str, 
 
 
 def check_models(models: list[str]) -> list[str]:
+    """The models, each once, if all are models of the collections (ValueError otherwise)."""
     from stable_audio_3.hub import AUTOENCODER_MODELS, DIFFUSION_MODELS
 
     known = [*DIFFUSION_MODELS, *AUTOENCODER_MODELS]

@@ -176,3 +176,12 @@ def test_a_form_whose_run_fails_on_an_import_says_it(tmp_path, monkeypatch):
     assert shell.run() is None
     assert "`pip uninstall -y stable-audio-3 sa3lab`" in shell.message.value
     assert "Technical details" not in shell.message.value
+
+
+def test_the_bundle_command_refuses_unknown_models_in_one_sentence(tmp_path, capsys):
+    from sa3lab.__main__ import main
+
+    assert main(["bundle", "--models", "small-music,demo", "--out", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: A bundle holds models of the collections: demo given, known ones are")
+    assert err.count("\n") == 1 and not (tmp_path / "b").exists()
