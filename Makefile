@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 COLAB_VENV := .venv-colab
 
-.PHONY: install lab test test-all colab-env lint clean
+.PHONY: install lab test test-all colab-env lint dist clean
 
 $(STAMP): pyproject.toml constraints-ci.txt
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -33,6 +33,12 @@ test: $(STAMP)
 # Everything, the slow and Colab-environment tests included (the latter fail rather than skip here).
 test-all: $(STAMP) colab-env
 	SA3LAB_COLAB_VENV=$(COLAB_VENV) $(VPY) -m pytest -q --durations=30
+
+# The wheel and the sdist in dist/: put the wheel beside the notebooks (or in a Kaggle dataset) and their
+# first cell installs it. A workshop bundle (wheel, notebooks, models): python -m sa3lab bundle (docs/workshops-offline.md).
+dist: $(STAMP)
+	rm -rf dist
+	$(VPY) -m build --outdir dist .
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check stable_audio_3 sa3lab tests benchmarks

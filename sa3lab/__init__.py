@@ -17,5 +17,13 @@ def __getattr__(name):
     if name in _LAZY:
         from importlib import import_module
 
-        return getattr(import_module(_LAZY[name]), name)
+        try:
+            module = import_module(_LAZY[name])
+        except ImportError as exc:
+            from .upstream_clash import clash_notice
+
+            if notice := clash_notice():
+                raise ImportError(notice) from exc
+            raise
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from stable_audio_3.hub import endpoint, is_cached, is_offline
 from . import catalog, device
 from .auth import TOKEN_SOURCES, Access, AccessChecker, TokenChoice
 from .runs import package_versions
+from .upstream_clash import clash_notice
 
 
 @dataclass
@@ -65,6 +66,8 @@ def setup_report(
         ),
     ]
     report = SetupReport(facts)
+    if clash := clash_notice():  # upstream's stable-audio-3 installed beside sa3lab
+        report.limits.append(clash)
     report.works.append("The demo model runs offline, with no account and no download (its output is noise).")
     if offline:
         report.limits.append(

@@ -37,6 +37,7 @@ from IPython.display import HTML, display
 
 from ..cache import return_freed_heap
 from ..render import message_html
+from ..upstream_clash import clash_notice
 from . import kernel
 
 
@@ -283,6 +284,8 @@ class FormShell:
         except Exception as exc:  # noqa: BLE001 - the kernel must survive anything a run does
             if _is_out_of_memory(exc):
                 self._show(OOM_TEXT, "error")
+            elif isinstance(exc, ImportError) and (clash := clash_notice()):  # upstream's files over ours
+                self._show(clash, "error")
             else:
                 self._show_unexpected(exc)
             return None
