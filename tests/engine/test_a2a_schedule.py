@@ -66,7 +66,8 @@ def test_the_corrected_schedule_is_monotone_bounded_and_exact_at_both_ends(sigma
 
 @pytest.mark.parametrize("steps, shift_name", list(itertools.product(STEPS, SHIFTS)))
 def test_at_full_noise_the_corrected_schedule_is_bit_identical_to_upstreams(steps, shift_name):
-    assert torch.equal(schedule(1.0, steps, shift_name, "corrected"), schedule(1.0, steps, shift_name, "upstream"))
+    corrected, upstream = (schedule(1.0, steps, shift_name, name) for name in ("corrected", "upstream"))
+    assert torch.equal(corrected, upstream)
 
 
 def test_upstreams_schedule_fails_cells_of_the_matrix_and_the_default_is_upstreams():

@@ -43,7 +43,7 @@ def test_the_request_defaults_to_upstreams_schedule_and_refuses_unknown_names(so
     assert a2a(source, tmp_path).settings()["a2a_schedule"] == "upstream"
     assert a2a(source, tmp_path, a2a_schedule="corrected").settings()["a2a_schedule"] == "corrected"
     for bad in ("fixed", 1, True):
-        with pytest.raises(ValueError, match="The audio-to-audio schedule must be one of upstream, corrected"):
+        with pytest.raises(ValueError, match="audio-to-audio schedule must be one of upstream, corrected"):
             a2a(source, tmp_path, a2a_schedule=bad)
 
 
