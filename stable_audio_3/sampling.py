@@ -152,7 +152,7 @@ def shift_from_options(options: dict | None):
 
 
 A2A_SCHEDULES = ("upstream", "corrected")
-"""How a schedule below full noise (audio-to-audio, ``sigma_max < 1``) is built: see :func:`build_schedule`."""
+"""How a schedule below full noise (audio-to-audio, sigma_max < 1) is built: see :func:`build_schedule`."""
 
 
 def check_a2a_schedule(name) -> str:
