@@ -29,7 +29,7 @@ BASE_OBJECTIVE = "rectified_flow"
 
 @functools.cache
 def guidance() -> dict:
-    """The engine's defaults of the guidance settings (upstream's), keyed by the lab's names."""
+    """The engine's defaults of the guidance and schedule settings (upstream's), keyed by the lab's names."""
     from stable_audio_3.dit import DiffusionTransformer
     from stable_audio_3.pipeline import StableAudioModel
 
