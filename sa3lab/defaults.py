@@ -5,7 +5,8 @@
   diffusion objective (:data:`stable_audio_3.sampling.OBJECTIVE_DEFAULTS`: post-trained models 8
   pingpong steps without guidance, base models 50 euler steps at CFG 7), and the guidance defaults of
   the engine's ``generate`` and DiT call (guidance over the whole schedule, no rescale, no norm cap,
-  full APG, 6 s of duration padding), with the config's own schedule.
+  full APG, 6 s of duration padding), with the config's own schedule and upstream's audio-to-audio
+  schedule.
 - Schedule shift parameters: the engine's (:func:`stable_audio_3.sampling.shift_parameters`).
 - The lab's own: a request's duration and the folders results are written to.
 """
@@ -28,7 +29,7 @@ BASE_OBJECTIVE = "rectified_flow"
 
 @functools.cache
 def guidance() -> dict:
-    """The engine's defaults of the guidance settings (upstream's), keyed by the lab's names."""
+    """The engine's defaults of the guidance and schedule settings (upstream's), keyed by the lab's names."""
     from stable_audio_3.dit import DiffusionTransformer
     from stable_audio_3.pipeline import StableAudioModel
 
@@ -41,6 +42,7 @@ def guidance() -> dict:
         "apg_scale": float(generate["apg_scale"].default),
         "schedule": None,  # None: the model config's own distribution shift
         "duration_padding": float(generate["duration_padding_sec"].default),
+        "a2a_schedule": generate["a2a_schedule"].default,  # upstream's, for seed-for-seed parity
     }
 
 

@@ -19,8 +19,12 @@ rebuilds it, and running it again gives the same audio.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from stable_audio_3 import sampling
 
@@ -44,7 +48,14 @@ SAMPLER_SETTINGS = (  # None: the model's default (sa3lab.defaults)
     "apg_scale",
     "schedule",
     "duration_padding",
+    "a2a_schedule",
 )
+A2A_SCHEDULES = sampling.A2A_SCHEDULES
+A2A_SCHEDULE_HELP = (
+    "Audio to audio below noise 1: upstream's schedule (the default, same audio as upstream) can rise "
+    "above the noise level asked for; corrected (upstream PR #94) never goes above it."
+)
+LATENT_RATE = 44100 / 4096  # latent frames per second of the released models (for noise_levels)
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,9 @@ class GenerationRequest(catalog.ModelRequest):
 
     Sampler settings (:data:`SAMPLER_SETTINGS`) left None take the model's defaults. ``schedule``:
     ``{"type": "logsnr" | "flux" | "full" | "none", <its parameters>}`` (see :data:`SCHEDULES`), or
-    None for the model config's own. ``lora_strengths`` / ``lora_intervals`` / ``lora_layer_filters``
+    None for the model config's own. ``a2a_schedule``: ``"upstream"`` (the default) or
+    ``"corrected"``, how audio-to-audio's schedule starts below full noise (:data:`A2A_SCHEDULE_HELP`,
+    :func:`noise_levels`). ``lora_strengths`` / ``lora_intervals`` / ``lora_layer_filters``
     hold one value per LoRA file, one for all of them, or none (1, (0, 1), ""). A continuation keeps
     the first ``duration - continuation_s`` seconds of the source and generates the rest.
     ``prompt_expansion``: what the Prompt Assistant wrote the prompt from (recorded, not used).
@@ -187,6 +200,7 @@ class GenerationRequest(catalog.ModelRequest):
     apg_scale: float | None = None
     schedule: dict | None = None
     duration_padding: float | None = None
+    a2a_schedule: str | None = None
     seed: int = -1
     batch_size: int = 1
     mode: str = "text-to-audio"
@@ -347,6 +361,11 @@ class GenerationRequest(catalog.ModelRequest):
             self.cfg_interval = _interval(self.cfg_interval, "The CFG interval must be", "(0, 1)")
         if self.schedule is not None:
             self.schedule = check_schedule(self.schedule)
+        if self.a2a_schedule is not None and self.a2a_schedule not in A2A_SCHEDULES:
+            raise ValueError(
+                f"The audio-to-audio schedule must be one of {', '.join(A2A_SCHEDULES)} (or None for "
+                f"upstream's); got {checks.shown(self.a2a_schedule)}."
+            )
 
     def _check_loras(self) -> None:
         files = "LoRA files must be a list of paths, e.g. ['style.safetensors']"
@@ -447,3 +466,38 @@ def check_schedule(schedule) -> dict:
             f"({checked['max_length']})."
         )
     return checked
+
+
+def noise_levels(
+    model: str,
+    duration: float,
+    steps: int,
+    init_noise_level: float,
+    schedule: dict | None,
+    a2a_schedule: str,
+) -> list[float]:
+    """The noise levels an audio-to-audio run of these settings samples along, start first.
+
+    ``schedule`` None is the model config's own shift (a local folder's config, else the engine's
+    default, which the released configs use). A shift that depends on the length sees ``duration``
+    at the released models' :data:`LATENT_RATE`. ValueError for settings a request would refuse.
+    """
+    steps = _ranged(SETTINGS["steps"].label, steps, 1, MAX_STEPS, whole=True)
+    level = checks.real(
+        "The noise level must be a number above 0 and at most 1", init_noise_level, above=0, high=1
+    )
+    duration = checks.real("Duration must be a number of seconds, more than 0", duration, above=0)
+    options = check_schedule(schedule) if schedule is not None else _config_shift_options(model)
+    shift = sampling.shift_from_options(options)
+    seq_len = torch.tensor([float(math.ceil(duration * LATENT_RATE))])
+    levels = sampling.build_schedule(steps, level, shift, seq_len, a2a_schedule=a2a_schedule)
+    return [float(x) for x in levels[0]]
+
+
+def _config_shift_options(model: str) -> dict | None:
+    """A local model folder's sampling shift options; None (the engine's default) otherwise."""
+    try:
+        config = json.loads((Path(model).expanduser() / "model_config.json").read_text())
+        return config["model"]["diffusion"].get("sampling_distribution_shift_options")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

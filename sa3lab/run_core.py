@@ -212,6 +212,7 @@ class RunCore:
             "cfg_norm_threshold": settings["cfg_norm_threshold"],
             "apg_scale": settings["apg_scale"],
             "duration_padding_sec": settings["duration_padding"],
+            "a2a_schedule": settings["a2a_schedule"],
             "lora_strengths": [lora.strength for lora in loras],
         }
         if request.batch_size > 1:

@@ -370,7 +370,7 @@ class PromptFileError(ValueError):
         super().__init__(" ".join(shown))
 
 
-TEXT_COLUMNS = ("prompt", "negative_prompt", "model", "sampler", "mode", "source_audio")
+TEXT_COLUMNS = ("prompt", "negative_prompt", "model", "sampler", "mode", "source_audio", "a2a_schedule")
 SECONDS_COLUMNS = ("duration", "duration_padding", "continuation_s")
 
 

@@ -226,6 +226,7 @@ class StableAudioModel:
         seed: int | list[int] = -1,
         init_audio=None,
         init_noise_level: float = 1.0,
+        a2a_schedule: str = "upstream",
         inpaint_audio=None,
         inpaint_mask=None,
         inpaint_mask_start_seconds=None,
@@ -268,6 +269,12 @@ class StableAudioModel:
             init_audio: audio-to-audio source, a tensor or ``(sample_rate, tensor)`` /
                 ``(tensor, sample_rate)`` of any channel layout; resampled to the model's rate.
             init_noise_level: how far audio-to-audio moves from ``init_audio`` (0-1; 1: fully).
+            a2a_schedule: how the schedule starts below full noise (audio-to-audio):
+                ``"upstream"`` (default, seed-for-seed upstream's) warps the already scaled times, so
+                its interior points can exceed ``init_noise_level``; ``"corrected"`` (upstream's
+                open PR #94) warps the full schedule and scales it, so it never goes above
+                ``init_noise_level`` and only decreases. Identical at ``init_noise_level=1`` (see
+                :func:`~stable_audio_3.sampling.build_schedule`).
             inpaint_audio: the clip to inpaint or continue (same forms as ``init_audio``).
             inpaint_mask: 1 (keep) / 0 (generate) per sample, ``(samples,)`` or ``(B, samples)``;
                 or give the regions in seconds instead with the next two arguments.
@@ -306,6 +313,7 @@ class StableAudioModel:
         cfg_scale = checks.number("cfg_scale", cfg_scale)
         apg_scale = checks.number("apg_scale", apg_scale)
         init_noise_level = sampling.check_init_noise_level(init_noise_level)
+        a2a_schedule = sampling.check_a2a_schedule(a2a_schedule)
         padding_sec = checks.number("duration_padding_sec", duration_padding_sec, low=0)
         for name, value in (
             ("truncate_output_to_duration", truncate_output_to_duration),
@@ -396,7 +404,9 @@ class StableAudioModel:
                 # per-item seeds: every item has the same length, so one item's schedule serves all
                 # (computed as a batch-1 call computes it)
                 seq_len = plan.effective_lengths[:1] if per_item else plan.effective_lengths
-                schedule = sampling.build_schedule(steps, sigma_max, shift, seq_len, device=device)
+                schedule = sampling.build_schedule(
+                    steps, sigma_max, shift, seq_len, device=device, a2a_schedule=a2a_schedule
+                )
                 schedule = schedule.expand(batch_size, -1) if per_item else schedule
 
                 conditions_cache: dict = {}  # per-block work on the fixed conditions, once per generation

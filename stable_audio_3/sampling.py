@@ -151,31 +151,56 @@ def shift_from_options(options: dict | None):
 # --------------------------------------------------------------------------- schedules
 
 
+A2A_SCHEDULES = ("upstream", "corrected")
+"""How a schedule below full noise (audio-to-audio, sigma_max < 1) is built: see :func:`build_schedule`."""
+
+
+def check_a2a_schedule(name) -> str:
+    """``name`` if it is one of :data:`A2A_SCHEDULES`."""
+    if not isinstance(name, str) or name not in A2A_SCHEDULES:
+        raise ValueError(f"a2a_schedule must be one of {', '.join(A2A_SCHEDULES)}, got {name!r}.")
+    return name
+
+
 def build_schedule(
     steps: int,
     sigma_max: float = 1.0,
     shift=None,
     seq_len: torch.Tensor | int | None = None,
     device=None,
+    a2a_schedule: str = "upstream",
 ) -> torch.Tensor:
-    """``linspace(sigma_max, 0, steps + 1)`` warped by ``shift``, with the first entry set to sigma_max.
+    """``steps + 1`` timesteps from ``sigma_max`` down to 0, warped by ``shift``.
+
+    ``a2a_schedule`` says how ``sigma_max < 1`` combines with the shift:
+
+    * ``"upstream"`` (upstream at 636f906, the default): ``linspace(sigma_max, 0, steps + 1)``
+      warped by the shift, first entry set to sigma_max. The shift acts on already scaled times,
+      so with sigma_max < 1 the schedule rises after step 0 and its interior points can exceed
+      sigma_max (at 0.5, 8 steps and the default shift the second point is about 0.83).
+    * ``"corrected"`` (upstream's open PR #94): ``linspace(1, 0, steps + 1)`` warped by the shift,
+      then scaled by sigma_max, first entry set to sigma_max: monotone non-increasing, within
+      [0, sigma_max], ending at 0. At sigma_max = 1 it is bit for bit the upstream schedule.
 
     ``seq_len`` is what the shift sees: a (B,) tensor of effective latent lengths gives one row per
     item, (B, steps + 1) (also when B == steps + 1, where upstream pairs them up instead); an int
-    gives a 1-D schedule. It is required with a shift and clamped to >= 1. The rows are not
-    rescaled after the first entry is pinned, so with sigma_max < 1 the schedule rises after step 0,
-    as upstream's does.
+    gives a 1-D schedule. It is required with a shift and clamped to >= 1.
     """
-    t = torch.linspace(sigma_max, 0, steps + 1, device=device)
-    if shift is None:
+    check_a2a_schedule(a2a_schedule)
+    corrected = a2a_schedule == "corrected"
+    t = torch.linspace(1.0 if corrected else sigma_max, 0, steps + 1, device=device)
+    if shift is None and not corrected:
         return t
-    if seq_len is None:
-        raise ValueError("build_schedule needs seq_len (a latent length) when a shift is given.")
-    if isinstance(seq_len, torch.Tensor):
-        rows = seq_len.to(t.device).clamp(min=1).unsqueeze(1)
-        t = shift.shift(t.unsqueeze(0).expand(rows.shape[0], -1), rows).expand(rows.shape[0], -1).clone()
-    else:
-        t = shift.shift(t, max(int(seq_len), 1))
+    if shift is not None:
+        if seq_len is None:
+            raise ValueError("build_schedule needs seq_len (a latent length) when a shift is given.")
+        if isinstance(seq_len, torch.Tensor):
+            rows = seq_len.to(t.device).clamp(min=1).unsqueeze(1)
+            t = shift.shift(t.unsqueeze(0).expand(rows.shape[0], -1), rows).expand(rows.shape[0], -1).clone()
+        else:
+            t = shift.shift(t, max(int(seq_len), 1))
+    if corrected:
+        t = t * sigma_max
     t[..., 0] = sigma_max
     return t
 

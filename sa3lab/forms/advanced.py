@@ -1,4 +1,4 @@
-"""The generation form's advanced settings: sampler, steps, guidance, schedule and padding (collapsed).
+"""The generation form's advanced settings: sampler, steps, guidance, schedules and padding (collapsed).
 
 Each control shows its one-line help beside it and the range :data:`sa3lab.generation.SETTINGS`
 gives (the request checks the same ranges and says what to change). The model's defaults come from
@@ -11,7 +11,15 @@ import html
 
 import ipywidgets as widgets
 
-from ..generation import LONG_STEPS, SAMPLER_HELP, SAMPLERS, SCHEDULE_HELP, SCHEDULES, SETTINGS
+from ..generation import (
+    A2A_SCHEDULE_HELP,
+    LONG_STEPS,
+    SAMPLER_HELP,
+    SAMPLERS,
+    SCHEDULE_HELP,
+    SCHEDULES,
+    SETTINGS,
+)
 from . import compat
 from .parts import STYLE
 
@@ -23,6 +31,7 @@ SCHEDULE_CHOICES = [
     ("Full shift", "full"),
     ("None (linear)", "none"),
 ]
+A2A_SCHEDULE_CHOICES = [("upstream's", "upstream"), ("corrected (PR #94)", "corrected")]
 NARROW = {"width": "300px"}
 
 
@@ -66,6 +75,9 @@ class SamplerSettings:
             for _ in range(4)
         ]
         self.param_ranges = widgets.HTML()
+        self.a2a_schedule = widgets.Dropdown(
+            options=A2A_SCHEDULE_CHOICES, description="A2A schedule", style=STYLE, layout=NARROW
+        )
         self.padding = widgets.FloatText(
             description=SETTINGS["duration_padding"].label, style=STYLE, layout=NARROW
         )
@@ -87,6 +99,7 @@ class SamplerSettings:
             _row(self.schedule, SCHEDULE_HELP),
             widgets.HBox(self.schedule_params),
             self.param_ranges,
+            _row(self.a2a_schedule, A2A_SCHEDULE_HELP),
             _row(self.padding, _range("duration_padding")),
         ]
         self.widget = compat.titled(widgets.Accordion, [widgets.VBox(rows)], ["Advanced settings"])
@@ -115,6 +128,7 @@ class SamplerSettings:
         self.cfg_norm_threshold.value = settings["cfg_norm_threshold"]
         self.apg_scale.value = settings["apg_scale"]
         self.padding.value = settings["duration_padding"]
+        self.a2a_schedule.value = settings["a2a_schedule"]
         schedule = settings["schedule"]
         self.schedule.value = DEFAULT_SCHEDULE if schedule is None else schedule["type"]
         for box, param in zip(self.schedule_params, SCHEDULES.get(self.schedule.value, ()), strict=False):
@@ -142,5 +156,6 @@ class SamplerSettings:
             "apg_scale": float(self.apg_scale.value),
             "schedule": schedule,
             "duration_padding": float(self.padding.value),
+            "a2a_schedule": self.a2a_schedule.value,
             "confirm_long": bool(self.confirm_long.value),
         }

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 
 from .. import catalog, defaults, prompt_assistant, prompt_style, render
-from ..generation import MODES, GenerationRequest
+from ..generation import MODES, GenerationRequest, noise_levels
 from ..previews import Preview
 from ..render import message_html
 from . import compat, parts
@@ -102,6 +102,12 @@ class GenerationForm(NotebookForm):
         self.cfg.observe(self._update_hint, "value")
         self.session.on_token_change(self._check_readiness)
         self._model_changed()
+        advanced = self.advanced
+        for widget in (self.noise, self.duration, advanced.steps, advanced.schedule, advanced.a2a_schedule,
+                       *advanced.schedule_params):  # fmt: skip
+            widget.observe(self._show_a2a_levels, "value")
+        self.picker.observe(self._show_a2a_levels)  # a local folder's config may have its own shift
+        self._show_a2a_levels()
         for widget in self._watched():
             widget.observe(
                 self._input_changed, "selected_index" if isinstance(widget, widgets.Tab) else "value"
@@ -153,6 +159,7 @@ class GenerationForm(NotebookForm):
             value=0.7, min=0.01, max=1.0, step=0.01, description="Noise level", style=parts.STYLE,
             layout={"width": "480px"},
         )  # fmt: skip
+        self.a2a_levels = widgets.HTML()
         self.inpaint_audio = parts.AudioSource("Audio to edit")
         self.regions = parts.text_field("", "Regions (s)", "2-4, 6-7.5")
         self.continue_audio = parts.AudioSource("Audio to continue")
@@ -166,7 +173,7 @@ class GenerationForm(NotebookForm):
             widgets.Tab,
             [
                 widgets.HTML("<small>Generate from the prompt alone.</small>"),
-                widgets.VBox([self.a2a_audio.widget, self.noise, widgets.HTML(A2A_HELP)]),
+                widgets.VBox([self.a2a_audio.widget, self.noise, self.a2a_levels, widgets.HTML(A2A_HELP)]),
                 widgets.VBox([self.inpaint_audio.widget, self.regions, widgets.HTML(INPAINT_HELP)]),
                 widgets.VBox(
                     [
@@ -288,6 +295,24 @@ class GenerationForm(NotebookForm):
             return self.session.lab.prompt_fit(self.picker.value, self.prompt.value)
         except ValueError:  # no folder (yet): nothing to say about the prompt
             return None
+
+    def _show_a2a_levels(self, change=None) -> None:
+        """Under the noise level: where the schedule starts and the highest noise it reaches."""
+        settings = self.advanced.values()
+        try:
+            levels = noise_levels(
+                self.picker.value,
+                float(self.duration.value),
+                settings["steps"],
+                float(self.noise.value),
+                settings["schedule"],
+                settings["a2a_schedule"],
+            )
+        except ValueError:  # a setting the request would refuse: it says so when Generate is pressed
+            self.a2a_levels.value = ""
+            return
+        text = a2a_levels_text(levels, float(self.noise.value))
+        self.a2a_levels.value = f"<small>{html.escape(text)}</small>"
 
     def _input_changed(self, change=None) -> None:
         if not self.shell.running:
@@ -512,6 +537,16 @@ class GenerationForm(NotebookForm):
         if result.paths and not self.simple:
             self._offer(result)
         return render.result_html(header, clips, parts.run_rows(result), self.shell.notes)
+
+
+def a2a_levels_text(levels: list[float], asked: float) -> str:
+    """What an audio-to-audio schedule does with the noise level asked for, in one or two sentences."""
+    top = max(levels)
+    step = levels.index(top) + 1
+    text = f"First noise level {levels[0]:.2f}, highest reached {top:.2f} at step {step} (asked {asked:.2f})"
+    if top > asked + 1e-6:
+        return text + ": the schedule rises above the level asked for; the corrected A2A schedule does not."
+    return text + "."
 
 
 generation_form = GenerationForm  # the notebooks' name: 01 (collection="standard") and 02 ("base")

@@ -415,7 +415,10 @@ def _input_rows(settings: dict) -> dict:
     if isinstance(settings.get("source"), dict):  # a generation's source file (a round trip names its own)
         rows["source"] = f"{settings['source']['name']} (sha256 {settings['source']['sha256'][:12]})"
     if "init_noise_level" in settings:
-        rows["noise level"] = f"{settings['init_noise_level']:g}"
+        schedule = settings.get("a2a_schedule")
+        rows["noise level"] = f"{settings['init_noise_level']:g}" + (
+            f" ({schedule} schedule)" if schedule else ""
+        )
     if settings.get("regions"):
         rows["regions"] = ", ".join(f"{start:g}-{end:g} s" for start, end in settings["regions"])
     if "continuation_s" in settings:

@@ -601,3 +601,44 @@ def test_a_prompt_longer_than_the_model_reads_is_named_under_the_prompt_and_in_t
     assert "prompt length" in html.unescape(result_blocks(form)[0])
     form.prompt.value = "rain on a tin roof"
     assert "tokens" not in form.hint.value
+
+
+def test_the_a2a_schedule_is_an_advanced_setting_and_the_a2a_tab_says_what_the_schedule_does(
+    session, out, chord_file, monkeypatch
+):
+    form = demo_form(session, out)
+    advanced = form.advanced
+    assert advanced.a2a_schedule.value == "upstream"  # the default: upstream's audio, seed for seed
+    (row,) = [
+        r for r in advanced.widget.children[0].children if advanced.a2a_schedule in getattr(r, "children", ())
+    ]
+    assert "corrected (upstream PR #94) never goes above it" in row.children[1].value  # its one-line help
+    form.tabs.selected_index, form.a2a_audio.path.value = 1, chord_file
+    form.noise.value, advanced.steps.value = 0.5, 8
+    text = html.unescape(form.a2a_levels.value)
+    assert "First noise level 0.50, highest reached 0.83 at step 2 (asked 0.50)" in text
+    assert "rises above the level asked for" in text
+    advanced.a2a_schedule.value = "corrected"
+    text = html.unescape(form.a2a_levels.value)
+    assert "highest reached 0.50 at step 1 (asked 0.50)." in text and "rises" not in text
+    advanced.a2a_schedule.value = "upstream"
+    advanced.schedule.value = "none"  # linear: upstream's stays below the level too
+    assert "highest reached 0.50 at step 1 (asked 0.50)." in html.unescape(form.a2a_levels.value)
+    advanced.schedule.value = "default"
+    form.noise.value = 0.3
+    assert "(asked 0.30)" in form.a2a_levels.value and "rises" in form.a2a_levels.value
+    advanced.steps.value = 0  # refused when Generate is pressed; nothing to show meanwhile
+    assert form.a2a_levels.value == ""
+    advanced.steps.value, advanced.a2a_schedule.value = 2, "corrected"
+    generate = record_calls(monkeypatch, loaded_demo(), "generate")
+    result = form.run()
+    assert result is not None, message_text(form)
+    (call,) = generate
+    assert (call.kwargs["a2a_schedule"], call.kwargs["init_noise_level"]) == ("corrected", 0.3)
+    assert sidecar(result)["settings"]["a2a_schedule"] == "corrected"
+    assert re.search(
+        r"noise level</t[hd]><td>0.3 \(corrected schedule\)", html.unescape(result_blocks(form)[0])
+    )
+    other = generation_form("standard", session=session)
+    other.fill(GenerationRequest.from_record(result.metadata()))
+    assert other.advanced.a2a_schedule.value == "corrected" and other.read().a2a_schedule == "corrected"

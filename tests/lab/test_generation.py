@@ -148,6 +148,7 @@ GUIDANCE = {
     "apg_scale": 1.0,
     "schedule": None,
     "duration_padding": 6.0,
+    "a2a_schedule": "upstream",
 }
 
 
