@@ -152,6 +152,7 @@ class FormShell:
         self.notes: list[str] = []  # the warnings of the latest run, once each, for its result
         self.last_result = None
         self.last_error: str | None = None
+        self.last_message = ""  # the last sentence the form showed (an error, or why a run stopped)
         self.running = False
         self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self.run_button.on_click(lambda _: self.start())
@@ -312,6 +313,7 @@ class FormShell:
 
     def _show(self, text: str, kind: str) -> None:
         text = self._redact(text)
+        self.last_message = text
         self.last_error = text if kind == "error" else None
         self.message.value = message_html(text, kind)
         self.status.value = "stopped" if kind == "info" else "failed"
@@ -324,6 +326,17 @@ class FormShell:
             "<details><summary>Technical details</summary>"
             f"<pre style='font-size:11px'>{details}</pre></details>"
         )
+
+
+class RunFailed(Exception):
+    """A run started from code with ``check=True`` (the notebooks' ``RUN = True``) ended without a result.
+
+    IPython shows it as its one sentence, without a traceback, as a plain cell output; "Run all" and
+    papermill stop at that cell (papermill exits non-zero).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
 
 
 class NotebookForm:
@@ -350,9 +363,14 @@ class NotebookForm:
         """The sentence shown when Stop or an interrupt ends a run before it returns its result."""
         return STOPPED_TEXT
 
-    def run(self):
-        """One run with the current values, exactly as the button does it (headless / papermill)."""
-        return self.shell.run()
+    def run(self, check: bool = False):
+        """One run with the current values, exactly as the button does it; its result, or None when it
+        failed or was stopped (the form says why). ``check``: raise :class:`RunFailed` with that
+        sentence instead (headless runs, so that they fail loudly)."""
+        result = self.shell.run()
+        if result is None and check:
+            raise RunFailed(self.shell.last_message)
+        return result
 
     def display(self) -> None:
         self.shell.display(self.widget)

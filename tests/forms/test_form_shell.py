@@ -145,3 +145,19 @@ def test_stop_takes_a_queued_run_off_the_queue(job):
     first.run_button.click()
     assert first.results and second.results == [] and "taken off the queue" in second.status.value
     assert not second.run_button.disabled
+
+
+def test_a_checked_run_raises_the_forms_sentence_and_ipython_shows_only_that(out):
+    from sa3lab import generation_form
+    from sa3lab.forms.shell import RunFailed
+
+    form = generation_form(model="demo", prompt="", duration=1.0, output_dir=out)
+    assert form.run() is None  # unchecked: the sentence in the form, None back
+    with pytest.raises(RunFailed) as info:
+        form.run(check=True)
+    sentence = str(info.value)
+    assert sentence == form.shell.last_message and sentence.startswith("Enter a prompt")
+    assert info.value._render_traceback_() == [f"RunFailed: {sentence}"]
+    form.prompt.value = "rain"
+    form.steps.value = 2
+    assert form.run(check=True) is not None

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import papermill
 import pytest
 import soundfile as sf
 from notebook_runs import NOTEBOOKS, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
@@ -145,3 +146,32 @@ def _without_lora(meta: dict, tmp_path: Path) -> GenerationRequest:
     request = GenerationRequest.from_record(meta)
     request.lora_files, request.output_dir = [], str(tmp_path / "plain")
     return request
+
+
+# ------------------------------------------------------------------------------ headless failures
+
+UNAVAILABLE = {  # a model each notebook takes that is not on this machine (offline, an empty cache)
+    "00_start_here.ipynb": "small-music",
+    "01_standard_collection.ipynb": "small-music",
+    "02_base_checkpoints.ipynb": "small-music-base",
+    "03_same_autoencoders.ipynb": "same-s",
+    "04_train_lora.ipynb": "small-music-base",
+    "05_batch_sweeps.ipynb": "small-sfx",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
+def test_a_headless_run_that_cannot_work_fails_loudly_with_its_sentence_as_a_cell_output(
+    name, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    assert sorted(UNAVAILABLE) == sorted(p.name for p in NOTEBOOKS)
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        run_notebook(name, tmp_path, MODEL=UNAVAILABLE[name], STEPS=2)
+    assert info.value.ename == "RunFailed" and "not in the local cache" in info.value.evalue
+    saved = json.loads((tmp_path / f"out-{name}").read_text())
+    [error] = [o for o in outputs(saved) if o["output_type"] == "error"]
+    assert error["traceback"] == [f"RunFailed: {info.value.evalue}"]  # the sentence, no traceback
+    assert not saved_runs(tmp_path)
