@@ -32,6 +32,37 @@ from . import catalog, checks, defaults
 from .audio_input import check_readable
 
 MODES = ("text-to-audio", "audio-to-audio", "inpaint", "continuation")
+
+
+def _add_out_of_range(duration: float, add_s: float) -> str:
+    return (
+        f"Set how many seconds to add: more than 0 and less than the duration ({duration:g} s), "
+        f"which counts the kept part too; got {add_s:g} s."
+    )
+
+
+def continuation_duration(clip_s: float, add_s: float, limit_s: float | None) -> float:
+    """The duration a continuation of a ``clip_s`` clip asks for: the clip plus ``add_s``, at most the
+    model's ``limit_s`` (then the clip's start is kept, as :func:`continuation_text` says)."""
+    total = clip_s + add_s
+    return total if limit_s is None else min(total, limit_s)
+
+
+def continuation_text(duration: float, add_s: float, clip_s: float) -> str:
+    """What a continuation request does with a ``clip_s`` clip: the arithmetic the run does (it keeps
+    the source's first ``duration - add_s`` seconds and generates the rest)."""
+    kept = duration - add_s
+    if not 0 < add_s < duration:
+        return _add_out_of_range(duration, add_s)
+    if kept > clip_s + 1e-6:
+        return (
+            f"Keeps the clip's {clip_s:.2f} s and {kept - clip_s:.2f} s of silence after it, then adds "
+            f"{add_s:g} s: duration {duration:.2f} s."
+        )
+    kept_text = f"first {kept:.2f} s (of its {clip_s:.2f} s)" if kept < clip_s - 1e-6 else f"{clip_s:.2f} s"
+    return f"Keeps the clip's {kept_text} and adds {add_s:g} s: duration {duration:.2f} s."
+
+
 LONG_STEPS = 200  # more steps need confirm_long=True
 MAX_STEPS = 1000
 MAX_CFG = 100.0
@@ -406,10 +437,7 @@ class GenerationRequest(catalog.ModelRequest):
         if self.mode == "inpaint" and not self.regions:
             raise ValueError("Add at least one region to regenerate (start and end in seconds).")
         if self.mode == "continuation" and not 0 < self.continuation_s < self.duration:
-            raise ValueError(
-                f"Set how many seconds to add: more than 0 and less than the duration ({self.duration:g} s), "
-                f"which counts the kept part too; got {self.continuation_s:g} s."
-            )
+            raise ValueError(_add_out_of_range(self.duration, self.continuation_s))
         for start, end in self.edit_regions():
             if not 0 <= start < end <= self.duration:
                 raise ValueError(

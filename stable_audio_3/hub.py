@@ -504,7 +504,9 @@ def local_prompt_files(name_or_path, cache_dir=None) -> tuple[dict, Path] | None
             own_repo = _repo_id_for(str(name_or_path), {**DIFFUSION_MODELS, **AUTOENCODER_MODELS})
         except ValueError:
             return None
-        found = huggingface_hub.try_to_load_from_cache(own_repo, CONFIG, cache_dir=cache_dir or default_cache_dir())
+        found = huggingface_hub.try_to_load_from_cache(
+            own_repo, CONFIG, cache_dir=cache_dir or default_cache_dir()
+        )
         if not isinstance(found, str):
             return None
         config_path = Path(found)
@@ -521,7 +523,9 @@ def local_prompt_files(name_or_path, cache_dir=None) -> tuple[dict, Path] | None
         candidates.append(Path(source) / subfolder)
     for repo in dict.fromkeys(r for r in (own_repo, source) if r and "/" in r and not Path(r).is_dir()):
         found = huggingface_hub.try_to_load_from_cache(
-            repo, f"{subfolder}/tokenizer.json" if subfolder else "tokenizer.json", cache_dir=cache_dir or default_cache_dir()
+            repo,
+            f"{subfolder}/tokenizer.json" if subfolder else "tokenizer.json",
+            cache_dir=cache_dir or default_cache_dir(),
         )
         if isinstance(found, str):
             candidates.append(Path(found).parent)

@@ -42,9 +42,10 @@ class Generation:
 
 
 def prompt_fit(name_or_path, prompt: str, cache_dir=None):
-    """How much of ``prompt`` a model's text encoder takes (a :class:`~stable_audio_3.conditioning.PromptFit`),
-    read from the model's config and tokenizer files on this machine without loading the model; None
-    while those files are not here (nothing is downloaded)."""
+    """How much of ``prompt`` a model's text encoder takes (a
+    :class:`~stable_audio_3.conditioning.PromptFit`), read from the model's config and tokenizer files
+    on this machine without loading the model; None while those files are not here (nothing is
+    downloaded)."""
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be text, got {prompt!r}.")
     found = local_prompt_files(name_or_path, cache_dir)

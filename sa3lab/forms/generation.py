@@ -14,7 +14,7 @@ from collections.abc import Callable
 import ipywidgets as widgets
 
 from .. import catalog, defaults, prompt_assistant, prompt_style, render
-from ..generation import MODES, GenerationRequest, noise_levels
+from ..generation import MODES, GenerationRequest, continuation_duration, continuation_text, noise_levels
 from ..previews import Preview
 from ..render import message_html
 from . import compat, parts
@@ -36,7 +36,8 @@ A2A_HELP = (
 INPAINT_HELP = "<small>The regions are regenerated and the rest of the clip is kept.</small>"
 CONTINUE_HELP = (
     "<small>Keeps the clip and generates what comes after it: the duration becomes the clip's length plus "
-    "the seconds to add (a longer clip is cut to duration minus the seconds to add).</small>"
+    "the seconds to add, at most the model's limit (a longer clip is cut to duration minus the seconds "
+    "to add).</small>"
 )
 CFG_HINT = (
     "A negative prompt has no effect with CFG 1 (the post-trained models' default): raise CFG in the "
@@ -107,6 +108,7 @@ class GenerationForm(NotebookForm):
                        *advanced.schedule_params):  # fmt: skip
             widget.observe(self._show_a2a_levels, "value")
         self.picker.observe(self._show_a2a_levels)  # a local folder's config may have its own shift
+        self.picker.observe(self._continuation_changed)  # the model's limit
         self._show_a2a_levels()
         for widget in self._watched():
             widget.observe(
@@ -187,6 +189,7 @@ class GenerationForm(NotebookForm):
             MODE_TITLES,
         )
         self.tabs.observe(self._continuation_changed, "selected_index")
+        self.duration.observe(self._show_continuation, "value")
 
     def _build_view(self) -> None:
         self.preview_on = widgets.Checkbox(
@@ -319,19 +322,35 @@ class GenerationForm(NotebookForm):
             self.shell.message.value, self.shell.last_error = "", None
 
     def _continuation_changed(self, change=None) -> None:
-        """In the Continue tab the duration follows the clip: its length plus the seconds to add."""
+        """In the Continue tab the duration follows the clip: its length plus the seconds to add, within
+        the model's limit (a new clip, seconds to add, model or tab)."""
+        seconds = self._clip_seconds()
+        if seconds is not None:
+            limit = self.picker.entry().max_duration_s if self.picker.entry() is not None else None
+            self.duration.value = continuation_duration(seconds, float(self.continue_s.value), limit)
+        self._show_continuation()
+
+    def _clip_seconds(self) -> float | None:
+        """The continuation clip's length, in the Continue tab with a usable clip; else None."""
         if self.mode != "continuation":
-            return
+            return None
         try:
-            seconds = parts.audio_seconds(self.continue_audio.read("audio to continue"))
+            return parts.audio_seconds(self.continue_audio.read("audio to continue"))
         except (ValueError, RuntimeError):
-            self.continue_note.value = ""
-            return
-        add = float(self.continue_s.value)
-        self.duration.value = seconds + add
+            return None
+
+    def _show_continuation(self, change=None) -> None:
+        """Under the seconds to add: what the run will keep and add, from the duration it will use."""
+        seconds = self._clip_seconds()
         self.continue_note.value = (
-            f"<small>Keeps the clip's {seconds:.2f} s and adds {add:g} s: "
-            f"duration {seconds + add:.2f} s.</small>"
+            ""
+            if seconds is None
+            else "<small>"
+            + html.escape(
+                continuation_text(float(self.duration.value), float(self.continue_s.value), seconds),
+                quote=False,
+            )
+            + "</small>"
         )
 
     # ------------------------------------------------------------------ Prompt Assistant

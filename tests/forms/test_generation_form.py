@@ -642,3 +642,30 @@ def test_the_a2a_schedule_is_an_advanced_setting_and_the_a2a_tab_says_what_the_s
     other = generation_form("standard", session=session)
     other.fill(GenerationRequest.from_record(result.metadata()))
     assert other.advanced.a2a_schedule.value == "corrected" and other.read().a2a_schedule == "corrected"
+
+
+@pytest.mark.parametrize("clip_s", [10.0, 20.0])
+def test_a_continuation_stays_within_the_models_limit_and_its_note_is_the_runs_arithmetic(
+    session, out, tmp_path, clip_s
+):
+    """The demo makes at most 10 s: a 10 s clip (a demo result) or a 20 s one plus 5 s asks for 10 s, and
+    the note says what the run keeps and adds, also after the duration is changed by hand."""
+    import soundfile as sf
+
+    clip = tmp_path / "clip.wav"
+    t = np.arange(int(clip_s * 44100)) / 44100
+    sf.write(clip, np.stack([0.2 * np.sin(2 * np.pi * 220 * t)] * 2, 1), 44100, subtype="PCM_16")
+    form = demo_form(session, out)
+    form.tabs.selected_index, form.continue_audio.path.value, form.continue_s.value = 3, str(clip), 5.0
+    assert form.duration.value == 10.0
+    note = html.unescape(form.continue_note.value)
+    assert f"Keeps the clip's first 5.00 s (of its {clip_s:.2f} s) and adds 5 s: duration 10.00 s." in note
+    result = form.run()
+    assert result is not None, message_text(form)
+    assert sidecar(result)["settings"]["regions"] == [[5.0, 10.0]]  # kept 0-5 s, generated 5-10 s
+    form.duration.value = 8.0
+    note = html.unescape(form.continue_note.value)
+    assert "Keeps the clip's first 3.00 s" in note and "adds 5 s: duration 8.00 s" in note
+    assert sidecar(form.run())["settings"]["regions"] == [[3.0, 8.0]]
+    form.continue_s.value = 9.0  # a new length to add: the duration follows, within the limit again
+    assert form.duration.value == 10.0 and "first 1.00 s" in html.unescape(form.continue_note.value)

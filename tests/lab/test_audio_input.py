@@ -264,7 +264,12 @@ def test_generate_and_the_round_trip_with_each_hostile_file_give_a_result_or_one
     live; a refused file gets the reader's sentence, any other a finite result; afterwards each form
     still runs with a good file."""
     rows, CASES = hostile_family(tmp_path, "--runs", timeout=900)
-    runs = ["generation.a2a_audio", "generation.inpaint_audio", "generation.continue_audio", "autoencoder.audio"]
+    runs = [
+        "generation.a2a_audio",
+        "generation.inpaint_audio",
+        "generation.continue_audio",
+        "autoencoder.audio",
+    ]
     afterwards = [("good", "run:generation.afterwards"), ("good", "run:autoencoder.afterwards")]
     expected = [(c, f"run:{name}") for c in CASES for name in runs] + afterwards
     assert sorted((r["case"], r["path"]) for r in rows) == sorted(expected)
