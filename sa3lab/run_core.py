@@ -28,7 +28,7 @@ import torch
 
 from stable_audio_3 import sampling
 from stable_audio_3.checks import NonFiniteOutputError, finite_output
-from stable_audio_3.hub import TokenRejectedWarning, resolve_autoencoder_files, resolve_model_files
+from stable_audio_3.hub import TokenRejectedWarning, is_cached, resolve_autoencoder_files, resolve_model_files
 
 from . import catalog, device
 from .audio_input import read_audio
@@ -149,11 +149,14 @@ class RunCore:
         start = time.perf_counter()
         token = self.download_token(entry, pasted_token)
         timings = {"access_check": time.perf_counter() - start}
+        what = "the autoencoder" if autoencoder else "the model"
+        downloads = entry is not None and entry.repo_id is not None and not is_cached(entry.repo_id)
+        progress.stage(
+            f"downloading {what} (first use only), then loading it" if downloads else f"loading {what}"
+        )
         if autoencoder:
-            progress.stage("loading the autoencoder (first run downloads it)")
             loaded, hit, seconds = self.load_autoencoder(model, entry, token)
         else:
-            progress.stage("loading the model (first run downloads it)")
             loaded, hit, seconds = self.load_generator(model, entry, token)
         timings["load"] = seconds
         return Loaded(loaded, hit, timings)

@@ -135,7 +135,7 @@ class GenerationForm(NotebookForm):
         self.expand_button = widgets.Button(
             description="Expand", icon="magic", tooltip="Write the prompt from the idea"
         )
-        self.expand_button.on_click(lambda _: self.shell.start_task(self._expand))
+        self.expand_button.on_click(lambda _: self.shell.start_task(self._expand, "Expand"))
         self.assist_note = widgets.HTML(ASSIST_HELP)
         self._expansion: dict | None = None
         self.prompt = widgets.Textarea(

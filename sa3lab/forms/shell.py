@@ -153,6 +153,7 @@ class FormShell:
         self.last_result = None
         self.last_error: str | None = None
         self.last_message = ""  # the last sentence the form showed (an error, or why a run stopped)
+        self.reading = False  # a run is reading its inputs (a refusal then means it never started)
         self.running = False
         self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self.run_button.on_click(lambda _: self.start())
@@ -200,9 +201,10 @@ class FormShell:
         """
         self._start(self.run)
 
-    def start_task(self, job: Callable[[Progress], object]) -> None:
-        """Another button's job: :meth:`run_task` on the kernel's main thread (queued the same way)."""
-        self._start(lambda: self.run_task(job))
+    def start_task(self, job: Callable[[Progress], object], name: str) -> None:
+        """Another button's job: :meth:`run_task` on the kernel's main thread (queued the same way);
+        ``name`` (e.g. "Expand") heads its status, so it is not read as the Run button's."""
+        self._start(lambda: self.run_task(job, name))
 
     def _start(self, work: Callable[[], object]) -> None:
         if self.running:
@@ -244,6 +246,7 @@ class FormShell:
 
     def _produce(self, progress: Progress):
         request = self._read()
+        self.reading = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = self._execute(request, progress)
@@ -252,32 +255,34 @@ class FormShell:
         )
         return result, self._render(result)
 
-    def run_task(self, job: Callable[[Progress], object]):
+    def run_task(self, job: Callable[[Progress], object], name: str = ""):
         """``job(progress)`` with Stop, the interrupt and errors handled; its value (None if it failed).
 
         A bad input or any failure shows one message in the form; the kernel and earlier results stay.
-        Afterwards a job that was queued meanwhile starts.
+        Afterwards a job that was queued meanwhile starts. ``name``: see :meth:`start_task`.
         """
         _ACTIVE.append(self)
         try:
-            return self._run_job(job)
+            return self._run_job(job, name)
         finally:
             _ACTIVE.remove(self)
             if _QUEUE and not _ACTIVE:
                 _QUEUE.pop(0)[1]()
 
-    def _run_job(self, job: Callable[[Progress], object]):
+    def _run_job(self, job: Callable[[Progress], object], name: str = ""):
         self.running, self.progress.stop_requested = True, False
         self._set_busy(True)
         self.output.notice_reload()
         self.message.value, self.last_error = "", None
+        self.bar.value, self.bar.bar_style, self.status.value = 0, "", ""
+        self.reading = not name  # the Run button's job, until its inputs are read
         try:
             value = job(self.progress)
         except (StopRequested, KeyboardInterrupt):
             self._show(self._stopped(), "info")
             return None
         except ValueError as exc:
-            self._show(str(exc), "error")
+            self._show(str(exc), "error", not_started=self.reading)
             return None
         except MemoryError:
             self._show(OOM_TEXT, "error")
@@ -293,8 +298,11 @@ class FormShell:
         finally:
             self.running = False
             self._set_busy(False)
+            if name:
+                self.status.value = f"{name}: {self.status.value or 'done'}"
             return_freed_heap()
-        self.status.value = "done"
+        if not name:
+            self.status.value = "done"
         return value
 
     def clear_results(self) -> None:
@@ -311,12 +319,19 @@ class FormShell:
                 text = text.replace(secret, "[token]")
         return text
 
-    def _show(self, text: str, kind: str) -> None:
+    def _show(self, text: str, kind: str, not_started: bool = False) -> None:
+        """``text`` in the form; the status says whether the run stopped, failed or never started (an
+        input to fix: the bar stays empty), and a failed run's bar turns red."""
         text = self._redact(text)
         self.last_message = text
         self.last_error = text if kind == "error" else None
         self.message.value = message_html(text, kind)
-        self.status.value = "stopped" if kind == "info" else "failed"
+        if kind == "info":
+            self.status.value = "stopped"
+        elif not_started:
+            self.status.value = "not started: see the message"
+        else:
+            self.status.value, self.bar.bar_style = "failed", "danger"
 
     def _show_unexpected(self, exc: Exception) -> None:
         text = f"Something went wrong that the lab did not expect ({type(exc).__name__}: {exc})."

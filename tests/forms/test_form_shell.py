@@ -161,3 +161,22 @@ def test_a_checked_run_raises_the_forms_sentence_and_ipython_shows_only_that(out
     form.prompt.value = "rain"
     form.steps.value = 2
     assert form.run(check=True) is not None
+
+
+def test_the_status_and_bar_say_whether_a_run_never_started_failed_or_was_another_buttons_job(shell, job):
+    assert shell.run() == "result-3" and (shell.bar.value, shell.status.value) == (3, "done")
+    job.fail_with = ValueError("Enter a prompt: the prompt is empty.")  # an input to fix
+    assert shell.run() is None
+    assert (shell.bar.value, shell.bar.bar_style, shell.status.value) == (
+        0,
+        "",
+        "not started: see the message",
+    )
+    job.fail_with = RuntimeError("the disk is full")  # fails while running
+    assert shell.run() is None
+    assert (shell.bar.bar_style, shell.status.value) == ("danger", "failed")
+    assert shell.run_task(lambda progress: 1 / 0, "Expand") is None  # another button's job
+    assert shell.status.value == "Expand: failed"
+    assert shell.run_task(lambda progress: "ok", "Expand") == "ok" and shell.status.value == "Expand: done"
+    job.fail_with = None
+    assert shell.run() == "result-3" and (shell.bar.bar_style, shell.status.value) == ("", "done")

@@ -211,3 +211,30 @@ def test_a_lora_file_that_makes_non_finite_audio_is_named(tmp_path):
         "check that LoRA file, or try lower strengths or another seed."
     )
     assert np.isfinite(lab.generate(request(tmp_path, model="demo")).audio.numpy()).all()
+
+
+def test_the_loading_stage_says_download_only_when_the_model_is_not_here_yet(hub, tmp_path):
+    class Stages:
+        def __init__(self):
+            self.seen = []
+
+        def stage(self, text):
+            self.seen.append(text)
+
+        def start(self, total, text):
+            pass
+
+        def step(self, done, total, text=None):
+            pass
+
+    lab, stages = Lab(), Stages()
+    lab.core.load("demo", progress=stages)
+    lab.core.load("small-music-base", progress=stages)  # open, not cached yet
+    lab.core.load("small-music-base", progress=stages)
+    lab.core.load("same-s", progress=stages, autoencoder=True)
+    assert stages.seen == [
+        "loading the model",
+        "downloading the model (first use only), then loading it",
+        "loading the model",
+        "downloading the autoencoder (first use only), then loading it",
+    ]
