@@ -14,8 +14,21 @@ from .session import Session, shared_session
 from .shell import NotebookForm
 
 
-def _db(value: float) -> str:
-    return "identical (∞ dB)" if math.isinf(value) and value > 0 else f"{value:.2f} dB"
+def _snr(value: float) -> str:
+    """The SNR with what it means: it compares the waveforms sample by sample, so a codec that keeps
+    the sound but not its exact phase scores low; the STFT distance below ignores phase."""
+    if math.isinf(value) and value > 0:
+        return "identical (∞ dB)"
+    if value >= 20:
+        meaning = "the waveform is kept closely"
+    elif value >= 0:
+        meaning = "the waveform differs audibly or in phase; listen, and see the STFT distance"
+    else:
+        meaning = (
+            "below 0 dB the difference is louder than the input, sample by sample: the waveform is not "
+            "kept (phase, timing or a random-weight model such as demo); listen, and see the STFT distance"
+        )
+    return f"{value:.2f} dB ({meaning})"
 
 
 class AutoencoderForm(NotebookForm):
@@ -94,7 +107,7 @@ class AutoencoderForm(NotebookForm):
             "latent frame rate": f"{result.latent_rate_hz:.2f} frames/s",
             "compression": f"{channels * samples / max(1, math.prod(result.latent_shape[1:])):.1f}× "
             f"({samples} samples × {channels} ch -> {frames} frames)",
-            "SNR": _db(result.snr_db),
+            "SNR": _snr(result.snr_db),
             "multi-resolution STFT distance": f"{result.stft_distance:.3f} (0 = identical)",
             "chunked": run.settings.get("chunked"),
             **parts.run_rows(run),

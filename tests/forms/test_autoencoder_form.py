@@ -1,5 +1,7 @@
 """The SAME round-trip form (sa3lab.autoencoder_form), driven through its widgets with the demo model."""
 
+import html
+
 import pytest
 from form_helpers import message_text, result_blocks, upload_item
 
@@ -33,6 +35,7 @@ def test_autoencoder_round_trip_of_the_test_chord_and_of_an_upload(session, out,
     assert set(result.run.timings) >= {"load", "encoding", "decoding", "total"}
     text = result_blocks(form)[0]
     assert "Before (input)" in text and "After (decoded)" in text and "SNR" in text and "frames/s" in text
+    assert result.snr_db < 0 and "below 0 dB the difference is louder than the input" in html.unescape(text)
     form.audio.upload.value = (upload_item("chord.wav", open(chord_file, "rb").read()),)
     form.chunked.value = True
     result = form.run()

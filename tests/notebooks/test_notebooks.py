@@ -1,13 +1,14 @@
 """Every committed notebook runs headless (papermill) with RUN=True, through the same path as its button."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import papermill
 import pytest
 import soundfile as sf
-from notebook_runs import NOTEBOOKS, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
+from notebook_runs import NOTEBOOKS, ROOT, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
 from sweep_helpers import NO_RAY, PROMPTS, manifest
 from training_helpers import BASE, assert_upstream_keys, lora_header
 
@@ -15,6 +16,8 @@ from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
 from sa3lab.training import dataset_hash, read_card
 from stable_audio_3.hub import resolve_model_files
+
+ROUND_TRIP = "03_same_autoencoders.ipynb"  # its parameters name an audio file, not a prompt
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
@@ -26,9 +29,28 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
         source = "".join(tagged[0]["source"])
-        names = ("PROMPTS", "SEEDS", "BACKEND") if path.name == SWEEPS else ("PROMPT", "DURATION", "SEED")
+        names = {SWEEPS: ("PROMPTS", "SEEDS", "BACKEND"), ROUND_TRIP: ("AUDIO", "DURATION", "SEED")}.get(
+            path.name, ("PROMPT", "DURATION", "SEED")
+        )
         for name in ("MODEL", *names, "OUTPUT_DIR", "RUN"):
             assert f"{name} =" in source, (path.name, name)
+        later = "".join("".join(c["source"]) for c in code if c is not tagged[0])
+        for name in re.findall(r"^([A-Z_]+) =", source, re.M):  # every parameter is used
+            assert re.search(rf"\b{name}\b", later), (path.name, name)
+
+
+def test_start_here_names_each_heading_once_and_ends_with_where_to_go_next():
+    from sa3lab.forms.start import StartHere
+
+    nb = json.loads((ROOT / "notebooks" / "00_start_here.ipynb").read_text())
+    markdown = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+    headings = re.findall(r"^#+ (.+)$", "\n".join(markdown), re.M)
+    form = StartHere(model="demo").widget
+    shown = re.findall(r"<h3>([^<]+)</h3>", " ".join(w.value for w in form.children if hasattr(w, "value")))
+    assert {"Log in", "Quick test"} <= set(shown) and not set(headings) & set(shown), (headings, shown)
+    links = re.findall(r"\]\(([0-9][^)]+\.ipynb)\)", markdown[-1])
+    assert markdown[-1].startswith("## Next")
+    assert links == [p.name for p in NOTEBOOKS if p.name != "00_start_here.ipynb"]
 
 
 FAST_RUN = "00_start_here.ipynb"  # the one headless run of `make test` (the browser smoke test runs 01)
