@@ -196,8 +196,9 @@ class GenerationForm(NotebookForm):
             description="show previews while sampling, every", indent=False, layout={"width": "auto"}
         )
         self.preview_every = widgets.IntText(value=2, layout={"width": "60px"})
+        self.preview_steps = widgets.HTML("steps", layout={"margin": "0 16px 0 4px"})
         self.preview_listen = widgets.Checkbox(
-            description="steps; also decode ~3 s to listen (costs a decode per preview)",
+            description="with ~3 s to listen to (one decode per preview)",
             indent=False,
             layout={"width": "auto"},
         )
@@ -230,7 +231,10 @@ class GenerationForm(NotebookForm):
         if self.simple:
             return widgets.VBox([*model, self.prompt, self.duration, self.seed.widget])
         assistant = widgets.HBox([self.idea, self.preset, self.greedy, self.expand_button])
-        view = widgets.HBox([self.preview_on, self.preview_every, self.preview_listen, self.loop])
+        self.preview_row = widgets.HBox(
+            [self.preview_on, self.preview_every, self.preview_steps, self.preview_listen, self.loop],
+            layout={"flex_flow": "row wrap", "align_items": "center"},
+        )
         return widgets.VBox(
             [
                 *model,
@@ -244,7 +248,7 @@ class GenerationForm(NotebookForm):
                 self.tabs,
                 self.loras.widget,
                 self.advanced.widget,
-                view,
+                self.preview_row,
                 self.send_box,
                 self.preview_box,
             ]

@@ -669,3 +669,11 @@ def test_a_continuation_stays_within_the_models_limit_and_its_note_is_the_runs_a
     assert sidecar(form.run())["settings"]["regions"] == [[3.0, 8.0]]
     form.continue_s.value = 9.0  # a new length to add: the duration follows, within the limit again
     assert form.duration.value == 10.0 and "first 1.00 s" in html.unescape(form.continue_note.value)
+
+
+def test_the_previews_row_reads_in_order_and_wraps(session, out):
+    form = demo_form(session, out)
+    row = form.preview_row
+    labels = [getattr(w, "description", "") or getattr(w, "value", "") for w in row.children]
+    assert labels[0].endswith("every") and row.children[1] is form.preview_every and labels[2] == "steps"
+    assert "listen" in labels[3] and "steps" not in labels[3] and row.layout.flex_flow == "row wrap"
