@@ -7,6 +7,7 @@ timings, cache facts, quality and package versions. It has no token field, and n
 from __future__ import annotations
 
 import json
+import functools
 import os
 import random
 import re
@@ -103,15 +104,25 @@ def new_result(
 
 
 def atomic_write(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file beside ``path``, then put it in place (none is left on failure)."""
+    """``write(tmp)`` to a temporary file beside ``path``, then put it in place (none is left on failure),
+    with the permissions a plain new file gets (the temporary file's own are owner-only)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's umask, read once (reading it means setting it, and putting it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _free_stem(folder: Path, stem: str) -> str:

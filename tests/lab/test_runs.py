@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import soundfile as sf
 import torch
@@ -41,3 +42,14 @@ def test_save_writes_wav_and_sidecar_and_names_never_collide(tmp_path):
     assert not list(tmp_path.glob(".tmp-*"))
     batch = save_result(_result(batch=2), tmp_path)
     assert [p.rsplit("-", 1)[1] for p in batch] == ["0.wav", "1.wav"]
+
+
+def test_saved_files_get_the_users_normal_permissions_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    wav = Path(save_result(_result(), tmp_path)[0])
+    for path in (wav, wav.with_suffix(".json")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path.name  # 0644 under umask 022
