@@ -6,8 +6,8 @@ timings, cache facts, quality and package versions. It has no token field, and n
 
 from __future__ import annotations
 
-import json
 import functools
+import json
 import os
 import random
 import re
