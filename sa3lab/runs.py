@@ -133,22 +133,35 @@ def _free_stem(folder: Path, stem: str) -> str:
     return candidate
 
 
+def readable_stem(result: RunResult) -> str:
+    """``<UTC time>-<model>-<first prompt words>-<seed>``: short and readable; a local model folder is
+    named by its last part (the record keeps the full path)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    model = _slug(Path(result.model_key).name, 24)  # a folder's or a repo id's last part, or the key
+    words = _slug(" ".join(str(result.settings.get("prompt") or "").split()[:4]).lower(), 32)
+    return "-".join(part for part in (stamp, model, words, str(result.seed)) if part)
+
+
+def _slug(text: str, most: int) -> str:
+    """``text`` as file-name characters (runs of others become one ``_``), at most ``most`` of them."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_.-")[:most].rstrip("_.-")
+
+
 def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -> list[str]:
     """Write each batch item as a WAV (float32) plus a JSON sidecar; returns and records the WAV paths.
 
     ``stems``: the items' file names without suffix (replacing files of those names), instead of
-    ``<timestamp>-<model>-<seed>`` made unique in the folder.
+    :func:`readable_stem` made unique in the folder.
     """
     if not bool(torch.isfinite(result.audio).all()):  # the engine refuses such output; never write it
         raise ValueError("The result holds NaN or infinite samples; nothing was saved.")
     folder = Path(output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    model = re.sub(r"[^A-Za-z0-9_.-]+", "_", result.model_key)
+    name = readable_stem(result)
     paths = []
     for i, item in enumerate(result.audio):
         suffix = f"-{i}" if len(result.audio) > 1 else ""
-        stem = stems[i] if stems else _free_stem(folder, f"{stamp}-{model}-{result.seed}{suffix}")
+        stem = stems[i] if stems else _free_stem(folder, f"{name}{suffix}")
         wav = folder / f"{stem}.wav"
         data = item.detach().to("cpu", torch.float32).T.numpy()
         atomic_write(

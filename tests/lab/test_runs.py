@@ -53,3 +53,15 @@ def test_saved_files_get_the_users_normal_permissions_not_owner_only(tmp_path):
     wav = Path(save_result(_result(), tmp_path)[0])
     for path in (wav, wav.with_suffix(".json")):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path.name  # 0644 under umask 022
+
+
+def test_file_names_are_short_and_readable_and_the_record_keeps_the_full_folder(tmp_path):
+    folder = "/very/long/path/to/a/workshop/share/with/models/" + "x" * 60 + "/my-small-music"
+    result = _result()
+    result.model_key, result.settings = folder, {"prompt": "Warm analog synth arpeggio, 120 BPM, deep bass"}
+    wav = Path(save_result(result, tmp_path)[0])
+    stamp, rest = wav.stem.split("-", 1)
+    assert len(stamp) == 16 and rest == "my-small-music-warm_analog_synth_arpeggio-1234"
+    assert json.loads(wav.with_suffix(".json").read_text())["model_key"] == folder
+    result.model_key, result.settings = "demo", {}
+    assert Path(save_result(result, tmp_path)[0]).stem.endswith("-demo-1234")
