@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import defaults, quality, render
+from . import defaults, quality, render, vocabulary
 from .audio_input import audio_info, read_audio
 from .generation import GenerationRequest
 from .runs import atomic_write
@@ -123,19 +123,6 @@ def _created(sidecar: Path) -> datetime:
     return datetime.fromtimestamp(sidecar.stat().st_mtime, timezone.utc)
 
 
-SETTING_LABELS = {"negative_prompt": "negative prompt", "cfg_scale": "CFG scale", "batch_size": "batch size"}
-
-
-def _shown(value):
-    """A settings value as the table shows it: numbers, text and lists of those as they are."""
-    scalar = (str, int, float, bool)
-    if value is None or isinstance(value, scalar):
-        return value
-    if isinstance(value, list) and all(isinstance(v, scalar) for v in value):
-        return value
-    return json.dumps(value, default=str)
-
-
 @dataclass(frozen=True)
 class Run:
     """One saved WAV and its record. ``item`` is its place in a batch of ``items``."""
@@ -162,7 +149,7 @@ class Run:
         """Date, model, mode, seed and prompt (or the round trip's source) in one line."""
         parts = [self.created.strftime("%Y-%m-%d %H:%M:%S UTC"), str(self.meta.get("model_key", "?"))]
         if self.kind == "round trip":
-            parts.append(f"round trip of {self.settings.get('source', '?')}")
+            parts.append(f"round trip of {vocabulary.source_text(self.settings.get('source', '?'))}")
         else:
             parts.append(str(self.settings.get("mode", "text-to-audio")))
         parts.append(f"seed {self.meta.get('seed', '?')}")
@@ -181,7 +168,7 @@ class Run:
         rows["seed"] = meta.get("seed", "?")
         for key, value in self.settings.items():
             if value not in (None, "", [], {}):
-                rows[SETTING_LABELS.get(key, key.replace("_", " "))] = _shown(value)
+                rows[vocabulary.label(key)] = vocabulary.shown(key, value)
         if meta.get("device"):
             rows["device"] = f"{meta['device']} · {meta.get('dtype', '?')}"
         rows["file"] = self.wav.name

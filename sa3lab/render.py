@@ -321,8 +321,8 @@ def _fmt(value) -> str:
 def table_html(rows: dict) -> str:
     """A compact two-column table."""
     body = "".join(
-        f"<tr><th style='text-align:left;padding-right:12px'>{html.escape(str(k))}</th>"
-        f"<td>{_fmt(v)}</td></tr>"
+        f"<tr><th style='text-align:left;vertical-align:top;padding-right:12px'>{html.escape(str(k))}</th>"
+        f"<td style='text-align:left'>{_fmt(v)}</td></tr>"
         for k, v in rows.items()
     )
     return f"<table class='sa3lab-table'>{body}</table>"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .. import catalog, checks, render
+from .. import catalog, checks, render, vocabulary
 from ..audio_input import audio_info, check_readable, read_audio
 from ..runs import RunResult, random_seed
 from . import compat
@@ -377,25 +377,16 @@ SETTING_FORMATS = {
 }
 
 
-def schedule_text(schedule: dict | None) -> str:
-    """A schedule as a person reads it: "the config's own", or its type and parameters."""
-    if not schedule:
-        return "the config's own schedule"
-    params = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in schedule.items() if k != "type")
-    return f"{schedule['type']} shift" + (f" ({params})" if params else "")
-
-
 def _sampler_line(settings: dict) -> str:
-    low, high = settings["cfg_interval"]
     return " · ".join(
         [
             settings["sampler"],
-            f"CFG interval {low:g}-{high:g}",
-            f"rescale {settings['scale_phi']:g}",
-            f"norm cap {settings['cfg_norm_threshold']:g}",
-            f"APG {settings['apg_scale']:g}",
-            schedule_text(settings["schedule"]),
-            f"padding {settings['duration_padding']:g} s",
+            *(
+                f"{vocabulary.label(key)} {vocabulary.shown(key, settings[key])}"
+                for key in ("cfg_interval", "scale_phi", "cfg_norm_threshold", "apg_scale")
+            ),
+            vocabulary.schedule_text(settings["schedule"]),
+            f"padding {vocabulary.shown('duration_padding', settings['duration_padding'])}",
         ]
     )
 
@@ -413,14 +404,14 @@ def _input_rows(settings: dict) -> dict:
     """The mode's inputs, LoRA files and expanded prompt of a generation's record."""
     rows = {}
     if isinstance(settings.get("source"), dict):  # a generation's source file (a round trip names its own)
-        rows["source"] = f"{settings['source']['name']} (sha256 {settings['source']['sha256'][:12]})"
+        rows["source"] = vocabulary.source_text(settings["source"])
     if "init_noise_level" in settings:
         schedule = settings.get("a2a_schedule")
         rows["noise level"] = f"{settings['init_noise_level']:g}" + (
             f" ({schedule} schedule)" if schedule else ""
         )
     if settings.get("regions"):
-        rows["regions"] = ", ".join(f"{start:g}-{end:g} s" for start, end in settings["regions"])
+        rows["regions"] = vocabulary.regions_text(settings["regions"])
     if "continuation_s" in settings:
         rows["continuation"] = f"keeps {settings['kept_s']:g} s, adds {settings['continuation_s']:g} s"
     for i, lora in enumerate(settings.get("loras") or ()):

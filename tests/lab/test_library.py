@@ -57,7 +57,7 @@ def test_runs_are_listed_newest_first_with_player_title_settings_and_a_note_per_
     assert "demo" in newest.title() and "seed 5" in newest.title() and "item 1 of 2" in newest.title()
     assert "“distant thunder”" in newest.title()
     rows = newest.rows()
-    assert rows["seed"] == 5 and rows["steps"] == 2 and rows["prompt"] == "distant thunder"
+    assert rows["seed"] == 5 and rows["steps"] == "2" and rows["prompt"] == "distant thunder"
 
     page = Library(out).page_html(listing, 0, page_runs=2)
     assert page.count("<audio") == 2 and page.count("class='sa3lab-run'") == 2
@@ -138,3 +138,32 @@ def test_one_30_s_result_stays_within_its_share_of_the_display_budget():
     assert len(block.encode()) < library.RESULT_SHARE_BYTES
     total = 20 * library.RESULT_SHARE_BYTES + library.PAGE_BYTES
     assert total < library.DISPLAY_BUDGET_BYTES
+
+
+def test_the_library_uses_the_forms_words_and_units_as_the_result_cards_do(out, tmp_path):
+    from sa3lab.forms import parts
+    from sa3lab.roundtrip import RoundTripRequest
+
+    clip = tmp_path / "my clip.wav"
+    sf.write(clip, 0.1 * torch.randn(44100, 2).numpy(), 44100)
+    result = generate(
+        out, seed=4, mode="inpaint", source_audio=str(clip), regions=[(0.1, 0.3), (0.65, 0.8)], scale_phi=0.5
+    )
+    shared_lab().roundtrip(RoundTripRequest("demo", duration=0.5, seed=1, output_dir=str(out)))
+    trip, run = Library(out).scan().runs
+    rows, card = run.rows(), parts.run_rows(result)
+    assert rows["regions"] == card["regions"] == "0.1–0.3 s, 0.65–0.8 s"
+    assert (
+        rows["source"] == card["source"] == f"my clip.wav (sha256 {result.settings['source']['sha256'][:12]})"
+    )
+    assert rows["CFG rescale"] == "0.5" and "CFG rescale 0.5" in card["sampler"]
+    assert rows["CFG interval"] == "0–1" and "CFG interval 0–1" in card["sampler"]
+    assert rows["duration"] == "1 s" and rows["mode"] == "inpaint"
+    assert not [label for label in rows if "_" in label or label in ("scale phi", "cfg norm threshold")]
+    trip_rows = trip.rows()
+    assert trip_rows["SNR"].endswith(" dB") and trip_rows["latent frame rate"].endswith(" frames/s")
+    assert trip_rows["source"] == "test chord (0.5 s)" and "snr db" not in trip_rows
+    table = render.table_html(rows)
+    assert table.count("<td style='text-align:left'>") == len(
+        rows
+    )  # beside their labels, whatever the page's CSS
