@@ -1,4 +1,5 @@
-"""The comparison job: one prompt through a base checkpoint and its post-trained sibling, per seed."""
+"""The comparison job: one prompt through several models (by default a base checkpoint and its
+post-trained sibling), per seed."""
 
 from __future__ import annotations
 
@@ -10,36 +11,41 @@ from .progress import PartProgress
 from .runs import RunResult, random_seed
 
 MAX_SEEDS = 8
+MAX_MODELS = 4
 
 
 def comparison_models(key: str) -> list[str]:
-    """The models a comparison runs side by side: a base checkpoint and its post-trained sibling."""
+    """The models a comparison runs side by side by default: a base checkpoint and its post-trained
+    sibling; the demo or a local folder alone (add others to compare it with)."""
     entry = catalog.lookup(key)
-    if entry is None:
-        raise ValueError(
-            f"A comparison runs catalog models (a base checkpoint and its post-trained sibling); {key} is a "
-            "local folder: run it in the generation notebook (01) instead."
-        )
-    if entry.key == "demo":
-        return ["demo"]  # no sibling: one column, still useful to check the grid on any machine
+    if entry is None or entry.key == "demo":
+        return [key]
     if entry.collection == "base":
         return [entry.key, entry.sibling]
     bases = [e.key for e in catalog.in_collection("base") if e.sibling == entry.key]
     if not bases:
         raise ValueError(
-            f"{key} has no base / post-trained pair; choose small-music-base, small-sfx-base or medium-base."
+            f"{key} has no base / post-trained pair; choose small-music-base, small-sfx-base or medium-base, "
+            "or name the models to compare."
         )
     return [bases[0], entry.key]
 
 
 def run(
-    core, request: GenerationRequest, seeds: list[int], pasted_token: str | None = None, progress=None
+    core,
+    request: GenerationRequest,
+    seeds: list[int],
+    pasted_token: str | None = None,
+    progress=None,
+    models: list[str] | None = None,
 ) -> list[list[RunResult]]:
-    """One row per seed: ``request`` run through each model of :func:`comparison_models`, same seed.
+    """One row per seed: ``request`` run through each of ``models`` (catalog keys or local folders;
+    default: :func:`comparison_models` of the request's model), same seed.
 
-    Each model uses its own default sampler settings (the point of the comparison). Access to every
-    model is checked before anything runs, so a missing login fails in a second, not after a run;
-    the runs go model by model, so each model is loaded once even with a one-model cache.
+    Each model uses its own default sampler settings (the point of the comparison). Every model is
+    checked (access, or the folder's files) before anything runs, so a missing login fails in a
+    second, not after a run; the runs go model by model, so each model is loaded once even with a
+    one-model cache.
     """
     if not isinstance(request, GenerationRequest):
         raise ValueError(f"A comparison takes a GenerationRequest; got {checks.shown(request)}.")
@@ -51,10 +57,10 @@ def run(
         raise ValueError("Give at least one seed, e.g. 42 or 42, 7.")
     if len(seeds) > MAX_SEEDS:
         raise ValueError(f"Use at most {MAX_SEEDS} seeds per comparison; got {len(seeds)}.")
-    variants = [
-        replace(request, model=key, **dict.fromkeys(generation.SAMPLER_SETTINGS))
-        for key in comparison_models(request.model)
-    ]
+    models = comparison_models(request.model) if models is None else list(models)
+    if not 1 <= len(models) <= MAX_MODELS:
+        raise ValueError(f"Compare 1 to {MAX_MODELS} models; got {len(models)}.")
+    variants = [replace(request, model=key, **dict.fromkeys(generation.SAMPLER_SETTINGS)) for key in models]
     for variant in variants:
         core.download_token(variant.entry(), pasted_token)
     seeds = [random_seed() if seed == -1 else seed for seed in seeds]

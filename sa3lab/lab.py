@@ -108,9 +108,11 @@ class Lab:
             previews = StepPreviews(on_preview, preview_every, preview_listen, self.preview_fits)
         return self.core.generate(request, pasted_token, progress, previews)
 
-    def compare(self, request: GenerationRequest, seeds: list[int], pasted_token=None, progress=None):
+    def compare(
+        self, request: GenerationRequest, seeds: list[int], pasted_token=None, progress=None, models=None
+    ):
         """See :func:`sa3lab.comparison.run`."""
-        return comparison.run(self.core, request, seeds, pasted_token, progress)
+        return comparison.run(self.core, request, seeds, pasted_token, progress, models)
 
     def roundtrip(self, request: roundtrip.RoundTripRequest, pasted_token: str | None = None, progress=None):
         """See :func:`sa3lab.roundtrip.run`."""

@@ -28,8 +28,12 @@ def test_a_comparison_takes_a_request():
         Lab().compare({"model": "demo"}, [1])
 
 
-def test_a_comparison_runs_catalog_models_and_a_missing_folder_is_not_found(tmp_path):
-    with pytest.raises(ValueError, match="A comparison runs catalog models .* is a local folder"):
-        Lab().compare(GenerationRequest(str(tmp_path), "rain", duration=0.5), [1])
+def test_a_comparison_checks_every_model_before_running_and_a_missing_folder_is_not_found(tmp_path):
     with pytest.raises(ValueError, match="The model folder /no/such/folder was not found"):
         Lab().compare(GenerationRequest("/no/such/folder", "rain", duration=0.5), [1])
+    with pytest.raises(ValueError, match="The model folder /no/such/folder was not found"):
+        Lab().compare(
+            GenerationRequest("demo", "rain", duration=0.5), [1], models=["demo", "/no/such/folder"]
+        )
+    with pytest.raises(ValueError, match="Compare 1 to 4 models; got 0."):
+        Lab().compare(GenerationRequest("demo", "rain", duration=0.5), [1], models=[])
