@@ -46,9 +46,10 @@ RATE_SPAN = (1000, 768000)  # sample rates accepted, in Hz (outside: a broken he
 SCAN_FRAMES = 1 << 18  # frames decoded at a time when a whole file is checked (about 6 s at 44.1 kHz)
 DECODED_KEPT = 8  # ffmpeg decodes kept in the temporary folder (the most recent)
 FFMPEG_TIMEOUT_S = 600  # an ffmpeg decode or encode taking longer is given up
+INSTALL_FFMPEG = "apt-get install ffmpeg, or pip install imageio-ffmpeg"
 NO_FFMPEG = (
     "m4a/AAC and the other formats libsndfile does not read need ffmpeg, which is not installed here "
-    "(apt-get install ffmpeg, or pip install imageio-ffmpeg)"
+    f"({INSTALL_FFMPEG})"
 )
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from . import defaults, quality, render
-from .audio_input import audio_info, read_audio
+from .audio_input import INSTALL_FFMPEG, FfmpegError, audio_info, ffmpeg_exe, read_audio, run_ffmpeg
 from .generation import GenerationRequest
 from .runs import atomic_write
 
@@ -48,20 +48,29 @@ BLOCK_SECONDS = 10  # exports are written in blocks: one long OGG Vorbis write c
 STAMP = re.compile(r"^(\d{8}T\d{6}Z)")
 
 
+AAC_FRAME = (
+    1024  # samples per AAC frame: a shorter clip is padded with silence to one (else it decodes empty)
+)
+AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
+
+
 @dataclass(frozen=True)
 class ExportFormat:
     label: str
-    format: str  # libsndfile major format
-    subtype: str
+    format: str  # libsndfile major format; for ffmpeg, its muxer
+    subtype: str  # libsndfile subtype; for ffmpeg, its encoder
     suffix: str  # appended to the run's stem
     options: tuple = ()  # (name, value) pairs for soundfile.SoundFile
     rates: tuple | range = range(1, 1 << 31)  # sample rates the encoder takes (others are resampled)
     channels: int = 1024  # the most channels it takes (more are mixed down to stereo)
+    ffmpeg: bool = False  # written by the ffmpeg program (its options: ffmpeg arguments), not libsndfile
 
     def takes(self, rate: int, channels: int) -> bool:
         return rate in self.rates and channels <= self.channels
 
     def available(self) -> bool:
+        if self.ffmpeg:
+            return ffmpeg_exe() is not None
         formats = sf.available_formats()
         return self.format in formats and self.subtype in sf.available_subtypes(self.format)
 
@@ -83,23 +92,28 @@ EXPORTS = {
     "ogg": ExportFormat(
         "OGG Vorbis", "OGG", "VORBIS", ".ogg", (("compression_level", 0.3),), range(1000, 192001), 8
     ),
+    "m4a": ExportFormat("M4A/AAC 256 kbit/s", "ipod", "aac", ".m4a", (("-b:a", "256k"),), AAC_RATES, 2, True),
 }
 
 
 def export_formats() -> dict[str, ExportFormat]:
-    """The export formats the installed libsndfile can write, by key."""
+    """The export formats the installed libsndfile (and ffmpeg, if any) can write, by key."""
     return {key: fmt for key, fmt in EXPORTS.items() if fmt.available()}
 
 
 def missing_formats_note() -> str | None:
-    """One sentence naming the formats this libsndfile cannot write, or None when it writes them all."""
-    missing = [fmt.label for key, fmt in EXPORTS.items() if key not in export_formats()]
-    if not missing:
-        return None
-    return (
-        f"The installed libsndfile ({sf.__libsndfile_version__}) cannot write {', '.join(missing)}, "
-        "so those exports are not offered (libsndfile 1.1 or later writes MP3 and OGG Vorbis)."
-    )
+    """One sentence naming the formats that cannot be written here, or None when all can."""
+    missing = [fmt.label for key, fmt in EXPORTS.items() if key not in export_formats() and not fmt.ffmpeg]
+    if missing:
+        return (
+            f"The installed libsndfile ({sf.__libsndfile_version__}) cannot write {', '.join(missing)}, "
+            "so those exports are not offered (libsndfile 1.1 or later writes MP3 and OGG Vorbis)."
+        )
+    if ffmpeg_exe() is None:
+        return (
+            f"M4A/AAC export is not offered: it needs ffmpeg, which is not installed here ({INSTALL_FFMPEG})."
+        )
+    return None
 
 
 def href(path: Path) -> str | None:
@@ -318,7 +332,32 @@ class Library:
                 for start in range(0, data.shape[0], BLOCK_SECONDS * rate):
                     out.write(np.ascontiguousarray(data[start : start + BLOCK_SECONDS * rate]))
 
-        atomic_write(path, write if target.takes(info.sample_rate, info.channels) else convert)
+        def encode(tmp):
+            """ffmpeg: the whole clip as raw float32 on its input, finite, in range, at a rate it takes."""
+            _, audio = read_audio(info.path, what="run's audio")
+            data, rate = render.encodable(audio, info.sample_rate, target.rates, target.channels)
+            if data.shape[0] < AAC_FRAME:
+                data = np.pad(data, ((0, AAC_FRAME - data.shape[0]), (0, 0)))
+            raw = ["-f", "f32le", "-ar", str(rate), "-ac", str(data.shape[1]), "-i", "pipe:0"]
+            out = [
+                "-c:a",
+                target.subtype,
+                *(word for pair in target.options for word in pair),
+                "-f",
+                target.format,
+                f"file:{Path(tmp).resolve()}",
+            ]
+            try:
+                run_ffmpeg(raw + out, np.ascontiguousarray(data, dtype="<f4").tobytes())
+            except FfmpegError as exc:
+                raise ValueError(
+                    f"ffmpeg could not write {path.name} ({exc}); export another format."
+                ) from None
+
+        if target.ffmpeg:
+            atomic_write(path, encode)
+        else:
+            atomic_write(path, write if target.takes(info.sample_rate, info.channels) else convert)
         return path
 
     def delete(self, run: Run, *, confirm: bool = False) -> list[Path]:

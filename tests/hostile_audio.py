@@ -11,6 +11,8 @@ import html
 import io
 import json
 import re
+import shutil
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 import soundfile as sf
 
 RATE = 44100
+TRAINING_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")  # the datasets' (not m4a yet)
 
 
 def tone(frames: int, channels: int, rate: int, level: float = 0.3) -> np.ndarray:
@@ -82,6 +85,18 @@ def _text(path):
     path.write_text("this is not audio\n")
 
 
+def _ffmpeg(*arguments):
+    """A writer running the ffmpeg program (required: .ci/run installs it) with ``arguments`` + the path."""
+    return lambda path: subprocess.run(
+        [shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-y", *arguments, str(path)], check=True
+    )
+
+
+def _truncated_m4a(path):
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", "-f", "ipod")(path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
 # case: (writer, suffix, the reader refuses it with one sentence)
 CASES = {
     "nan": (_nonfinite(np.nan), ".wav", True),
@@ -105,6 +120,23 @@ CASES = {
     "garbage-wav-header": (_garbage_wav, ".wav", True),
     "mp3-named-wav": (_mp3_named_wav, ".wav", None),  # None: shown or one sentence, as libsndfile decodes
     "text-file": (_text, ".wav", True),
+    "m4a-aac-5.1": (
+        _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-ac", "6", "-c:a", "aac"),
+        ".m4a",
+        False,
+    ),
+    "truncated-m4a": (_truncated_m4a, ".m4a", True),
+    "ogg-named-m4a": (
+        _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "libvorbis", "-f", "ogg"),
+        ".m4a",
+        False,
+    ),
+    "video-named-m4a": (
+        _ffmpeg("-f", "lavfi", "-i", "testsrc=duration=0.2:size=32x32", "-f", "mp4"),
+        ".m4a",
+        True,
+    ),
+    "text-named-m4a": (_text, ".m4a", True),
 }
 
 
@@ -179,6 +211,7 @@ def main(root: Path, only=None) -> None:
 
 def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
     """One hostile file through every path; a line per path."""
+    from sa3lab.audio_input import audio_info
     from sa3lab.forms.sweeps import gallery_html
     from sa3lab.forms.training import CaptionEditor
     from sa3lab.library import Library, export_formats
@@ -236,8 +269,8 @@ def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
                 return ("sentence", str(exc)) if ok else ("wrong", str(exc))
             if sentence is not None:
                 return "wrong", f"exported a file the reader refuses: {sentence}"
-            info = sf.info(str(written))
-            return "shown", f"{written.name}: {info.samplerate} Hz, {info.channels} ch, {info.frames} frames"
+            info = audio_info(written)  # the reader's checks: an export of m4a is read back through ffmpeg
+            return "shown", f"{written.name}: {info.sample_rate} Hz, {info.channels} ch, {info.frames} frames"
 
         guarded(case, f"library:export-{fmt}", export)
 
@@ -248,6 +281,8 @@ def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
         return judge(gallery, reader_sentence(file, "sweep result"))
 
     guarded(case, "sweeps:gallery", sweep)
+    if suffix not in TRAINING_SUFFIXES:
+        return
 
     dataset = folder / "dataset"
     dataset.mkdir()
