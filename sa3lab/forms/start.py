@@ -137,7 +137,8 @@ class StartHere(NotebookForm):
             for k, v in report.facts
         )
         self.check.value = (
-            f"<table class='sa3lab-table'>{facts}</table>"
+            (message_html(report.switch, "warning") if report.switch else "")
+            + f"<table class='sa3lab-table'>{facts}</table>"
             f"<div style='margin-top:6px'><b>Will work</b>{_list(report.works, '✔', GREEN)}</div>"
             f"<div style='margin-top:6px'><b>Will not work (yet)</b>{_list(report.limits, '✘', RED)}</div>"
         )

@@ -58,3 +58,16 @@ def _leaves(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _leaves(child)
+
+
+def test_start_here_on_a_cpu_colab_runtime_says_first_how_to_get_a_gpu(hub, out, monkeypatch):
+    from sa3lab.device import Machine
+
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260819")
+    start = start_here(model="demo", prompt="x", output_dir=out, session=Session(lab=Lab(machine=Machine())))
+    warning, table = start.check.value.split("<table", 1)
+    assert "This Colab runtime has no GPU: choose Runtime &gt; Change runtime type &gt; T4 GPU" in warning
+    assert "Colab (hosted notebook)" in table
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    start.refresh()
+    assert start.check.value.startswith("<table")
