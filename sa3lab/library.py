@@ -27,6 +27,7 @@ import math
 import os
 import re
 import urllib.parse
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,6 +47,7 @@ PAGE_RUNS = 3  # runs per library page
 MAX_NOTES = 5  # note lines shown for unreadable records (then a count)
 BLOCK_SECONDS = 10  # exports are written in blocks: one long OGG Vorbis write crashes libsndfile
 STAMP = re.compile(r"^(\d{8}T\d{6}Z)")
+ZIP_PREFIX = "sa3lab-results-"  # "Download all" writes <output folder>/sa3lab-results-<UTC time>.zip
 
 
 AAC_FRAME = (
@@ -360,6 +362,37 @@ class Library:
             atomic_write(path, write if target.takes(info.sample_rate, info.channels) else convert)
         return path
 
+    def zip_all(self) -> Path:
+        """One zip of every file of the folder (each run's WAV, record and exports, sweeps, LoRA files),
+        written beside them; it replaces the previous one, and hidden files and earlier zips stay out."""
+        files = [
+            path
+            for path in sorted(self.folder.rglob("*"))
+            if path.is_file()
+            and not any(part.startswith(".") for part in path.relative_to(self.folder).parts)
+            and not (path.name.startswith(ZIP_PREFIX) and path.suffix == ".zip")
+        ]
+        if not files:
+            raise ValueError(f"There is nothing in {self.folder} to download yet: generate a run first.")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = self.folder / f"{ZIP_PREFIX}{stamp}.zip"
+        earlier = self.latest_zip()
+
+        def write(tmp):
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                for file in files:
+                    archive.write(file, f"{self.folder.name}/{file.relative_to(self.folder).as_posix()}")
+
+        atomic_write(path, write)
+        if earlier is not None and earlier != path:
+            earlier.unlink(missing_ok=True)
+        return path
+
+    def latest_zip(self) -> Path | None:
+        """The newest "Download all" zip of the folder, if any."""
+        zips = sorted(self.folder.glob(f"{ZIP_PREFIX}*.zip")) if self.folder.is_dir() else []
+        return zips[-1] if zips else None
+
     def delete(self, run: Run, *, confirm: bool = False) -> list[Path]:
         """Remove the run's WAV, record and exports (only with ``confirm=True``); returns what went."""
         if confirm is not True:
@@ -399,6 +432,21 @@ class Library:
             f"<div><small>Files: {' · '.join(links)}</small></div></div>"
         )
 
+    def _zip_line(self) -> str:
+        """The link to the "Download all" zip, or how to make one."""
+        latest = self.latest_zip()
+        if latest is None:
+            return "<div><small>All runs as one zip: press <i>Download all</i>.</small></div>"
+        link, name = href(latest), html.escape(latest.name)
+        shown = (
+            f"<a href='{html.escape(link)}' download='{name}'>{name}</a>" if link else f"<code>{name}</code>"
+        )
+        made = datetime.fromtimestamp(latest.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"<div>All runs as one zip: {shown} ({_size(latest.stat().st_size)}, made {made}; "
+            "<i>Download all</i> makes it again with newer runs).</div>"
+        )
+
     def page_html(self, listing: Listing, page: int = 0, page_runs: int = PAGE_RUNS) -> str:
         """Page ``page`` (from 0) of ``listing`` as one self-contained HTML block."""
         page = min(max(page, 0), listing.pages(page_runs) - 1)
@@ -419,6 +467,7 @@ class Library:
             f"<div><b>Runs in <code>{folder}</code></b>, newest first: {first}–{first + len(runs) - 1} "
             f"of {len(listing.runs)} (page {page + 1} of {listing.pages(page_runs)})</div>",
         )
+        parts.insert(1, self._zip_line())
         used, shown = 0, set()
         for run in runs:
             try:
