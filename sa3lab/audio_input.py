@@ -14,6 +14,7 @@ resampler or a figure would carry them on silently.
 * :func:`read_audio`: its samples, all or a part (the first seconds, or a frame range); the part
   read is checked.
 * :func:`check_readable`: the file's path, after the checks of :func:`audio_info`.
+* :func:`decode_clip`: a whole file as decoded, for the training dataset, which checks it itself.
 
 ffmpeg is the program on ``PATH`` (Colab's and Kaggle's images have it), else the one the
 ``imageio-ffmpeg`` package bundles (also on Colab; it installs from pip without touching any pin). It
@@ -44,6 +45,7 @@ REFERENCE_CHORD_HZ = (130.81, 261.63, 329.63, 392.0)  # C3 + a C major triad
 REFERENCE_CHORD_RATE = 44100
 RATE_SPAN = (1000, 768000)  # sample rates accepted, in Hz (outside: a broken header, or no audio)
 SCAN_FRAMES = 1 << 18  # frames decoded at a time when a whole file is checked (about 6 s at 44.1 kHz)
+FFMPEG_SUFFIXES = (".m4a", ".aac", ".mp4", ".webm", ".wma", ".aiff", ".caf")  # clips ffmpeg reads
 DECODED_KEPT = 8  # ffmpeg decodes kept in the temporary folder (the most recent)
 FFMPEG_TIMEOUT_S = 600  # an ffmpeg decode or encode taking longer is given up
 INSTALL_FFMPEG = "apt-get install ffmpeg, or pip install imageio-ffmpeg"
@@ -265,6 +267,15 @@ def read_audio(
     if not np.isfinite(data).all():
         raise _not_finite(what, file)
     return rate, torch.from_numpy(data.T.copy())
+
+
+def decode_clip(path: Path) -> tuple[np.ndarray, int]:
+    """(float32 (frames, channels), rate) of a whole file as libsndfile or ffmpeg decodes it, unchecked:
+    the training dataset (:class:`stable_audio_3.training.data.AudioReader`) checks rate, finiteness and
+    silence itself, clip by clip, and names the clips that fail."""
+    opened, _ = _open(Path(path))
+    with opened as f:
+        return f.read(dtype="float32", always_2d=True), int(f.samplerate)
 
 
 def reference_chord(seconds: float, sample_rate: int = REFERENCE_CHORD_RATE) -> torch.Tensor:

@@ -22,7 +22,6 @@ import numpy as np
 import soundfile as sf
 
 RATE = 44100
-TRAINING_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")  # the datasets' (not m4a yet)
 
 
 def tone(frames: int, channels: int, rate: int, level: float = 0.3) -> np.ndarray:
@@ -281,8 +280,6 @@ def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
         return judge(gallery, reader_sentence(file, "sweep result"))
 
     guarded(case, "sweeps:gallery", sweep)
-    if suffix not in TRAINING_SUFFIXES:
-        return
 
     dataset = folder / "dataset"
     dataset.mkdir()
@@ -306,10 +303,11 @@ def run_case(root: Path, case: str, good: Path, form_fields: dict) -> None:
     def data_item():
         import random
 
+        from sa3lab.training import CLIP_READER
         from stable_audio_3.training.data import AudioCaptionDataset
 
         try:
-            loaded = AudioCaptionDataset(dataset, sample_rate=RATE, sample_size=4096)
+            loaded = AudioCaptionDataset(dataset, sample_rate=RATE, sample_size=4096, reader=CLIP_READER)
         except ValueError as exc:
             return "refused", str(exc)
         audio, *_ = loaded.item(0, random.Random(0))

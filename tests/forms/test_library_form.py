@@ -216,9 +216,7 @@ def test_keep_on_drive_links_the_output_folder_to_a_mounted_drive_folder(out, tm
     (tmp_path / "drive" / "MyDrive").mkdir(parents=True)
     view.drive_button.click()
     kept = tmp_path / "drive" / "MyDrive" / "sa3lab" / "outputs"
-    assert text(view.message).count(
-        f"Results now go to Google Drive: {kept} (My Drive &gt; sa3lab &gt; outputs)"
-    )
+    assert f"Results now go to Google Drive: {kept} (My Drive &gt; sa3lab &gt; outputs)" in text(view.message)
     assert "the 2 files already saved moved there" in text(view.message)
     assert out.is_symlink() and out.resolve() == kept.resolve()
     assert (kept / Path(saved.paths[0]).name).is_file() and len(view.listing.runs) == 1

@@ -123,3 +123,20 @@ def test_an_m4a_file_is_an_audio_to_audio_source_of_the_demo_model(tmp_path):
     assert rate == 44100 and len(data) > 0 and np.isfinite(data).all()
     record = json.loads(open(result.paths[0].replace(".wav", ".json")).read())
     assert record["settings"]["source"]["name"] == "voice memo.m4a"
+
+
+def test_an_m4a_clip_is_a_training_clip(tmp_path):
+    import random
+
+    from sa3lab.training import CLIP_READER, check_dataset
+    from stable_audio_3.training.data import AudioCaptionDataset
+
+    m4a(tmp_path / "clip.m4a", seconds=0.5, rate=22050, channels=1)
+    (tmp_path / "clip.txt").write_text("a sine tone\n")
+    check_dataset(tmp_path)
+    dataset = AudioCaptionDataset(tmp_path, sample_rate=44100, sample_size=8192, reader=CLIP_READER)
+    audio, valid, caption, seconds = dataset.item(0, random.Random(0))
+    assert audio.shape == (2, 8192) and valid == 8192 and caption == "a sine tone" and seconds == 1.0
+    assert 0.1 < float(audio.abs().max()) <= 1.0
+    with pytest.raises(ValueError, match="holds no audio files"):  # the engine alone reads no m4a
+        AudioCaptionDataset(tmp_path, sample_rate=44100, sample_size=8192)
