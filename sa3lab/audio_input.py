@@ -149,7 +149,8 @@ def _ffmpeg_decode(file: Path) -> tuple[Path, str]:
         tmp.replace(wav)
     finally:
         tmp.unlink(missing_ok=True)
-    kept = sorted(folder.glob("*.wav"), key=lambda p: p.stat().st_mtime, reverse=True)
+    done = [p for p in folder.glob("*.wav") if not p.name.startswith(".")]  # others' decodes in progress stay
+    kept = sorted(done, key=lambda p: p.stat().st_mtime, reverse=True)
     for old in kept[DECODED_KEPT:]:
         old.unlink(missing_ok=True)
         old.with_suffix(".format").unlink(missing_ok=True)

@@ -140,3 +140,22 @@ def test_an_m4a_clip_is_a_training_clip(tmp_path):
     assert 0.1 < float(audio.abs().max()) <= 1.0
     with pytest.raises(ValueError, match="holds no audio files"):  # the engine alone reads no m4a
         AudioCaptionDataset(tmp_path, sample_rate=44100, sample_size=8192)
+
+
+def test_a_sweep_csv_takes_m4a_sources(tmp_path, monkeypatch):
+    from sa3lab.sweep_plan import SweepRequest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    sources = [m4a(tmp_path / f"take {i}.m4a", seconds=1.0, rate=44100) for i in (1, 2)]
+    plan = tmp_path / "plan.csv"
+    plan.write_text("prompt,mode,source_audio\n" + "".join(f"rain,audio-to-audio,{s}\n" for s in sources))
+    request = SweepRequest(
+        model="demo", prompts=str(plan), seeds=[1], duration=1.0, output_dir=str(tmp_path / "out")
+    )
+    assert request.problems() == []
+    result = Lab().sweep(request)
+    wavs = sorted((tmp_path / "out").glob("*.wav"))
+    assert len(wavs) == 2 and result.progress.total == 2
+    records = [json.loads(w.with_suffix(".json").read_text()) for w in wavs]
+    assert sorted(r["settings"]["source"]["name"] for r in records) == ["take 1.m4a", "take 2.m4a"]
+    assert all(np.isfinite(sf.read(str(w))[0]).all() for w in wavs)
