@@ -98,8 +98,8 @@ class FfmpegError(RuntimeError):
 
 
 def run_ffmpeg(arguments: list[str], data: bytes | None = None) -> str:
-    """Run ffmpeg with ``arguments`` (after its quiet, non-interactive options), feeding it ``data``;
-    its log on stderr. FfmpegError when ffmpeg is missing, fails or takes over :data:`FFMPEG_TIMEOUT_S`."""
+    """Run ffmpeg with ``arguments`` (after ``-hide_banner -y``), feeding it ``data`` on its input; returns
+    its log (stderr). FfmpegError when ffmpeg is missing, fails or takes over :data:`FFMPEG_TIMEOUT_S`."""
     exe = ffmpeg_exe()
     if exe is None:
         raise FfmpegError(NO_FFMPEG)
