@@ -7,6 +7,7 @@ ffmpeg program and read back through sa3lab.audio_input, and one run goes throug
 import json
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -75,6 +76,7 @@ def test_an_ogg_named_m4a_is_read_by_what_it_is(tmp_path):
 def test_without_ffmpeg_the_sentence_says_what_to_install(tmp_path, monkeypatch):
     file = m4a(tmp_path / "clip.m4a")
     monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # nor imageio-ffmpeg's bundled one
     assert audio_input.ffmpeg_exe() is None
     with pytest.raises(ValueError) as caught:
         audio_info(file)
