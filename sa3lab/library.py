@@ -27,6 +27,7 @@ import math
 import os
 import re
 import urllib.parse
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 import soundfile as sf
 
 from . import defaults, quality, render, vocabulary
-from .audio_input import audio_info, read_audio
+from .audio_input import INSTALL_FFMPEG, FfmpegError, audio_info, ffmpeg_exe, read_audio, run_ffmpeg
 from .generation import GenerationRequest
 from .runs import atomic_write
 
@@ -46,22 +47,32 @@ PAGE_RUNS = 3  # runs per library page
 MAX_NOTES = 5  # note lines shown for unreadable records (then a count)
 BLOCK_SECONDS = 10  # exports are written in blocks: one long OGG Vorbis write crashes libsndfile
 STAMP = re.compile(r"^(\d{8}T\d{6}Z)")
+ZIP_PREFIX = "sa3lab-results-"  # "Download all" writes <output folder>/sa3lab-results-<UTC time>.zip
+
+
+AAC_FRAME = (
+    1024  # samples per AAC frame: a shorter clip is padded with silence to one (else it decodes empty)
+)
+AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 
 
 @dataclass(frozen=True)
 class ExportFormat:
     label: str
-    format: str  # libsndfile major format
-    subtype: str
+    format: str  # libsndfile major format; for ffmpeg, its muxer
+    subtype: str  # libsndfile subtype; for ffmpeg, its encoder
     suffix: str  # appended to the run's stem
     options: tuple = ()  # (name, value) pairs for soundfile.SoundFile
     rates: tuple | range = range(1, 1 << 31)  # sample rates the encoder takes (others are resampled)
     channels: int = 1024  # the most channels it takes (more are mixed down to stereo)
+    ffmpeg: bool = False  # written by the ffmpeg program (its options: ffmpeg arguments), not libsndfile
 
     def takes(self, rate: int, channels: int) -> bool:
         return rate in self.rates and channels <= self.channels
 
     def available(self) -> bool:
+        if self.ffmpeg:
+            return ffmpeg_exe() is not None
         formats = sf.available_formats()
         return self.format in formats and self.subtype in sf.available_subtypes(self.format)
 
@@ -83,23 +94,28 @@ EXPORTS = {
     "ogg": ExportFormat(
         "OGG Vorbis", "OGG", "VORBIS", ".ogg", (("compression_level", 0.3),), range(1000, 192001), 8
     ),
+    "m4a": ExportFormat("M4A/AAC 256 kbit/s", "ipod", "aac", ".m4a", (("-b:a", "256k"),), AAC_RATES, 2, True),
 }
 
 
 def export_formats() -> dict[str, ExportFormat]:
-    """The export formats the installed libsndfile can write, by key."""
+    """The export formats the installed libsndfile (and ffmpeg, if any) can write, by key."""
     return {key: fmt for key, fmt in EXPORTS.items() if fmt.available()}
 
 
 def missing_formats_note() -> str | None:
-    """One sentence naming the formats this libsndfile cannot write, or None when it writes them all."""
-    missing = [fmt.label for key, fmt in EXPORTS.items() if key not in export_formats()]
-    if not missing:
-        return None
-    return (
-        f"The installed libsndfile ({sf.__libsndfile_version__}) cannot write {', '.join(missing)}, "
-        "so those exports are not offered (libsndfile 1.1 or later writes MP3 and OGG Vorbis)."
-    )
+    """One sentence naming the formats that cannot be written here, or None when all can."""
+    missing = [fmt.label for key, fmt in EXPORTS.items() if key not in export_formats() and not fmt.ffmpeg]
+    if missing:
+        return (
+            f"The installed libsndfile ({sf.__libsndfile_version__}) cannot write {', '.join(missing)}, "
+            "so those exports are not offered (libsndfile 1.1 or later writes MP3 and OGG Vorbis)."
+        )
+    if ffmpeg_exe() is None:
+        return (
+            f"M4A/AAC export is not offered: it needs ffmpeg, which is not installed here ({INSTALL_FFMPEG})."
+        )
+    return None
 
 
 def href(path: Path) -> str | None:
@@ -305,8 +321,64 @@ class Library:
                 for start in range(0, data.shape[0], BLOCK_SECONDS * rate):
                     out.write(np.ascontiguousarray(data[start : start + BLOCK_SECONDS * rate]))
 
-        atomic_write(path, write if target.takes(info.sample_rate, info.channels) else convert)
+        def encode(tmp):
+            """ffmpeg: the whole clip as raw float32 on its input, finite, in range, at a rate it takes."""
+            _, audio = read_audio(info.path, what="run's audio")
+            data, rate = render.encodable(audio, info.sample_rate, target.rates, target.channels)
+            if data.shape[0] < AAC_FRAME:
+                data = np.pad(data, ((0, AAC_FRAME - data.shape[0]), (0, 0)))
+            raw = ["-f", "f32le", "-ar", str(rate), "-ac", str(data.shape[1]), "-i", "pipe:0"]
+            out = [
+                "-c:a",
+                target.subtype,
+                *(word for pair in target.options for word in pair),
+                "-f",
+                target.format,
+                f"file:{Path(tmp).resolve()}",
+            ]
+            try:
+                run_ffmpeg(raw + out, np.ascontiguousarray(data, dtype="<f4").tobytes())
+            except FfmpegError as exc:
+                raise ValueError(
+                    f"ffmpeg could not write {path.name} ({exc}); export another format."
+                ) from None
+
+        if target.ffmpeg:
+            atomic_write(path, encode)
+        else:
+            atomic_write(path, write if target.takes(info.sample_rate, info.channels) else convert)
         return path
+
+    def zip_all(self) -> Path:
+        """One zip of every file of the folder (each run's WAV, record and exports, sweeps, LoRA files),
+        written beside them; it replaces the previous one, and hidden files and earlier zips stay out."""
+        files = [
+            path
+            for path in sorted(self.folder.rglob("*"))
+            if path.is_file()
+            and not any(part.startswith(".") for part in path.relative_to(self.folder).parts)
+            and not (path.name.startswith(ZIP_PREFIX) and path.suffix == ".zip")
+        ]
+        if not files:
+            raise ValueError(f"There is nothing in {self.folder} to download yet: generate a run first.")
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = self.folder / f"{ZIP_PREFIX}{stamp}.zip"
+        earlier = self.latest_zip()
+
+        def write(tmp):
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+                for file in files:
+                    archive.write(file, f"{self.folder.name}/{file.relative_to(self.folder).as_posix()}")
+
+        atomic_write(path, write)
+        if earlier is not None and earlier != path:
+            earlier.unlink(missing_ok=True)
+        return path
+
+    def latest_zip(self) -> Path | None:
+        """The newest "Download all" zip of the folder, if any."""
+        zips = sorted(self.folder.glob(f"{ZIP_PREFIX}*.zip")) if self.folder.is_dir() else []
+        return zips[-1] if zips else None
 
     def delete(self, run: Run, *, confirm: bool = False) -> list[Path]:
         """Remove the run's WAV, record and exports (only with ``confirm=True``); returns what went."""
@@ -347,6 +419,21 @@ class Library:
             f"<div><small>Files: {' · '.join(links)}</small></div></div>"
         )
 
+    def _zip_line(self) -> str:
+        """The link to the "Download all" zip, or how to make one."""
+        latest = self.latest_zip()
+        if latest is None:
+            return "<div><small>All runs as one zip: press <i>Download all</i>.</small></div>"
+        link, name = href(latest), html.escape(latest.name)
+        shown = (
+            f"<a href='{html.escape(link)}' download='{name}'>{name}</a>" if link else f"<code>{name}</code>"
+        )
+        made = datetime.fromtimestamp(latest.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return (
+            f"<div>All runs as one zip: {shown} ({_size(latest.stat().st_size)}, made {made}; "
+            "<i>Download all</i> makes it again with newer runs).</div>"
+        )
+
     def page_html(self, listing: Listing, page: int = 0, page_runs: int = PAGE_RUNS) -> str:
         """Page ``page`` (from 0) of ``listing`` as one self-contained HTML block."""
         page = min(max(page, 0), listing.pages(page_runs) - 1)
@@ -367,6 +454,7 @@ class Library:
             f"<div><b>Runs in <code>{folder}</code></b>, newest first: {first}–{first + len(runs) - 1} "
             f"of {len(listing.runs)} (page {page + 1} of {listing.pages(page_runs)})</div>",
         )
+        parts.insert(1, self._zip_line())
         used, shown = 0, set()
         for run in runs:
             try:

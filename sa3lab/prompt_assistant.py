@@ -125,6 +125,23 @@ def unsupported_architecture(config: dict, source: str) -> str | None:
     )
 
 
+def transformers_too_old(model_type: str = "qwen3_5") -> str | None:
+    """One sentence, said before anything is clicked or downloaded, when the installed transformers is
+    older than the first release that runs ``model_type`` (Kaggle ships 5.0, Qwen3.5 needs 5.2)."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    need, have = MIN_TRANSFORMERS.get(model_type), version("transformers")
+    if need is None or Version(have) >= Version(need):
+        return None
+    return (
+        f"The Prompt Assistant needs transformers {need} or newer for {MODEL_ID} and this runtime has "
+        f'{have} (Kaggle\'s is 5.0): run `pip install -U "transformers>={need}"` and restart the kernel '
+        "to use it; everything else works with this transformers."
+    )
+
+
 def _check_architecture(config_path: Path, source: str) -> None:
     problem = unsupported_architecture(json.loads(Path(config_path).read_text()), source)
     if problem:

@@ -5,6 +5,8 @@ Plain Python (no widgets): the start-here form renders these; a script can print
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass, field
 
 from stable_audio_3.hub import endpoint, is_cached, is_offline
@@ -14,12 +16,44 @@ from .auth import TOKEN_SOURCES, Access, AccessChecker, TokenChoice
 from .runs import package_versions
 from .upstream_clash import clash_notice
 
+# Where a hosted notebook switches to a GPU runtime, by the runtime's name
+GPU_SWITCH = {
+    "Colab": "Runtime > Change runtime type > T4 GPU (then Save; the runtime restarts)",
+    "Kaggle": "Settings > Accelerator > GPU T4 x2 or GPU P100 in the notebook editor's side panel "
+    "(the session restarts; phone verification is needed once)",
+}
+
 
 @dataclass
 class SetupReport:
     facts: list[tuple[str, str]]  # (what, plain value)
     works: list[str] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
+    switch: str = ""  # on a hosted runtime without a GPU: how to get one, and what works meanwhile
+
+
+def hosted_runtime() -> str | None:
+    """``"Colab"`` or ``"Kaggle"`` when the kernel runs there (from their environment variables, or an
+    importable google.colab), else None."""
+    if "KAGGLE_KERNEL_RUN_TYPE" in os.environ or "KAGGLE_URL_BASE" in os.environ:
+        return "Kaggle"
+    if "COLAB_RELEASE_TAG" in os.environ or "COLAB_GPU" in os.environ:
+        return "Colab"
+    try:
+        return "Colab" if importlib.util.find_spec("google.colab") is not None else None
+    except (ImportError, ValueError):  # a "google" package without colab
+        return None
+
+
+def gpu_switch(runtime: str | None) -> str:
+    """One sentence for a hosted runtime with no GPU: the menu path to one and what runs meanwhile."""
+    if runtime not in GPU_SWITCH:
+        return ""
+    return (
+        f"This {runtime} runtime has no GPU: choose {GPU_SWITCH[runtime]}, then run the notebooks again; "
+        "meanwhile the demo model, the small models and SAME-S run on the CPU, slowly, "
+        "while medium, SAME-L and LoRA training need the GPU."
+    )
 
 
 def _device_fact(machine: device.Machine) -> str:
@@ -51,6 +85,9 @@ def setup_report(
     policy = device.choose(machine, gpu_first=bool(entry and entry.gpu_first))
     offline = is_offline()
     facts = [("Device", _device_fact(machine))]
+    runtime = hosted_runtime()
+    if runtime:
+        facts.append(("Runtime", f"{runtime} (hosted notebook)"))
     if "gpu_free_gib" in free:
         facts.append(("GPU memory free", f"{free['gpu_free_gib']:.1f} of {machine.cuda_total_gib:.1f} GiB"))
     facts += [
@@ -87,6 +124,7 @@ def setup_report(
             "their terms on each model page first."
         )
     if policy.device == "cpu":
+        report.switch = gpu_switch(runtime)
         report.works.append("Small models and SAME-S run on this CPU in float32 (slower than on a GPU).")
         report.limits.append(
             "medium, medium-base and SAME-L are designed for a GPU: on this CPU they take minutes per clip."

@@ -26,10 +26,11 @@ import soundfile as sf
 # the engine's names the training form uses, handed on (forms reach the engine through the lab)
 from stable_audio_3.lora import ADAPTER_TYPES as ADAPTER_TYPES
 from stable_audio_3.training import TrainingStopped as TrainingStopped
-from stable_audio_3.training.data import AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
-from stable_audio_3.training.data import dataset_files
+from stable_audio_3.training.data import AUDIO_EXTENSIONS as SOUNDFILE_EXTENSIONS
+from stable_audio_3.training.data import AudioReader, dataset_files
 
 from . import catalog, checks, defaults, render
+from .audio_input import FFMPEG_SUFFIXES, decode_clip
 from .generation import GenerationRequest
 from .progress import NoProgress
 from .runs import package_versions
@@ -44,6 +45,9 @@ NEEDS_BASE = (
     "as upstream's trainer requires"
 )
 EXAMPLE_RATE = 44100
+# A dataset's clips: what libsndfile reads and, through the lab's reader, what ffmpeg reads (m4a/AAC ...)
+AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS + FFMPEG_SUFFIXES
+CLIP_READER = AudioReader(AUDIO_EXTENSIONS, decode_clip)
 PREVIEW_CFG = 7.0  # upstream's training demos
 
 
@@ -207,7 +211,7 @@ def check_dataset(folder) -> None:
 
     folder = check_folder(folder)
     if not any(f.name != "silence.npy" for f in dataset_files(folder, (".npy",))):
-        AudioCaptionDataset(folder, sample_rate=EXAMPLE_RATE, sample_size=4096)
+        AudioCaptionDataset(folder, sample_rate=EXAMPLE_RATE, sample_size=4096, reader=CLIP_READER)
 
 
 def dataset_hash(folder) -> str:
@@ -281,7 +285,11 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
     folder.mkdir(parents=True, exist_ok=True)
     path = _free_name(folder, request.name, request.resume_from)
     trainer = LoraTrainer(
-        model, request.data_dir, request.settings(), resume_from=request.resume_from or None
+        model,
+        request.data_dir,
+        request.settings(),
+        resume_from=request.resume_from or None,
+        reader=CLIP_READER,
     )
     previews: list[tuple[int, object]] = []
     prompt = request.preview_prompt.strip() or _first_caption(trainer.dataset)

@@ -10,4 +10,4 @@ sys.path.insert(0, str(Path(__file__).parent))
 # cores, and spinning OpenMP threads then slow every test down many times over.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
-pytest_plugins = ["hub_fixtures", "browser_fixtures", "colab_env", "kernel_front_end"]
+pytest_plugins = ["hub_fixtures", "browser_fixtures", "colab_env", "kaggle_env", "kernel_front_end"]

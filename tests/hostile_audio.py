@@ -14,6 +14,8 @@ import html
 import io
 import json
 import re
+import shutil
+import subprocess
 import sys
 import traceback
 from pathlib import Path
@@ -85,6 +87,18 @@ def _text(path):
     path.write_text("this is not audio\n")
 
 
+def _ffmpeg(*arguments):
+    """A writer running the ffmpeg program (required: .ci/run installs it) with ``arguments`` + the path."""
+    return lambda path: subprocess.run(
+        [shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-y", *arguments, str(path)], check=True
+    )
+
+
+def _truncated_m4a(path):
+    _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "aac", "-f", "ipod")(path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
 # case: (writer, suffix, the reader refuses it with one sentence)
 CASES = {
     "nan": (_nonfinite(np.nan), ".wav", True),
@@ -108,6 +122,23 @@ CASES = {
     "garbage-wav-header": (_garbage_wav, ".wav", True),
     "mp3-named-wav": (_mp3_named_wav, ".wav", None),  # None: shown or one sentence, as libsndfile decodes
     "text-file": (_text, ".wav", True),
+    "m4a-aac-5.1": (
+        _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-ac", "6", "-c:a", "aac"),
+        ".m4a",
+        False,
+    ),
+    "truncated-m4a": (_truncated_m4a, ".m4a", True),
+    "ogg-named-m4a": (
+        _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-c:a", "libvorbis", "-f", "ogg"),
+        ".m4a",
+        False,
+    ),
+    "video-named-m4a": (
+        _ffmpeg("-f", "lavfi", "-i", "testsrc=duration=0.2:size=32x32", "-f", "mp4"),
+        ".m4a",
+        True,
+    ),
+    "text-named-m4a": (_text, ".m4a", True),
 }
 
 
@@ -248,6 +279,7 @@ def press_run(case: str, file: Path, good: Path, generation, autoencoder) -> Non
 
 def run_case(root: Path, case: str, good: Path, generation, autoencoder) -> None:
     """One hostile file through every path but the runs; a line per path."""
+    from sa3lab.audio_input import audio_info
     from sa3lab.forms.sweeps import gallery_html
     from sa3lab.forms.training import CaptionEditor
     from sa3lab.library import Library, export_formats
@@ -301,8 +333,8 @@ def run_case(root: Path, case: str, good: Path, generation, autoencoder) -> None
                 return ("sentence", str(exc)) if ok else ("wrong", str(exc))
             if sentence is not None:
                 return "wrong", f"exported a file the reader refuses: {sentence}"
-            info = sf.info(str(written))
-            return "shown", f"{written.name}: {info.samplerate} Hz, {info.channels} ch, {info.frames} frames"
+            info = audio_info(written)  # the reader's checks: an export of m4a is read back through ffmpeg
+            return "shown", f"{written.name}: {info.sample_rate} Hz, {info.channels} ch, {info.frames} frames"
 
         guarded(case, f"library:export-{fmt}", export)
 
@@ -336,10 +368,11 @@ def run_case(root: Path, case: str, good: Path, generation, autoencoder) -> None
     def data_item():
         import random
 
+        from sa3lab.training import CLIP_READER
         from stable_audio_3.training.data import AudioCaptionDataset
 
         try:
-            loaded = AudioCaptionDataset(dataset, sample_rate=RATE, sample_size=4096)
+            loaded = AudioCaptionDataset(dataset, sample_rate=RATE, sample_size=4096, reader=CLIP_READER)
         except ValueError as exc:
             return "refused", str(exc)
         audio, *_ = loaded.item(0, random.Random(0))

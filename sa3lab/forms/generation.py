@@ -136,7 +136,8 @@ class GenerationForm(NotebookForm):
             description="Expand", icon="magic", tooltip="Write the prompt from the idea"
         )
         self.expand_button.on_click(lambda _: self.shell.start_task(self._expand, "Expand"))
-        self.assist_note = widgets.HTML(ASSIST_HELP)
+        too_old = prompt_assistant.transformers_too_old()
+        self.assist_note = widgets.HTML(message_html(too_old, "warning") if too_old else ASSIST_HELP)
         self._expansion: dict | None = None
         self.prompt = widgets.Textarea(
             value=prompt,

@@ -6,6 +6,11 @@ Each file in the list has a relative download link, which JupyterLab and Noteboo
 serves no relative links, so there a *Download* button hands the chosen export to
 ``google.colab.files.download``. (A data-URI link would work offline too, but a 30 s WAV is 5-10 MB
 of base64 in the notebook, most of Colab's 10 MB display budget, so the library makes none.)
+
+*Download all* zips every file of the output folder (:meth:`sa3lab.library.Library.zip_all`); its
+link heads the list, so JupyterLab, Notebook 7 and the exported HTML (beside the notebook) serve it,
+and on Colab the browser downloads it at once. On Colab, *Keep results on Google Drive* links the
+output folder to a folder on Drive (:mod:`sa3lab.drive`), so results outlive the runtime.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .. import catalog, defaults
+from .. import catalog, defaults, drive
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
 from . import compat, kernel
@@ -73,6 +78,11 @@ class LibraryForm:
         )
         self.export_button = widgets.Button(description="Export", icon="file")
         self.download_button = widgets.Button(description="Download", icon="download")
+        self.all_button = widgets.Button(description="Download all", icon="file-archive-o", layout=AUTO)
+        self.drive_button = widgets.Button(
+            description="Keep results on Google Drive", icon="cloud", layout=AUTO
+        )
+        self.drive_root = drive.DRIVE_ROOT
         self.really = widgets.Checkbox(value=False, description="really delete", indent=False)
         self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger")
         note = missing_formats_note()
@@ -87,6 +97,8 @@ class LibraryForm:
             (self.clear_button, self.clear_results),
             (self.export_button, self.export),
             (self.download_button, self.download),
+            (self.all_button, self.download_all),
+            (self.drive_button, self.keep_on_drive),
             (self.delete_button, self.delete),
         ]
         for button, action in actions:
@@ -99,7 +111,12 @@ class LibraryForm:
         if form_buttons:
             rows.append(widgets.HBox(form_buttons))
         export_row = [self.format, self.export_button] + ([self.download_button] if self.colab else [])
-        rows += [widgets.HBox(export_row), widgets.HBox([self.really, self.delete_button])]
+        everything = [self.all_button] + ([self.drive_button] if self.colab else [])
+        rows += [
+            widgets.HBox(export_row),
+            widgets.HBox(everything),
+            widgets.HBox([self.really, self.delete_button]),
+        ]
         rows += [self.message, self.output.fallback] + ([self.downloads] if self.colab else [])
         self.widget = widgets.VBox(rows)
 
@@ -218,6 +235,27 @@ class LibraryForm:
             colab_download(path)
         self.refresh()
         return f"Your browser downloads {path.name}."
+
+    def download_all(self) -> str:
+        """Zip every file of the output folder; its link heads the list (Colab: the browser downloads it)."""
+        path = self.library.zip_all()
+        self.refresh()
+        size = f"{path.stat().st_size / 1e6:.1f} MB"
+        if self.colab:
+            if self.downloads is not None:
+                self.downloads.clear_output()
+            with self.downloads or nullcontext():
+                colab_download(path)
+            return f"Your browser downloads {path.name} ({size}), every file of {self.library.folder}."
+        return (
+            f"Wrote {path.name} ({size}), every file of {self.library.folder}: its link heads the list below."
+        )
+
+    def keep_on_drive(self) -> str:
+        """Colab: the output folder becomes a link to a folder on Google Drive (mounted if need be)."""
+        _, said = drive.keep_on_drive(self.library.folder, self.drive_root)
+        self.refresh()
+        return said
 
     def delete(self) -> str:
         """Remove the chosen run's files, once “really delete” is ticked."""

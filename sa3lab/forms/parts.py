@@ -253,7 +253,7 @@ class AudioSource:
     ):
         self.path = text_field(value, description, placeholder, continuous_update=False)
         self.upload = widgets.FileUpload(
-            accept="audio/*,.wav,.flac,.ogg,.mp3", multiple=False, description="Upload"
+            accept="audio/*,.wav,.flac,.ogg,.mp3,.m4a,.aac", multiple=False, description="Upload"
         )
         self.chosen = widgets.HTML()
         self._upload: tuple[str, Path] | None = None  # (name shown, saved file)

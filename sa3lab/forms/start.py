@@ -6,10 +6,10 @@ import html
 
 import ipywidgets as widgets
 
-from .. import defaults
+from .. import defaults, drive
 from ..render import message_html
 from ..setup_check import TOKEN_SOURCES, token_notice
-from . import compat, parts
+from . import compat, kernel, parts
 from .generation import GenerationForm
 from .session import Session, shared_session
 from .shell import NotebookForm
@@ -39,8 +39,11 @@ class StartHere(NotebookForm):
         output_dir: str = defaults.OUTPUT_DIR,
         *,
         session: Session | None = None,
+        colab: bool | None = None,
     ):
         self.session = session or shared_session()
+        self.output_dir = output_dir
+        self.colab = compat.colab_available() if colab is None else bool(colab)
         self.check = widgets.HTML()
         self.token_field = compat.SecretField(
             value="",
@@ -63,6 +66,14 @@ class StartHere(NotebookForm):
         self.login_output = widgets.Output()
         self.coverage_table = widgets.HTML(layout={"width": "100%"})
         self.refresh_button = widgets.Button(description="Check again", icon="refresh", layout=auto)
+        self.drive_button = widgets.Button(
+            description="Keep results on Google Drive", icon="cloud", layout=auto
+        )
+        self.drive_state = widgets.HTML(
+            f"<small>Results go to {html.escape(str(output_dir))} on this runtime's disk, which is gone when "
+            "the runtime is recycled; keep them on Drive, or use the library's Download all.</small>"
+        )
+        self.drive_root = drive.DRIVE_ROOT
         self.test = GenerationForm(
             "all", model, prompt, duration, seed, output_dir, session=self.session, simple=True
         )
@@ -73,6 +84,7 @@ class StartHere(NotebookForm):
         self.forget_button.on_click(lambda _: self.session.set_token(None))
         self.login_button.on_click(lambda _: self._notebook_login())
         self.refresh_button.on_click(lambda _: self.refresh(recheck=True))
+        self.drive_button.on_click(lambda _: kernel.on_main_thread(self.keep_on_drive))
         self.session.on_token_change(self._token_changed)
         self.test.picker.observe(self._refresh_check)
         self.refresh()
@@ -86,6 +98,7 @@ class StartHere(NotebookForm):
             [
                 widgets.HTML("<h3>Set-up check</h3>"),
                 self.check,
+                *([widgets.HBox([self.drive_button, self.drive_state])] if self.colab else []),
                 widgets.HTML("<h3>Log in</h3>"),
                 widgets.HBox([self.token_field, self.use_button, self.forget_button]),
                 widgets.HBox([self.login_button, self.login_state]),
@@ -98,6 +111,17 @@ class StartHere(NotebookForm):
                 self.test.widget,
             ]
         )
+
+    # ------------------------------------------------------------------ results on Drive
+
+    def keep_on_drive(self) -> None:
+        """Colab: ``output_dir`` becomes a link to a folder on Google Drive (see :mod:`sa3lab.drive`)."""
+        try:
+            _, said = drive.keep_on_drive(self.output_dir, self.drive_root)
+        except (ValueError, OSError) as exc:
+            self.drive_state.value = message_html(str(exc), "error")
+        else:
+            self.drive_state.value = message_html(said, "info")
 
     # ------------------------------------------------------------------ login
 
@@ -137,7 +161,8 @@ class StartHere(NotebookForm):
             for k, v in report.facts
         )
         self.check.value = (
-            f"<table class='sa3lab-table'>{facts}</table>"
+            (message_html(report.switch, "warning") if report.switch else "")
+            + f"<table class='sa3lab-table'>{facts}</table>"
             f"<div style='margin-top:6px'><b>Will work</b>{_list(report.works, '✔', GREEN)}</div>"
             f"<div style='margin-top:6px'><b>Will not work (yet)</b>{_list(report.limits, '✘', RED)}</div>"
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 import ipywidgets as widgets
 from IPython.display import HTML, display
 
-from .. import render
+from .. import defaults, render
 from ..audio_input import audio_info, read_audio
 from ..generation import GenerationRequest
 from ..render import message_html
@@ -142,7 +142,7 @@ class TrainingForm(NotebookForm):
         model: str | None = "small-music-base",
         data_dir: str = "",
         steps: int = 1000,
-        output_dir: str = "outputs",
+        output_dir: str = defaults.OUTPUT_DIR,
         *,
         name: str = "my-lora",
         learning_rate: float = 1e-4,

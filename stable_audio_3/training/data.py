@@ -11,6 +11,8 @@
   at random within their valid part.
 
 Upstream skips unusable clips silently at training time; here they are reported before training.
+Clips are read with soundfile unless the caller hands in an :class:`AudioReader` (the lab's reads
+m4a/AAC too, through ffmpeg); the checks here apply to whatever it decodes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,19 @@ AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".aif", ".opus")
 SILENCE_DBFS = -60.0
 RATE_SPAN = (1000, 768000)  # sample rates a clip may have, in Hz (the lab's reader takes the same)
 LISTED = 5  # names shown in an error before "and N more"
+
+
+def read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    """(float32 (frames, channels), sample rate) of a whole file, as libsndfile decodes it."""
+    return sf.read(str(path), dtype="float32", always_2d=True)
+
+
+@dataclass(frozen=True)
+class AudioReader:
+    """Which files are clips (lower-case suffixes) and how one is decoded (any exception: unreadable)."""
+
+    suffixes: tuple[str, ...] = AUDIO_EXTENSIONS
+    read: Callable[[Path], tuple[np.ndarray, int]] = read_soundfile
 
 
 @dataclass
@@ -76,13 +92,14 @@ class AudioCaptionDataset:
 
     encoded = False
 
-    def __init__(self, folder, *, sample_rate: int, sample_size: int):
+    def __init__(self, folder, *, sample_rate: int, sample_size: int, reader: AudioReader | None = None):
         self.folder = check_folder(folder)
         self.sample_rate, self.sample_size = sample_rate, sample_size
-        clips = dataset_files(self.folder, AUDIO_EXTENSIONS)
+        self.reader = reader or AudioReader()
+        clips = dataset_files(self.folder, self.reader.suffixes)
         if not clips:
             raise ValueError(
-                f"The dataset folder {self.folder} holds no audio files ({' '.join(AUDIO_EXTENSIONS)}); "
+                f"The dataset folder {self.folder} holds no audio files ({' '.join(self.reader.suffixes)}); "
                 "add clips, each with a .txt caption of the same name."
             )
         uncaptioned = [c for c in clips if not c.with_suffix(".txt").is_file()]
@@ -100,7 +117,7 @@ class AudioCaptionDataset:
         unreadable, odd_rate, nonfinite, silent = [], [], [], []
         for clip in clips:
             try:
-                data, rate = sf.read(str(clip), dtype="float32", always_2d=True)
+                data, rate = self.reader.read(clip)
             except Exception:  # noqa: BLE001 - any decoder failure means the same to the user
                 unreadable.append(clip)
                 continue
@@ -140,7 +157,7 @@ class AudioCaptionDataset:
 
     def item(self, index: int, rng: random.Random) -> tuple[torch.Tensor, int, str, float]:
         """(audio (2, sample_size), valid samples, caption, seconds_total), randomly cropped and flipped."""
-        data, rate = sf.read(str(self.clips[index]), dtype="float32", always_2d=True)
+        data, rate = self.reader.read(self.clips[index])
         audio = torch.from_numpy(data.T.copy())
         if rate != self.sample_rate:
             audio = resample(audio, rate, self.sample_rate)
@@ -262,9 +279,12 @@ def make_batch(dataset, indices: list[int], rng: random.Random) -> Batch:
     )
 
 
-def open_dataset(folder, *, sample_rate: int, sample_size: int, downsampling_ratio: int, channels: int):
-    """The dataset in ``folder``: latents if it holds ``.npy`` files, else audio with captions."""
+def open_dataset(
+    folder, *, sample_rate: int, sample_size: int, downsampling_ratio: int, channels: int, reader=None
+):
+    """The dataset in ``folder``: latents if it holds ``.npy`` files, else audio with captions (read by
+    ``reader``, an :class:`AudioReader`; None: soundfile)."""
     folder = check_folder(folder)
     if any(f.name != "silence.npy" for f in dataset_files(folder, (".npy",))):
         return LatentDataset(folder, latent_length=sample_size // downsampling_ratio, channels=channels)
-    return AudioCaptionDataset(folder, sample_rate=sample_rate, sample_size=sample_size)
+    return AudioCaptionDataset(folder, sample_rate=sample_rate, sample_size=sample_size, reader=reader)

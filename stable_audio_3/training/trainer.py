@@ -125,7 +125,9 @@ class LoraTrainer:
     frozen weights cast to ``base_precision``); :meth:`close` removes the adapters again.
     """
 
-    def __init__(self, model, data_dir, settings: TrainingSettings | None = None, *, resume_from=None):
+    def __init__(
+        self, model, data_dir, settings: TrainingSettings | None = None, *, resume_from=None, reader=None
+    ):
         settings = settings or TrainingSettings()
         diffusion = model.model_config["model"]["diffusion"]
         if model.objective != BASE_OBJECTIVE:
@@ -160,6 +162,7 @@ class LoraTrainer:
             sample_size=self.sample_size,
             downsampling_ratio=inner.downsampling_ratio,
             channels=inner.latent_channels,
+            reader=reader,
         )
         self.order = BatchOrder(len(self.dataset), settings.batch_size, settings.seed)
         self.attention_padding = settings.attention_padding or model.attention_padding

@@ -5,6 +5,8 @@ The library itself: tests/lab/test_library.py.
 """
 
 import json
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from form_helpers import shared_lab
 from library_helpers import demo_run, library_folder
 
 from sa3lab import library, library_form
+from sa3lab.audio_input import audio_info, read_audio
 from sa3lab.forms.generation import GenerationForm
 from sa3lab.forms.session import Session
 from sa3lab.generation import GenerationRequest
@@ -117,13 +120,19 @@ def test_each_export_format_reads_back_with_its_subtype(out, key):
     assert "its link is in the list below" in text(view.message), text(view.message)
     run = view.selected()
     path = run.wav if key == "wav-float32" else run.export_path(key)
-    info = sf.info(str(path))
-    assert (info.format, info.subtype) == (EXPORTS[key].format, EXPORTS[key].subtype)
     original = result.audio[0].T.numpy()
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if EXPORTS[key].ffmpeg:  # m4a: read back through ffmpeg
+        info = audio_info(path)
+        assert (info.format, info.subtype) == ("ffmpeg:mov", "FLOAT")
+        rate, audio = read_audio(path)
+        data = audio.T.numpy()
+    else:
+        info = sf.info(str(path))
+        assert (info.format, info.subtype) == (EXPORTS[key].format, EXPORTS[key].subtype)
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     assert rate == result.sample_rate and data.shape[1] == original.shape[1]
     assert np.isfinite(data).all()
-    if key in ("mp3", "ogg"):
+    if key in ("mp3", "ogg", "m4a"):
         assert abs(len(data) - len(original)) < 0.1 * rate  # encoder padding only
         assert np.sqrt(np.mean(data**2)) == pytest.approx(np.sqrt(np.mean(original**2)), rel=0.3)
     else:
@@ -160,3 +169,58 @@ def test_clear_results_empties_the_forms_results_and_keeps_the_files(out):
     view.clear_button.click()
     assert form.shell.results == [] and "cleared" in text(view.message)
     assert len(Library(out).scan().runs) == 1
+
+
+def test_download_all_zips_every_file_of_the_output_folder_and_links_it_first(out):
+    view = library_form(out)
+    view.all_button.click()
+    assert f"There is nothing in {out} to download yet" in text(view.message)
+    first, second = generate(out, seed=11), generate(out, seed=12)
+    view.refresh()
+    view.format.value = "flac"
+    view.export_button.click()
+    (out / "sweep").mkdir()
+    (out / "sweep" / "item.wav").write_bytes(Path(first.paths[0]).read_bytes())
+    (out / "my-lora.safetensors").write_bytes(b"lora")
+    (out / ".tmp-half-written.wav").write_bytes(b"")
+    view.all_button.click()
+    [made] = out.glob("sa3lab-results-*.zip")
+    assert f"Wrote {made.name}" in text(view.message) and "its link heads the list below" in text(
+        view.message
+    )
+    names = zipfile.ZipFile(made).namelist()
+    runs = [Path(p) for p in first.paths + second.paths]
+    expected = [*(p.name for p in runs), *(p.with_suffix(".json").name for p in runs)]
+    expected += [view.selected().export_path("flac").name, "sweep/item.wav", "my-lora.safetensors"]
+    assert sorted(names) == sorted(f"outputs/{name}" for name in expected)
+    with zipfile.ZipFile(made) as archive:
+        assert archive.read(f"outputs/{runs[0].name}") == runs[0].read_bytes()
+    head = view.html.split("<div class='sa3lab-entry", 1)[0]
+    assert f"All runs as one zip: <a href='outputs/{made.name}' download='{made.name}'>" in head
+    time.sleep(1.1)  # a new name (the time in it has seconds)
+    view.all_button.click()
+    [again] = out.glob("sa3lab-results-*.zip")  # the earlier zip is replaced, never zipped into the new one
+    assert again != made and sorted(zipfile.ZipFile(again).namelist()) == sorted(names)
+
+
+def test_keep_on_drive_links_the_output_folder_to_a_mounted_drive_folder(out, tmp_path):
+    """The mount is a folder standing in for /content/drive (google.colab is not installed here)."""
+    saved = generate(out, seed=13)
+    view = library_form(out, colab=True)
+    assert view.drive_button in leaves(view.widget) and view.drive_button not in leaves(
+        library_form(out).widget
+    )
+    view.drive_root = tmp_path / "drive"
+    view.drive_button.click()  # not mounted, and no google.colab to mount it with
+    assert "needs Google Colab (google.colab.drive)" in text(view.message) and not out.is_symlink()
+    (tmp_path / "drive" / "MyDrive").mkdir(parents=True)
+    view.drive_button.click()
+    kept = tmp_path / "drive" / "MyDrive" / "sa3lab" / "outputs"
+    assert f"Results now go to Google Drive: {kept} (My Drive &gt; sa3lab &gt; outputs)" in text(view.message)
+    assert "the 2 files already saved moved there" in text(view.message)
+    assert out.is_symlink() and out.resolve() == kept.resolve()
+    assert (kept / Path(saved.paths[0]).name).is_file() and len(view.listing.runs) == 1
+    later = generate(out, seed=14)  # a later run (any notebook saving to outputs/) lands on Drive
+    assert (kept / Path(later.paths[0]).name).is_file()
+    view.drive_button.click()
+    assert "Results already go to Google Drive" in text(view.message)

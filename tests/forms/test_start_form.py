@@ -1,5 +1,7 @@
 """The start-here form (sa3lab.start_here): the token field, access per model, the quick test run."""
 
+from pathlib import Path
+
 import pytest
 from form_helpers import FAKE_TOKEN, saved_state
 from hub_fixtures import ACCEPTED_TOKEN
@@ -58,3 +60,32 @@ def _leaves(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _leaves(child)
+
+
+def test_start_here_on_a_cpu_colab_runtime_says_first_how_to_get_a_gpu(hub, out, monkeypatch):
+    from sa3lab.device import Machine
+
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260819")
+    start = start_here(model="demo", prompt="x", output_dir=out, session=Session(lab=Lab(machine=Machine())))
+    warning, table = start.check.value.split("<table", 1)
+    assert "This Colab runtime has no GPU: choose Runtime &gt; Change runtime type &gt; T4 GPU" in warning
+    assert "Colab (hosted notebook)" in table
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    start.refresh()
+    assert start.check.value.startswith("<table")
+
+
+def test_start_here_on_colab_keeps_results_on_a_mounted_drive(hub, out, tmp_path):
+    """The mount is a folder standing in for /content/drive (google.colab is not installed here)."""
+    plain = start_here(model="demo", output_dir=out, session=Session(lab=Lab()))
+    assert plain.drive_button not in _leaves(plain.widget)
+    start = start_here(model="demo", output_dir=out, session=Session(lab=Lab()), colab=True)
+    assert start.drive_button in _leaves(start.widget) and "on this runtime's disk" in start.drive_state.value
+    start.drive_root = tmp_path / "drive"
+    start.drive_button.click()
+    assert "needs Google Colab (google.colab.drive)" in start.drive_state.value
+    (tmp_path / "drive" / "MyDrive").mkdir(parents=True)
+    start.drive_button.click()
+    kept = tmp_path / "drive" / "MyDrive" / "sa3lab" / Path(out).name
+    assert f"Results now go to Google Drive: {kept}" in start.drive_state.value
+    assert Path(out).is_symlink() and Path(out).resolve() == kept.resolve()

@@ -34,7 +34,7 @@ BAD = {
     "nan": "holds NaN or infinite samples; export it again or choose another file.",
     "inf": "holds NaN or infinite samples; export it again or choose another file.",
     "empty": "contains no samples; choose another file.",
-    "not-audio": "as audio (LibsndfileError); use a WAV, FLAC, OGG or MP3 file.",
+    "not-audio": "(FfmpegError); use a WAV, FLAC, OGG, MP3, M4A/AAC or another audio file ffmpeg reads.",
 }
 
 
@@ -253,6 +253,9 @@ def test_a_family_of_hostile_files_through_every_path_shows_the_file_or_one_sent
         }[refused]
         assert row["outcome"] in allowed, row
     outcome = {(r["case"], r["path"]): r["outcome"] for r in rows}
+    assert outcome["m4a-aac-5.1", "path:generation.a2a_audio"] == "shown"
+    assert outcome["m4a-aac-5.1", "library:export-m4a"] == "shown"
+    assert outcome["m4a-aac-5.1", "training:dataset-item"] == "shown"
     assert outcome["6-channels-8kHz", "path:generation.a2a_audio"] == "shown"  # issue 29's two files
     assert outcome["96000Hz-flac", "upload:autoencoder.audio"] == "shown"
 

@@ -76,3 +76,30 @@ def test_coverage_with_a_rejected_token_names_it_and_keeps_the_open_models(hub, 
     assert "set HF_TOKEN to a valid token" in notice
     assert all(REJECTED_TOKEN not in r.detail for r in rows.values())
     assert token_notice(coverage(Lab().checker, None)) == ""
+
+
+HOSTED = ("KAGGLE_KERNEL_RUN_TYPE", "KAGGLE_URL_BASE", "COLAB_RELEASE_TAG", "COLAB_GPU")
+
+
+@pytest.mark.parametrize(
+    "variable,runtime,menu",
+    [
+        ("COLAB_RELEASE_TAG", "Colab", "Runtime > Change runtime type > T4 GPU"),
+        ("KAGGLE_KERNEL_RUN_TYPE", "Kaggle", "Settings > Accelerator > GPU T4 x2 or GPU P100"),
+    ],
+)
+def test_a_hosted_runtime_without_a_gpu_says_how_to_switch_and_what_runs_meanwhile(
+    monkeypatch, variable, runtime, menu
+):
+    for name in HOSTED:
+        monkeypatch.delenv(name, raising=False)
+    free = {"cpu_free_gib": 12.0, "gpu_free_gib": 14.0}
+    t4 = Machine(cuda=True, cuda_capability=(7, 5), cuda_name="Tesla T4", cuda_total_gib=15.0)
+    assert setup_report(Machine(), "demo", NO_TOKEN, free=free, versions={}).switch == ""  # not hosted
+    monkeypatch.setenv(variable, "Interactive" if runtime == "Kaggle" else "release-colab_20260819")
+    cpu = setup_report(Machine(), "demo", NO_TOKEN, free=free, versions={})
+    assert dict(cpu.facts)["Runtime"] == f"{runtime} (hosted notebook)"
+    assert cpu.switch.startswith(f"This {runtime} runtime has no GPU: choose {menu}")
+    assert "the demo model, the small models and SAME-S run on the CPU" in cpu.switch
+    assert cpu.switch.count(". ") == 0 and cpu.switch.endswith("need the GPU.")
+    assert setup_report(t4, "demo", NO_TOKEN, free=free, versions={}).switch == ""  # it has one

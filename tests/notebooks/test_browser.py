@@ -218,6 +218,38 @@ def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening
         shutil.rmtree(lab_server[2] / output_dir, ignore_errors=True)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("app", list(APPS))
+def test_download_all_links_a_zip_the_server_serves(browser, lab_server, app):
+    """Generate in notebook 01, press the library's Download all: its link fetches the zip of the folder."""
+    name, output_dir = f"01_zip_{app}.ipynb", f"outputs-zip-{app}"
+    prepare_notebook(
+        "01_standard_collection.ipynb",
+        lab_server[2] / name,
+        MODEL="demo",
+        DURATION=1.0,
+        OUTPUT_DIR=output_dir,
+    )
+    page = open_page(browser, lab_server, name, app)
+    try:
+        page.locator(".jp-OutputArea .widget-button", has_text="Generate").first.click()
+        page.wait_for_selector(".sa3lab-result audio")
+        page.wait_for_function(KERNEL_READY)
+        page.locator(".jp-OutputArea .widget-button", has_text="Download all").first.click()
+        link = page.locator(".sa3lab-library a[download$='.zip']")
+        link.wait_for()
+        shot(page, f"01_download_all_{app}.png")
+        fetched = link.evaluate(
+            "a => fetch(a.href).then(async r => [r.status, a.href, [...new Uint8Array(await r.arrayBuffer())]"
+            ".slice(0, 2)])"
+        )
+        assert fetched[0] == 200 and f"/files/{output_dir}/sa3lab-results-" in fetched[1], fetched[:2]
+        assert bytes(fetched[2]) == b"PK"  # a zip
+    finally:
+        page.close()
+        shutil.rmtree(lab_server[2] / output_dir, ignore_errors=True)
+
+
 EXPORT_PARAMETERS = {  # the training notebook needs a base model (the demo is post-trained): the tiny fixture
     "04_train_lora.ipynb": {
         "MODEL": str(MODELS / "small-music-base"),
