@@ -89,20 +89,27 @@ class LibraryForm:
         self.message = widgets.HTML(message_html(note, "info") if note else "")
         self.downloads = widgets.Output() if self.colab else None  # where Colab's download script runs
 
-        actions = [
-            (self.newer, lambda: self._turn(-1)),
-            (self.older, lambda: self._turn(1)),
-            (self.refresh_button, self._refresh_said),
-            (self.load_button, self.load),
-            (self.clear_button, self.clear_results),
-            (self.export_button, self.export),
-            (self.download_button, self.download),
-            (self.all_button, self.download_all),
-            (self.drive_button, self.keep_on_drive),
-            (self.delete_button, self.delete),
+        actions = [  # (button, action, what the message line says while it works)
+            (self.newer, lambda: self._turn(-1), "Turning the page"),
+            (self.older, lambda: self._turn(1), "Turning the page"),
+            (self.refresh_button, self._refresh_said, "Reading the output folder"),
+            (self.load_button, self.load, "Loading the run's settings into the form"),
+            (self.clear_button, self.clear_results, "Clearing the form's results"),
+            (self.export_button, self.export, "Exporting"),
+            (self.download_button, self.download, "Exporting for download"),
+            (self.all_button, self.download_all, "Zipping every file of the output folder"),
+            (self.drive_button, self.keep_on_drive, "Moving the results to Google Drive"),
+            (self.delete_button, self.delete, "Deleting"),
         ]
-        for button, action in actions:
-            button.on_click(lambda _, action=action: kernel.on_main_thread(lambda: self._do(action)))
+        self.buttons = [button for button, _, _ in actions]
+        for button, action, working in actions:
+            button.on_click(
+                lambda _, action=action, working=working: kernel.on_main_thread(
+                    lambda: self._do(action, working)
+                )
+            )
+        if hasattr(form, "shell"):  # follow the form: each new result shows here without a Refresh
+            form.shell.on_result(lambda: self._do(self.refresh, "Adding the new result"))
         self.choice.observe(lambda _: setattr(self.really, "value", False), "value")
 
         rows = [widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label]), self.choice]
@@ -143,10 +150,14 @@ class LibraryForm:
         ]
         indices = range(start, start + len(runs))
         self.choice.value = chosen if chosen in indices else (start if runs else None)
-        self.newer.disabled, self.older.disabled = self.page == 0, self.page >= pages - 1
+        self.newer.disabled, self.older.disabled = self._at_ends()
         self.page_label.value = f"page {self.page + 1} of {pages} · {_runs(len(self.listing.runs))}"
         self.html = self.library.page_html(self.listing, self.page, self.page_runs)
         self.output.show(self.html)
+
+    def _at_ends(self) -> tuple[bool, bool]:
+        """Whether the first and the last page are on show (Newer / Older have nowhere to go)."""
+        return self.page == 0, self.page >= self.listing.pages(self.page_runs) - 1
 
     def _turn(self, pages: int) -> None:
         self.page += pages
@@ -158,10 +169,14 @@ class LibraryForm:
 
     # ------------------------------------------------------------------ actions
 
-    def _do(self, action) -> None:
-        """Run one button's action; its sentence (or the error's) goes to the message line."""
+    def _do(self, action, working: str = "") -> None:
+        """Run one button's action; the message line says ``working…`` meanwhile (the buttons wait),
+        then the action's sentence (or the error's)."""
         self.output.notice_reload()
-        self.message.value = ""
+        enabled = [button for button in self.buttons if not button.disabled]
+        for button in enabled:
+            button.disabled = True
+        self.message.value = message_html(f"{working}…", "info") if working else ""
         try:
             said = action()
         except ValueError as exc:
@@ -174,8 +189,11 @@ class LibraryForm:
                 "error",
             )
         else:
-            if said:
-                self.message.value = message_html(said, "info")
+            self.message.value = message_html(said, "info") if said else ""
+        finally:
+            for button in enabled:
+                button.disabled = False
+            self.newer.disabled, self.older.disabled = self._at_ends()
 
     def selected(self) -> Run:
         """The run chosen in the picker (ValueError if none, or if its files are gone)."""

@@ -154,6 +154,7 @@ class FormShell:
         self.last_error: str | None = None
         self.last_message = ""  # the last sentence the form showed (an error, or why a run stopped)
         self.reading = False  # a run is reading its inputs (a refusal then means it never started)
+        self._result_callbacks: list[Callable[[], None]] = []
         self.running = False
         self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self.run_button.on_click(lambda _: self.start())
@@ -242,7 +243,13 @@ class FormShell:
         self._add_result(block)
         self._show_results()
         self.last_result = result
+        for callback in self._result_callbacks:
+            callback()
         return result
+
+    def on_result(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after each run that added a result (e.g. a results library follows)."""
+        self._result_callbacks.append(callback)
 
     def _produce(self, progress: Progress):
         request = self._read()

@@ -224,3 +224,21 @@ def test_keep_on_drive_links_the_output_folder_to_a_mounted_drive_folder(out, tm
     assert (kept / Path(later.paths[0]).name).is_file()
     view.drive_button.click()
     assert "Results already go to Google Drive" in text(view.message)
+
+
+def test_the_library_follows_new_results_and_says_it_is_working_while_a_button_works(out):
+    form = demo_form(out, prompt="rain", seed=1, duration=1.0)
+    form.steps.value = 2
+    view = library_form(out, form=form, page_runs=1)
+    view.display()
+    assert "No runs" in view.html
+    first = form.run()
+    assert Path(first.paths[0]).name in view.html and "1 run" in view.page_label.value  # no Refresh
+    form.run()
+    assert "2 runs" in view.page_label.value and not view.older.disabled
+    seen = []
+    view.message.observe(lambda change: seen.append((change.new, view.load_button.disabled)), "value")
+    view.older.click()
+    assert "Turning the page…" in seen[0][0] and seen[0][1]  # said at once; the buttons wait meanwhile
+    assert view.page == 1 and Path(first.paths[0]).name in view.html
+    assert not view.load_button.disabled and view.older.disabled and not view.newer.disabled
