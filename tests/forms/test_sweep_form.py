@@ -37,7 +37,7 @@ def test_a_stopped_sweep_shows_the_items_it_finished(tmp_path):
     view = form.render(result)
     said = f"Stopped: 2 of 6 items are saved in {tmp_path}; run the sweep again to make the others."
     assert html.escape(said) in view and view.count("<audio") == 2
-    assert "done</th><td>2 of 6" in view
+    assert "done</th><td style='text-align:left'>2 of 6" in view
 
 
 def test_an_interrupt_after_items_were_saved_says_how_many_not_nothing_was_generated(tmp_path, monkeypatch):
