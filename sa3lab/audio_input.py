@@ -9,7 +9,7 @@ number. (Channels and rates an encoder does not take are made playable where aud
 here, before anything native sees them: an MP3 encoder fed NaN aborts the whole process (LAME's
 ``calc_energy`` assertion), and a resampler or a figure would carry them on silently.
 
-* :func:`audio_info`: the file's rate, channels, frames and length, after reading all of it once.
+* :func:`audio_info`: the file's rate, channels, frames, length and peak, after reading all of it once.
 * :func:`read_audio`: its samples, all or a part (the first seconds, or a frame range); the part
   read is checked.
 * :func:`check_readable`: the file's path, after the checks of :func:`audio_info`.
@@ -36,7 +36,8 @@ SCAN_FRAMES = 1 << 18  # frames decoded at a time when a whole file is checked (
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """A checked audio file: its path, sample rate, channels and length (frames counted by decoding)."""
+    """A checked audio file: its path, sample rate, channels, length (frames counted by decoding) and
+    peak (its largest absolute sample, linear)."""
 
     path: Path
     sample_rate: int
@@ -44,6 +45,7 @@ class AudioInfo:
     frames: int
     format: str  # libsndfile's major format, e.g. "WAV"
     subtype: str  # e.g. "FLOAT", "PCM_16"
+    peak: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -107,7 +109,7 @@ def audio_info(path, what: str = "audio") -> AudioInfo:
     ValueError with one sentence naming ``what`` (e.g. "source audio") otherwise.
     """
     file = _existing(path, what)
-    frames = 0
+    frames, peak = 0, 0.0
     with _open(file) as f:
         rate = _check_rate(f, what, file)
         while True:
@@ -117,7 +119,8 @@ def audio_info(path, what: str = "audio") -> AudioInfo:
             if not np.isfinite(block).all():
                 raise _not_finite(what, file)
             frames += block.shape[0]
-        info = AudioInfo(file, rate, int(f.channels), frames, f.format, f.subtype)
+            peak = max(peak, float(np.abs(block).max()))
+        info = AudioInfo(file, rate, int(f.channels), frames, f.format, f.subtype, peak)
     if frames == 0:
         raise _empty(what, file)
     return info

@@ -321,6 +321,8 @@ class RunCore:
                     settings=record,
                     requested_s=request.duration,
                     request=asdict(as_ran),
+                    ceiling_dbfs=request.peak_ceiling_dbfs,
+                    float_wav=request.float_wav,
                 )
             )
         return results
