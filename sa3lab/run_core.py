@@ -214,6 +214,7 @@ class RunCore:
             "apg_scale": settings["apg_scale"],
             "duration_padding_sec": settings["duration_padding"],
             "lora_strengths": [lora.strength for lora in loras],
+            "clamp_output": False,  # overs are turned down by one gain where they are written (peaks)
         }
         if request.batch_size > 1:
             arguments["batch_size"] = request.batch_size

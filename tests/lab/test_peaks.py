@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 import torch
 from library_helpers import library_folder
+from loud_model import make_loud
 
 from sa3lab import peaks, quality, render
 from sa3lab.cache import ModelCache
@@ -32,6 +33,14 @@ PCM_STEP = {"PCM_16": 2.0**-15, "PCM_24": 2.0**-23}  # one quantisation step of 
 @functools.cache
 def shared_lab() -> Lab:
     return Lab(cache=ModelCache(max_models=1))
+
+
+@functools.cache
+def loud_lab() -> Lab:
+    """A lab whose demo model's decoder peaks near +6 dBFS (tests/loud_model.py)."""
+    lab = Lab(cache=ModelCache(max_models=1))
+    make_loud(lab.core.load("demo").model)
+    return lab
 
 
 @pytest.fixture
@@ -141,6 +150,28 @@ def test_an_export_of_a_result_at_plus_6_dbfs_is_attenuated_by_one_gain_with_no_
         Library(out).export(run, "wav", ceiling_dbfs=3)
     lower = decoded(Library(out).export(run, "wav", ceiling_dbfs=-6))
     assert np.abs(lower - original * 10 ** (-12 / 20)).max() <= 2 * PCM_STEP["PCM_16"]
+
+
+def test_a_generation_peaking_at_plus_6_dbfs_keeps_its_overs_in_the_float_wav_and_exports_one_gain(out):
+    """Through the run core: the engine returns the decoder's samples unclipped (``clamp_output=False``),
+    the record says how far outputs are turned down, and the 16-bit WAV and MP3 are that much lower."""
+    request = GenerationRequest(
+        model="demo", prompt="rain", duration=1.0, steps=2, seed=0, output_dir=str(out)
+    )
+    result = loud_lab().generate(request)
+    peak = float(result.audio.abs().max())
+    assert 20 * math.log10(peak) == pytest.approx(6.0, abs=0.1)  # the engine did not clip it
+    (item,) = json.loads(Path(result.paths[0]).with_suffix(".json").read_text())["quality"]
+    assert item["attenuated_db"] == pytest.approx(20 * math.log10(peak), abs=1e-3)
+    assert item["flags"]["attenuated"].startswith("Attenuated 6.0 dB to avoid clipping")
+    original = decoded(Path(result.paths[0]))
+    assert np.array_equal(original, result.audio[0].double().numpy())  # raw by default
+    run = Library(out).scan().runs[0]
+    pcm = decoded(Library(out).export(run, "wav"))
+    assert np.abs(pcm).max() <= 1.0
+    assert np.abs(pcm - original / peak).max() <= 2 * PCM_STEP["PCM_16"]  # one gain, nothing clipped
+    if "mp3" in export_formats():
+        assert np.abs(decoded(Library(out).export(run, "mp3"))).max() <= 1.0
 
 
 def test_the_result_card_flags_the_attenuation_and_its_players_are_under_the_ceiling(out):
