@@ -20,6 +20,7 @@ from loud_model import make_loud
 
 from sa3lab import peaks, quality, render
 from sa3lab.cache import ModelCache
+from sa3lab.forms.sweeps import gallery_html
 from sa3lab.generation import GenerationRequest
 from sa3lab.lab import Lab
 from sa3lab.library import EXPORTS, Library, export_formats
@@ -254,20 +255,27 @@ def test_a_generation_records_its_policy_and_measures_the_peak_after_the_padding
         assert GenerationRequest.from_record(json.loads(run.sidecar.read_text())).float_wav == float_wav
 
 
-def test_a_sweeps_files_follow_the_policy_its_settings_name(out):
-    request = SweepRequest(
-        model="demo",
-        prompts=["rain"],
-        seeds=[0],
-        duration=1.0,
-        steps=2,
-        settings={"peak_ceiling_dbfs": -30.0, "float_wav": "protected"},
-        output_dir=str(out / "sweep"),
-    )
-    result = shared_lab().sweep(request)
-    (record,) = result.records
-    assert record["status"] == "done" and record["settings"]["float_wav"] == "protected"
-    wav = decoded(out / "sweep" / record["file"])
-    assert np.abs(wav).max() == pytest.approx(10 ** (-30 / 20), rel=1e-5)
-    sidecar = json.loads((out / "sweep" / record["file"]).with_suffix(".json").read_text())
-    assert sidecar["float_wav"] == "protected" and sidecar["quality"][0]["attenuated_db"] > 0
+def test_a_sweeps_files_and_gallery_follow_the_policy_its_settings_name(out):
+    for float_wav in ("protected", "raw"):
+        request = SweepRequest(
+            model="demo",
+            prompts=["rain"],
+            seeds=[0],
+            duration=1.0,
+            steps=2,
+            settings={"peak_ceiling_dbfs": -30.0, "float_wav": float_wav},
+            output_dir=str(out / float_wav),
+        )
+        result = shared_lab().sweep(request)
+        (record,) = result.records
+        assert record["status"] == "done" and record["settings"]["float_wav"] == float_wav
+        wav = decoded(out / float_wav / record["file"])
+        sidecar = json.loads((out / float_wav / record["file"]).with_suffix(".json").read_text())
+        assert sidecar["float_wav"] == float_wav and sidecar["quality"][0]["attenuated_db"] > 0
+        if float_wav == "protected":
+            assert np.abs(wav).max() == pytest.approx(10 ** (-30 / 20), rel=1e-5)
+        else:  # the file keeps the demo's level; the gallery's player is under the sweep's ceiling
+            assert np.abs(wav).max() > 10 ** (-20 / 20)
+            (uri,) = re.findall(r"src='data:audio/[a-z]+;base64,([^']+)'", gallery_html(result))
+            preview = sf.read(io.BytesIO(base64.b64decode(uri)), dtype="float64", always_2d=True)[0]
+            assert 10 ** (-33 / 20) < np.abs(preview).max() <= 10 ** (-30 / 20)
