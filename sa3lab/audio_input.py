@@ -10,7 +10,7 @@ sample rate is within :data:`RATE_SPAN`, it holds samples, and every sample is a
 them: an MP3 encoder fed NaN aborts the whole process (LAME's ``calc_energy`` assertion), and a
 resampler or a figure would carry them on silently.
 
-* :func:`audio_info`: the file's rate, channels, frames and length, after reading all of it once.
+* :func:`audio_info`: the file's rate, channels, frames, length and peak, after reading all of it once.
 * :func:`read_audio`: its samples, all or a part (the first seconds, or a frame range); the part
   read is checked.
 * :func:`check_readable`: the file's path, after the checks of :func:`audio_info`.
@@ -57,7 +57,8 @@ NO_FFMPEG = (
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """A checked audio file: its path, sample rate, channels and length (frames counted by decoding)."""
+    """A checked audio file: its path, sample rate, channels, length (frames counted by decoding) and
+    peak (its largest absolute sample, linear)."""
 
     path: Path
     sample_rate: int
@@ -65,6 +66,7 @@ class AudioInfo:
     frames: int
     format: str  # libsndfile's major format, e.g. "WAV"; "ffmpeg:<its demuxer>" for what ffmpeg decoded
     subtype: str  # e.g. "FLOAT", "PCM_16"
+    peak: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -214,7 +216,7 @@ def audio_info(path, what: str = "audio") -> AudioInfo:
     ValueError with one sentence naming ``what`` (e.g. "source audio") otherwise.
     """
     file = _existing(path, what)
-    frames = 0
+    frames, peak = 0, 0.0
     opened, decoder = _open(file)
     with opened as f:
         rate = _check_rate(f, what, file)
@@ -225,7 +227,8 @@ def audio_info(path, what: str = "audio") -> AudioInfo:
             if not np.isfinite(block).all():
                 raise _not_finite(what, file)
             frames += block.shape[0]
-        info = AudioInfo(file, rate, int(f.channels), frames, decoder or f.format, f.subtype)
+            peak = max(peak, float(np.abs(block).max()))
+        info = AudioInfo(file, rate, int(f.channels), frames, decoder or f.format, f.subtype, peak)
     if frames == 0:
         raise _empty(what, file)
     return info

@@ -8,7 +8,9 @@
   full APG, 6 s of duration padding), with the config's own schedule and upstream's audio-to-audio
   schedule.
 - Schedule shift parameters: the engine's (:func:`stable_audio_3.sampling.shift_parameters`).
-- The lab's own: a request's duration and the folders results are written to.
+- The lab's own: a request's duration, the folders results are written to, and the peak policy of
+  what is written (:mod:`sa3lab.peaks`): the ceiling, and whether the 32-bit float WAV keeps its raw
+  level.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from stable_audio_3 import sampling
 DURATION = 10.0  # seconds of audio a generation request makes unless it says otherwise
 OUTPUT_DIR = "outputs"  # where runs are saved (WAV + JSON sidecar)
 SWEEP_OUTPUT_DIR = f"{OUTPUT_DIR}/sweep"
+PEAK_CEILING_DBFS = 0.0  # fixed-point and lossy outputs louder than this are turned down by one gain
+FLOAT_WAV = "raw"  # the saved 32-bit float WAV keeps overs; "protected": under the ceiling too
 POST_TRAINED_OBJECTIVE = "rf_denoiser"
 BASE_OBJECTIVE = "rectified_flow"
 

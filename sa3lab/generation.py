@@ -28,7 +28,7 @@ import torch
 
 from stable_audio_3 import sampling
 
-from . import catalog, checks, defaults
+from . import catalog, checks, defaults, peaks
 from .audio_input import check_readable
 
 MODES = ("text-to-audio", "audio-to-audio", "inpaint", "continuation")
@@ -215,7 +215,9 @@ class GenerationRequest(catalog.ModelRequest):
     hold one value per LoRA file, one for all of them, or none (1, (0, 1), ""). A continuation keeps
     the first ``duration - continuation_s`` seconds of the source and generates the rest.
     ``prompt_expansion``: what the Prompt Assistant wrote the prompt from (recorded, not used).
-    ``confirm_long`` allows more than :data:`LONG_STEPS` steps.
+    ``peak_ceiling_dbfs``: outputs louder than this are turned down by one gain, never clipped;
+    ``float_wav``: the saved 32-bit float WAV stays "raw" or is "protected" the same way
+    (:mod:`sa3lab.peaks`). ``confirm_long`` allows more than :data:`LONG_STEPS` steps.
     """
 
     model: str
@@ -245,6 +247,8 @@ class GenerationRequest(catalog.ModelRequest):
     lora_layer_filters: list[str] = field(default_factory=list)
     prompt_expansion: dict | None = None
     output_dir: str = defaults.OUTPUT_DIR
+    peak_ceiling_dbfs: float = defaults.PEAK_CEILING_DBFS
+    float_wav: str = defaults.FLOAT_WAV
     confirm_long: bool = False
 
     @classmethod
@@ -367,6 +371,8 @@ class GenerationRequest(catalog.ModelRequest):
         self.output_dir = checks.path(
             "The output folder must be a folder path, e.g. 'outputs'", self.output_dir
         )
+        self.peak_ceiling_dbfs = peaks.checked_ceiling(self.peak_ceiling_dbfs)
+        self.float_wav = peaks.checked_float_wav(self.float_wav)
         self.confirm_long = checks.flag("confirm_long must be True or False", self.confirm_long)
 
     def _check_sampler_settings(self) -> None:

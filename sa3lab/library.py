@@ -6,6 +6,10 @@ renders one page of runs as self-contained HTML (player, spectrogram and wavefor
 :func:`sa3lab.render.clip_html`, settings through :func:`sa3lab.render.table_html`, download links),
 so the page is saved with the notebook like any result.
 
+Exports that cannot hold samples beyond full scale (16-bit WAV, FLAC, MP3, OGG) turn a run louder than
+its recorded peak ceiling down by one gain (:mod:`sa3lab.peaks`), measured over the whole file; the
+32-bit float export is the saved WAV itself (raw, unless the run's ``float_wav`` was "protected").
+
 Display budget (Colab keeps about 10 MB of display data per notebook): a 30 s result embeds a
 constant-rate MP3 preview of about :data:`sa3lab.render.PREVIEW_BYTES` (64 kbit/s) plus a JPEG
 spectrogram and a PNG waveform, under :data:`RESULT_SHARE_BYTES` in all; 20 of them
@@ -35,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from . import defaults, quality, render, vocabulary
+from . import defaults, peaks, quality, render, vocabulary
 from .audio_input import INSTALL_FFMPEG, FfmpegError, audio_info, ffmpeg_exe, read_audio, run_ffmpeg
 from .generation import GenerationRequest
 from .runs import atomic_write
@@ -66,6 +70,7 @@ class ExportFormat:
     rates: tuple | range = range(1, 1 << 31)  # sample rates the encoder takes (others are resampled)
     channels: int = 1024  # the most channels it takes (more are mixed down to stereo)
     ffmpeg: bool = False  # written by the ffmpeg program (its options: ffmpeg arguments), not libsndfile
+    lossy: bool = False  # kept the lossy headroom under the peak ceiling
 
     def takes(self, rate: int, channels: int) -> bool:
         return rate in self.rates and channels <= self.channels
@@ -89,12 +94,30 @@ EXPORTS = {
         (("compression_level", 0.0), ("bitrate_mode", "CONSTANT")),
         render.MP3_RATES,
         2,
+        lossy=True,
     ),
     # libvorbis crashes the process at 384 kHz and above
     "ogg": ExportFormat(
-        "OGG Vorbis", "OGG", "VORBIS", ".ogg", (("compression_level", 0.3),), range(1000, 192001), 8
+        "OGG Vorbis",
+        "OGG",
+        "VORBIS",
+        ".ogg",
+        (("compression_level", 0.3),),
+        range(1000, 192001),
+        8,
+        lossy=True,
     ),
-    "m4a": ExportFormat("M4A/AAC 256 kbit/s", "ipod", "aac", ".m4a", (("-b:a", "256k"),), AAC_RATES, 2, True),
+    "m4a": ExportFormat(
+        "M4A/AAC 256 kbit/s",
+        "ipod",
+        "aac",
+        ".m4a",
+        (("-b:a", "256k"),),
+        AAC_RATES,
+        2,
+        ffmpeg=True,
+        lossy=True,
+    ),
 }
 
 
@@ -208,6 +231,19 @@ class Run:
             )
         return GenerationRequest.from_record(self.meta)
 
+    def recorded_quality(self) -> dict:
+        """This item's quality as its record keeps it (levels, flags, peak record), or {}."""
+        recorded = self.meta.get("quality")
+        item = recorded[self.item] if isinstance(recorded, list) and len(recorded) > self.item else None
+        return item if isinstance(item, dict) else {}
+
+    @property
+    def ceiling_dbfs(self) -> float:
+        """The peak ceiling the run recorded, else the default."""
+        ceiling = self.recorded_quality().get("ceiling_dbfs")
+        valid = isinstance(ceiling, (int, float)) and peaks.LOWEST_CEILING_DBFS <= ceiling <= 0
+        return float(ceiling) if valid else defaults.PEAK_CEILING_DBFS
+
     def export_path(self, key: str) -> Path:
         return self.wav.with_name(self.wav.stem + EXPORTS[key].suffix)
 
@@ -286,37 +322,41 @@ class Library:
 
     # ------------------------------------------------------------------ files
 
-    def export(self, run: Run, fmt: str = "wav") -> Path:
+    def export(self, run: Run, fmt: str = "wav", ceiling_dbfs: float | None = None) -> Path:
         """Write ``run`` in format ``fmt`` (a key of :data:`EXPORTS`) next to its WAV; returns the file.
 
-        ``wav`` is 16-bit PCM, ``wav-float32`` the saved 32-bit float file itself when it is one.
+        ``wav`` is 16-bit PCM, ``wav-float32`` the saved 32-bit float file itself when it is one. A run
+        louder than ``ceiling_dbfs`` (default: the one it recorded; MP3 and OGG keep the lossy headroom
+        below it) is turned down by one gain over the whole file, never clipped.
         """
         if fmt not in EXPORTS:
             raise ValueError(f"Export format must be one of {', '.join(EXPORTS)}; got {fmt!r}.")
         target = EXPORTS[fmt]
         if not target.available():
             raise ValueError(missing_formats_note())
+        ceiling = run.ceiling_dbfs if ceiling_dbfs is None else peaks.checked_ceiling(ceiling_dbfs)
         info = audio_info(run.wav, "run's audio")  # every sample finite before an encoder sees any
         if fmt == "wav-float32" and info.format == "WAV" and info.subtype == "FLOAT":
             return run.wav
         path = run.export_path(fmt)
         options = {"format": target.format, **dict(target.options)}
         block = BLOCK_SECONDS * info.sample_rate
+        loudest = peaks.Peak(info.peak, ceiling, target.lossy)
 
         def write(tmp):
             with sf.SoundFile(tmp, "w", info.sample_rate, info.channels, target.subtype, **options) as out:
                 for start in range(0, info.frames, block):
                     _, data = read_audio(info.path, what="run's audio", start=start, frames=block)
-                    out.write(np.ascontiguousarray(data.T.numpy().clip(-1.0, 1.0)))
+                    out.write(np.ascontiguousarray(peaks.scaled(data, loudest).T.numpy()))
 
         def convert(tmp):
-            """A rate or channel count the encoder does not take: the whole file, resampled or mixed down."""
+            """A rate or channel count the encoder does not take: the whole file, resampled or mixed down
+            (the channels are kept where the encoder takes them), its peak measured after."""
             _, audio = read_audio(info.path, what="run's audio")
-            if info.channels <= target.channels:  # the channels are kept, only the rate changes
-                audio, rate = render.to_rate(render.finite_in_range(audio), info.sample_rate, target.rates)
-                data = audio.clamp(-1, 1).T.contiguous().numpy()
-            else:
-                data, rate = render.encodable(audio, info.sample_rate, target.rates, min(2, target.channels))
+            channels = info.channels if info.channels <= target.channels else min(2, target.channels)
+            data, rate = render.encodable(
+                audio, info.sample_rate, target.rates, channels, ceiling_dbfs=ceiling, lossy=target.lossy
+            )
             with sf.SoundFile(tmp, "w", rate, data.shape[1], target.subtype, **options) as out:
                 for start in range(0, data.shape[0], BLOCK_SECONDS * rate):
                     out.write(np.ascontiguousarray(data[start : start + BLOCK_SECONDS * rate]))
@@ -324,7 +364,14 @@ class Library:
         def encode(tmp):
             """ffmpeg: the whole clip as raw float32 on its input, finite, in range, at a rate it takes."""
             _, audio = read_audio(info.path, what="run's audio")
-            data, rate = render.encodable(audio, info.sample_rate, target.rates, target.channels)
+            data, rate = render.encodable(
+                audio,
+                info.sample_rate,
+                target.rates,
+                target.channels,
+                ceiling_dbfs=ceiling,
+                lossy=target.lossy,
+            )
             if data.shape[0] < AAC_FRAME:
                 data = np.pad(data, ((0, AAC_FRAME - data.shape[0]), (0, 0)))
             raw = ["-f", "f32le", "-ar", str(rate), "-ac", str(data.shape[1]), "-i", "pipe:0"]
@@ -399,9 +446,12 @@ class Library:
         key = (str(run.wav), stat.st_mtime_ns, stat.st_size)
         if key not in self._clips:
             rate, audio = read_audio(run.wav, what="run's audio")
-            self._clips[key] = render.clip_html(
-                audio, rate, quality=quality.assess(audio, rate), regions=run.regions()
-            )
+            float_wav = run.meta.get("float_wav", defaults.FLOAT_WAV)
+            assessed = quality.assess(audio, rate, ceiling_dbfs=run.ceiling_dbfs, float_wav=float_wav)
+            recorded = run.recorded_quality().get("flags")
+            if isinstance(recorded, dict) and isinstance(recorded.get("attenuated"), str):
+                assessed["flags"].setdefault("attenuated", recorded["attenuated"])  # a protected float WAV
+            self._clips[key] = render.clip_html(audio, rate, quality=assessed, regions=run.regions())
         return self._clips[key]
 
     def _entry(self, run: Run, player: str) -> str:

@@ -174,11 +174,14 @@ class StepPreviews:
         return on_step
 
     @staticmethod
-    def _excerpt(model, latents: torch.Tensor) -> torch.Tensor:
+    def _excerpt(model, latents: torch.Tensor) -> torch.Tensor | None:
+        """The first seconds the estimate decodes to, as decoded (the player turns loud audio down by
+        one gain); None when it holds NaN or infinite samples (the run's end says why)."""
         autoencoder = model.model.autoencoder
         first = latents[None, :, :LISTEN_FRAMES].to(model.model.autoencoder_dtype)
         with _keeping_rng(model.device):
-            return autoencoder.decode(first)[0].to("cpu", torch.float32).clamp(-1, 1)
+            audio = autoencoder.decode(first)[0].to("cpu", torch.float32)
+        return audio if bool(torch.isfinite(audio).all()) else None
 
     def learn(self, model, audio: torch.Tensor) -> None:
         """Teach the model's fit with the generation's result (its first item) and its final latents."""

@@ -1,4 +1,4 @@
-"""Is a result sound? Duration, levels and flags for silent, clipped and noise-like audio."""
+"""Is a result sound? Duration, levels and flags for silent, clipped, attenuated and noise-like audio."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import math
 
 import torch
 
+from . import defaults, peaks
+
 SILENT_PEAK_DBFS = -60.0
-CLIPPED_SHARE = 0.001  # share of samples at |x| >= 0.999
+CLIPPED_SHARE = 0.001  # share of samples held flat at the clip's own peak
+FLAT_TOP = 0.999  # a sample this close to the peak, equal to a neighbour, is clipped
 NOISE_FLATNESS = 0.5  # mean spectral flatness above this sounds like white noise
 
 
@@ -31,20 +34,51 @@ def spectral_flatness(audio: torch.Tensor, n_fft: int = 2048) -> float:
     return float(flat[loud].mean())
 
 
-def assess(audio: torch.Tensor, sample_rate: int, requested_s: float | None = None) -> dict:
-    """Levels and flags of one (channels, samples) clip, JSON-serialisable, with plain explanations."""
+def clipped_share(audio: torch.Tensor) -> float:
+    """Share of samples held flat at the clip's own peak: within :data:`FLAT_TOP` of it and equal to the
+    sample before or after, as hard clipping leaves them at any level. A clean crest, even one beyond
+    full scale, is not flat; a (nearly) silent clip has none."""
+    level = audio.abs()
+    peak = float(level.max()) if level.numel() else 0.0
+    if _dbfs(peak) < SILENT_PEAK_DBFS or audio.shape[-1] < 2:
+        return 0.0
+    same = audio[..., 1:] == audio[..., :-1]
+    held = torch.zeros_like(level, dtype=torch.bool)
+    held[..., 1:] |= same
+    held[..., :-1] |= same
+    return float(((level >= FLAT_TOP * peak) & held).float().mean())
+
+
+def assess(
+    audio: torch.Tensor,
+    sample_rate: int,
+    requested_s: float | None = None,
+    *,
+    ceiling_dbfs: float | None = None,
+    float_wav: str = defaults.FLOAT_WAV,
+) -> dict:
+    """Levels and flags of one (channels, samples) clip, JSON-serialisable, with plain explanations.
+
+    With the peak record of :mod:`sa3lab.peaks` (``ceiling_dbfs``, ``attenuated_db`` of fixed-point
+    outputs, ``lossy_attenuated_db`` of MP3/OGG) and its flag when the clip is over the ceiling;
+    ``float_wav`` says whether the saved float WAV is attenuated too. NaN or infinite audio raises
+    ValueError (it is never a result).
+    """
     audio = audio.detach().to("cpu", torch.float32)
+    loudest = peaks.measure(audio, ceiling_dbfs)
     peak = audio.abs().amax(dim=-1).tolist()
     rms = audio.pow(2).mean(dim=-1).sqrt().tolist()
-    clipped = float((audio.abs() >= 0.999).float().mean())
+    clipped = clipped_share(audio)
     flatness = spectral_flatness(audio)
     flags = {}
     if max(peak) <= 0 or _dbfs(max(peak)) < SILENT_PEAK_DBFS:
         flags["silent"] = f"Peak level is below {SILENT_PEAK_DBFS:.0f} dBFS: the result is (nearly) silent."
     if clipped > CLIPPED_SHARE:
         flags["clipped"] = (
-            f"{clipped:.1%} of samples are at full scale: the result is clipped and will distort."
+            f"{clipped:.1%} of samples are held flat at the peak: the result is clipped and will distort."
         )
+    if loudest.flag(float_wav):
+        flags["attenuated"] = loudest.flag(float_wav)
     if flatness > NOISE_FLATNESS and "silent" not in flags:
         flags["noise_like"] = (
             f"The spectrum is flat like white noise (flatness {flatness:.2f}); with real weights this "
@@ -58,5 +92,6 @@ def assess(audio: torch.Tensor, sample_rate: int, requested_s: float | None = No
         "rms_dbfs": [_dbfs(r) for r in rms],
         "clipped_share": clipped,
         "spectral_flatness": flatness,
+        **loudest.record(),
         "flags": flags,
     }

@@ -3,7 +3,8 @@
 Pure functions that return HTML strings (or PNG bytes), so a result can be written into a notebook
 as an ordinary cell output: it is saved with the notebook, shows in static exports (nbconvert,
 GitHub, nbviewer) and after a kernel restart, with no widget state. Audio is embedded as a
-compressed preview (MP3, or WAV where libsndfile cannot write MP3) sized to a byte budget; the
+compressed preview (MP3, or WAV where libsndfile cannot write MP3) sized to a byte budget, a clip
+louder than the peak ceiling turned down by one gain (:mod:`sa3lab.peaks`), never clipped; the
 full-quality file is the saved WAV. Figures are drawn on ``matplotlib.figure.Figure`` directly, so
 the kernel's own matplotlib backend (e.g. inline) is left alone; matplotlib is imported at the first
 drawing, not with this module.
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile
 import torch
+
+from . import peaks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -42,11 +45,10 @@ PREVIEW_RATE = 48000  # a rate outside what the encoder takes is resampled to th
 
 
 def finite_in_range(audio: torch.Tensor) -> torch.Tensor:
-    """A float32 CPU copy of ``audio`` with every sample finite and within [-1, 1].
+    """A float32 CPU copy of ``audio`` with every sample finite and within [-1, 1], for the figures.
 
     The file reader and the engine refuse NaN and infinite samples before here; should one still come,
-    it becomes silence (NaN) or full scale, never reaching an encoder (LAME aborts the process on NaN)
-    or a figure. Samples beyond full scale (1e30, say) are clipped.
+    a figure shows it as silence (NaN) or full scale. Encoders get :func:`encodable`'s audio instead.
     """
     data = audio.detach().to("cpu", torch.float32)
     data = torch.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0)
@@ -82,24 +84,28 @@ def to_rate(audio: torch.Tensor, sample_rate: int, rates=MP3_RATES) -> tuple[tor
 
 
 def encodable(
-    audio: torch.Tensor, sample_rate: int, rates=MP3_RATES, channels: int = 2
+    audio: torch.Tensor,
+    sample_rate: int,
+    rates=MP3_RATES,
+    channels: int = 2,
+    *,
+    ceiling_dbfs: float | None = None,
+    lossy: bool = False,
 ) -> tuple[np.ndarray, int]:
-    """``((samples, channels) float32, rate)`` an encoder accepts: every sample finite and in [-1, 1]
-    (:func:`finite_in_range`), at most ``channels`` (1 or 2) channels (:func:`downmix`), a rate in
-    ``rates`` (:func:`to_rate`). Any clip is accepted, even one of no samples (one silent sample)."""
-    data = finite_in_range(audio)
+    """``((samples, channels) float32, rate)`` an encoder accepts: at most ``channels`` channels
+    (:func:`downmix`), a rate in ``rates`` (:func:`to_rate`), and louder than the ceiling (default
+    :data:`sa3lab.defaults.PEAK_CEILING_DBFS`; ``lossy``: less the lossy headroom) turned down by one
+    gain, measured on what the encoder gets (:func:`sa3lab.peaks.protect`). NaN or infinite samples
+    are refused (ValueError). Any clip is accepted, even one of no samples (one silent sample)."""
+    peaks.measure(audio)  # refuses non-finite audio before the resampler
+    data = audio.detach().to("cpu", torch.float32)
     if data.ndim == 1:
         data = data[None]
     if data.shape[-1] == 0:
         data = torch.zeros(max(1, data.shape[0]), 1)
     data, rate = to_rate(downmix(data, channels), sample_rate, rates)
-    return data.clamp(-1, 1).T.contiguous().numpy(), rate
-
-
-def _mono_or_stereo(audio: torch.Tensor) -> np.ndarray:
-    """(samples, channels) float32 in [-1, 1] of a (channels, samples) clip, every sample finite, at
-    most two channels (see :func:`encodable`)."""
-    return encodable(audio, PREVIEW_RATE, WAV_RATES)[0]
+    data, _ = peaks.protect(data, ceiling_dbfs, lossy=lossy)
+    return data.T.contiguous().numpy(), rate
 
 
 def mp3_available() -> bool:
@@ -111,16 +117,19 @@ def _mp3_level(kbps: float) -> float:
     return min(0.98, max(0.0, (320.0 - kbps) / 293.3))
 
 
-def audio_preview(audio: torch.Tensor, sample_rate: int, budget: int = PREVIEW_BYTES) -> tuple[str, bytes]:
+def audio_preview(
+    audio: torch.Tensor, sample_rate: int, budget: int = PREVIEW_BYTES, *, ceiling_dbfs: float | None = None
+) -> tuple[str, bytes]:
     """``(mime type, bytes)`` of a compressed preview of a (channels, samples) clip, about ``budget`` bytes.
 
     MP3 at a constant bitrate chosen from the budget (within :data:`PREVIEW_KBPS`; long clips get the
-    lowest rate and may exceed the budget); 16-bit WAV where libsndfile cannot write MP3. Any clip is
-    accepted: it is made :func:`encodable` first (finite, in range, mono or stereo, a rate MP3 takes).
+    lowest rate and may exceed the budget); 16-bit WAV where libsndfile cannot write MP3. Any finite
+    clip is accepted: it is made :func:`encodable` first (mono or stereo, a rate MP3 takes, a clip
+    louder than ``ceiling_dbfs`` turned down by one gain).
     """
     if not mp3_available():
-        return "audio/wav", wav_bytes(audio, sample_rate)
-    data, rate = encodable(audio, sample_rate, MP3_RATES)
+        return "audio/wav", wav_bytes(audio, sample_rate, ceiling_dbfs=ceiling_dbfs)
+    data, rate = encodable(audio, sample_rate, MP3_RATES, ceiling_dbfs=ceiling_dbfs, lossy=True)
     buf = io.BytesIO()
     seconds = max(data.shape[0] / rate, 1e-3)
     kbps = min(PREVIEW_KBPS[1], max(PREVIEW_KBPS[0], budget * 8 / 1000 / seconds))
@@ -130,10 +139,10 @@ def audio_preview(audio: torch.Tensor, sample_rate: int, budget: int = PREVIEW_B
     return "audio/mpeg", buf.getvalue()
 
 
-def wav_bytes(audio: torch.Tensor, sample_rate: int) -> bytes:
+def wav_bytes(audio: torch.Tensor, sample_rate: int, *, ceiling_dbfs: float | None = None) -> bytes:
     """A (channels, samples) clip as a 16-bit WAV file's bytes (quick to write: live previews); mono or
-    stereo at a rate browsers play (:func:`encodable`)."""
-    data, rate = encodable(audio, sample_rate, WAV_RATES)
+    stereo at a rate browsers play, under the ceiling (:func:`encodable`)."""
+    data, rate = encodable(audio, sample_rate, WAV_RATES, ceiling_dbfs=ceiling_dbfs)
     buf = io.BytesIO()
     soundfile.write(buf, data, rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
@@ -144,11 +153,16 @@ def _data_uri(mime: str, data: bytes) -> str:
 
 
 def audio_html(
-    audio: torch.Tensor, sample_rate: int, *, loop: bool = False, budget: int = PREVIEW_BYTES
+    audio: torch.Tensor,
+    sample_rate: int,
+    *,
+    loop: bool = False,
+    budget: int = PREVIEW_BYTES,
+    ceiling_dbfs: float | None = None,
 ) -> str:
     """An ``<audio>`` player with the preview (about ``budget`` bytes) embedded: plays offline and in
     static exports too."""
-    mime, data = audio_preview(audio, sample_rate, budget)
+    mime, data = audio_preview(audio, sample_rate, budget, ceiling_dbfs=ceiling_dbfs)
     attrs = "controls preload='metadata'" + (" loop" if loop else "")
     return f"<audio {attrs} style='width:100%;max-width:640px' src='{_data_uri(mime, data)}'></audio>"
 
@@ -346,9 +360,13 @@ def clip_html(
     regions=(),
     loop: bool = False,
 ) -> str:
-    """Title, player, spectrogram, waveform, levels and saved file of one (channels, samples) clip."""
+    """Title, player, spectrogram, waveform, levels and saved file of one (channels, samples) clip.
+
+    The player keeps the ceiling ``quality`` records (:func:`sa3lab.quality.assess`), else the default.
+    """
     parts = [f"<b>{html.escape(title)}</b>"] if title else []
-    parts.append(audio_html(audio, sample_rate, loop=loop))
+    ceiling = (quality or {}).get("ceiling_dbfs")
+    parts.append(audio_html(audio, sample_rate, loop=loop, ceiling_dbfs=ceiling))
     spectrogram = spectrogram_jpeg(audio, sample_rate, regions=regions)
     parts.append(image_html(spectrogram, "image/jpeg", "spectrogram"))
     parts.append(image_html(waveform_png(audio, sample_rate, regions=regions), "image/png", "waveform"))

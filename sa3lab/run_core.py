@@ -217,6 +217,7 @@ class RunCore:
             "duration_padding_sec": settings["duration_padding"],
             "a2a_schedule": settings["a2a_schedule"],
             "lora_strengths": [lora.strength for lora in loras],
+            "clamp_output": False,  # overs are turned down by one gain where they are written (peaks)
         }
         if request.batch_size > 1:
             arguments["batch_size"] = request.batch_size
@@ -324,6 +325,8 @@ class RunCore:
                     settings=record,
                     requested_s=request.duration,
                     request=asdict(as_ran),
+                    ceiling_dbfs=request.peak_ceiling_dbfs,
+                    float_wav=request.float_wav,
                 )
             )
         return results

@@ -1,7 +1,9 @@
 """Run results and their files: ``outputs/<UTC timestamp>-<model>-<seed>.wav`` + a JSON sidecar.
 
 A :class:`RunResult` carries audio, seed actually used, model, revision, device, dtype, per-stage
-timings, cache facts, quality and package versions. It has no token field, and nothing here takes one.
+timings, cache facts, quality (with each item's peak record: :mod:`sa3lab.peaks`), whether the float
+WAV is raw or under the ceiling, and package versions. It has no token field, and nothing here takes
+one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from . import quality
+from . import defaults, peaks, quality
 
 PACKAGES = ("torch", "transformers", "huggingface_hub", "sa3lab")
 RANDOM_SEEDS = 99999  # random seeds are drawn from 0..99998, as the engine does for seed=-1
@@ -60,6 +62,7 @@ class RunResult:
     versions: dict[str, str] = field(default_factory=package_versions)
     paths: list[str] = field(default_factory=list)
     request: dict = field(default_factory=dict)  # the job's request as it ran: enough to run it again
+    float_wav: str = defaults.FLOAT_WAV  # the saved WAV: "raw", or "protected" (under the ceiling)
 
     def metadata(self) -> dict:
         """Everything but the audio, JSON-serialisable."""
@@ -79,15 +82,19 @@ def new_result(
     settings: dict,
     requested_s: float | None = None,
     request: dict | None = None,
+    ceiling_dbfs: float = defaults.PEAK_CEILING_DBFS,
+    float_wav: str = defaults.FLOAT_WAV,
 ) -> RunResult:
     """The result of a run of ``model`` (a StableAudioModel or an AutoencoderModel), levels assessed.
 
     ``request``: the job's request as it ran (seed and defaults resolved), stored in the sidecar.
+    ``ceiling_dbfs``, ``float_wav``: its peak policy (:mod:`sa3lab.peaks`), in each item's quality.
     """
     source = model.source
+    rate = int(model.sample_rate)
     return RunResult(
         audio=audio,
-        sample_rate=int(model.sample_rate),
+        sample_rate=rate,
         seed=seed,
         model_key=model_key,
         repo_id=source.repo_id if source else None,
@@ -98,8 +105,12 @@ def new_result(
         cache_hit=cache_hit,
         load_elapsed_s=timings.get("load", 0.0),
         settings=settings,
-        quality=[quality.assess(item, int(model.sample_rate), requested_s) for item in audio],
+        quality=[
+            quality.assess(item, rate, requested_s, ceiling_dbfs=ceiling_dbfs, float_wav=float_wav)
+            for item in audio
+        ],
         request=request or {},
+        float_wav=float_wav,
     )
 
 
@@ -147,8 +158,19 @@ def _slug(text: str, most: int) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_.-")[:most].rstrip("_.-")
 
 
+def _float_wav_data(result: RunResult, i: int, item: torch.Tensor):
+    """Item ``i`` as the float WAV holds it: raw, or under the ceiling its quality records."""
+    if result.float_wav == "protected":
+        recorded = result.quality[i] if i < len(result.quality) else {}
+        item, _ = peaks.protect(item, recorded.get("ceiling_dbfs"))
+    return item.detach().to("cpu", torch.float32).T.numpy()
+
+
 def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -> list[str]:
     """Write each batch item as a WAV (float32) plus a JSON sidecar; returns and records the WAV paths.
+
+    The WAV keeps the raw level (overs included) unless ``result.float_wav`` is "protected": then an
+    item louder than its ceiling is turned down by one gain (:func:`sa3lab.peaks.protect`).
 
     ``stems``: the items' file names without suffix (replacing files of those names), instead of
     :func:`readable_stem` made unique in the folder.
@@ -163,7 +185,7 @@ def save_result(result: RunResult, output_dir, stems: list[str] | None = None) -
         suffix = f"-{i}" if len(result.audio) > 1 else ""
         stem = stems[i] if stems else _free_stem(folder, f"{name}{suffix}")
         wav = folder / f"{stem}.wav"
-        data = item.detach().to("cpu", torch.float32).T.numpy()
+        data = _float_wav_data(result, i, item)
         atomic_write(
             wav, lambda tmp, d=data: sf.write(tmp, d, result.sample_rate, subtype="FLOAT", format="WAV")
         )

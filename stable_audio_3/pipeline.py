@@ -224,6 +224,7 @@ class StableAudioModel:
         batch_size: int = 1,
         sample_size: int | None = None,
         truncate_output_to_duration: bool = True,
+        clamp_output: bool = True,
         seed: int | list[int] = -1,
         init_audio=None,
         init_noise_level: float = 1.0,
@@ -245,7 +246,7 @@ class StableAudioModel:
         return_info: bool = False,
         **dit_kwargs,
     ) -> torch.Tensor | Generation:
-        """Generate (B, 2, samples) float32 audio in [-1, 1] at 44.1 kHz (or latents).
+        """Generate (B, 2, samples) float32 audio in [-1, 1] at 44.1 kHz (or latents; see ``clamp_output``).
 
         Same arguments, defaults and seeds as upstream's ``generate``; bad arguments raise
         ``ValueError`` with one sentence. Each call draws its random numbers from its own generators
@@ -264,6 +265,9 @@ class StableAudioModel:
             sample_size: the longest output in samples; None takes the model config's (380 s for
                 medium, where upstream caps every model at 120 s).
             truncate_output_to_duration: cut each item to its ``duration`` (else the padded length).
+            clamp_output: clip the audio to [-1, 1], as upstream does; False returns the decoder's
+                samples as they are (beyond full scale included), for a caller that keeps them or
+                turns a loud clip down by one gain (upstream PR #90; the lab's ``sa3lab.peaks``).
             seed: one whole number seeds one stream for the batch (-1: a random one, as upstream);
                 a list gives one seed per item, and then item ``i`` is exactly (bit for bit on the
                 CPU) what a batch-1 call with that seed gives (all items need the same duration).
@@ -318,6 +322,7 @@ class StableAudioModel:
         padding_sec = checks.number("duration_padding_sec", duration_padding_sec, low=0)
         for name, value in (
             ("truncate_output_to_duration", truncate_output_to_duration),
+            ("clamp_output", clamp_output),
             ("return_latents", return_latents),
             ("disable_tqdm", disable_tqdm),
             ("rk4_upstream_compat", rk4_upstream_compat),
@@ -447,7 +452,7 @@ class StableAudioModel:
                     t0 = _clock(device)
                     audio = self._decode(latents, plan, noise, chunked_decode, truncate_output_to_duration)
                     checks.finite_output(audio, "Decoding", self._nonfinite_hint(cfg_scale, loras))
-                    audio = audio.clamp(-1, 1)
+                    audio = audio.clamp(-1, 1) if clamp_output else audio
                     timings["decoding"] = _clock(device) - t0
 
         result = Generation(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-from .. import catalog, defaults, render, sweeps
+from .. import catalog, defaults, peaks, render, sweeps
 from ..audio_input import read_audio
 from ..sweep_plan import BACKENDS, SweepRequest
 from ..sweeps import SweepResult
@@ -251,7 +251,9 @@ def _clip(path: Path, record: dict) -> str:
     try:
         rate, audio = read_audio(path, what="sweep result")
         image = render.spectrogram_jpeg(audio, rate, size=SPECTROGRAM_SIZE)
-        player = render.audio_html(audio, rate, budget=PREVIEW_BYTES)
+        ceiling = settings.get("peak_ceiling_dbfs")  # the sweep's own peak ceiling, when it set one
+        ceiling = None if ceiling is None else peaks.checked_ceiling(ceiling)
+        player = render.audio_html(audio, rate, budget=PREVIEW_BYTES, ceiling_dbfs=ceiling)
     except Exception as exc:  # noqa: BLE001 - the reader's sentence, or one for a clip not drawn
         text = str(exc) if isinstance(exc, ValueError) else parts.unshown_text(path, exc)
         return (

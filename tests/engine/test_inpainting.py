@@ -81,6 +81,21 @@ def test_inpainting_works_for_a_batch():
     assert torch.equal(masked[0], masked[1]) and torch.equal(masked[0], latents[0] * lat[0])
 
 
+def test_a_mask_for_another_batch_is_refused_in_one_sentence():
+    """Upstream PR #97 repeats a one-item mask over the batch (as we do); its review asked for a clear
+    error when the mask's batch is neither 1 nor the batch size, instead of a shape error later."""
+    n = 8 * DS
+    for rows in (1, 3):
+        mask = build_inpaint_mask(
+            length=n, sample_rate=SR, durations=[0.7] * 3, batch_size=3, mask=torch.ones(rows, n)
+        )
+        assert mask.shape == (rows, n)
+    with pytest.raises(
+        ValueError, match=r"^inpaint_mask must have shape \(samples,\) or \(3, samples\), got \(2, "
+    ):
+        build_inpaint_mask(length=n, sample_rate=SR, durations=[0.7] * 3, batch_size=3, mask=torch.ones(2, n))
+
+
 def test_explicit_masks_keep_sample_positions():
     n = 10 * DS
     short = torch.ones(3 * DS)

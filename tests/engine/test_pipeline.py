@@ -7,6 +7,7 @@ strengths are those of each case's JSON.
 
 import pytest
 import torch
+from loud_model import make_loud
 from parity import MODELS, CaseRunner, case_names, fixtures, load_case
 
 from stable_audio_3 import StableAudioModel
@@ -206,3 +207,16 @@ def test_compiled_transformer_reproduces_upstream():
     latents = model.generate(**generate_kwargs(case), return_latents=True, disable_tqdm=True)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # it did compile
     case.assert_output("output.latents", latents)
+
+
+def test_clamp_output_false_returns_the_decoders_samples_beyond_full_scale():
+    """Upstream clips the decoded audio to [-1, 1] (our default, for parity); ``clamp_output=False``
+    keeps what the decoder gave, for a caller that turns loud audio down by one gain (issue 25)."""
+    model = make_loud(StableAudioModel.from_pretrained("demo"))
+    args = dict(prompt="rain", duration=1.0, steps=2, seed=0, disable_tqdm=True)
+    raw = model.generate(**args, clamp_output=False)
+    clipped = model.generate(**args)
+    assert raw.abs().max() > 1.5 and clipped.abs().max() == 1.0
+    assert torch.equal(clipped, raw.clamp(-1, 1))
+    with pytest.raises(ValueError, match="clamp_output"):
+        model.generate(**args, clamp_output="no")

@@ -391,7 +391,10 @@ def test_every_sampler_and_lora_control_reaches_the_engine_and_the_record(sessio
     )
     assert (lora["strength"], lora["interval"], lora["layer_filter"]) == (0.7, [0.5, 1.0], "layers.0.")
     table = html.unescape(result_blocks(form)[0])
-    assert "euler · CFG interval 0.2–0.9 · CFG rescale 0.3 · CFG norm cap 5 · APG scale 0.5 · flux shift" in table
+    assert (
+        "euler · CFG interval 0.2–0.9 · CFG rescale 0.3 · CFG norm cap 5 · APG scale 0.5 · flux shift"
+        in table
+    )
     assert "lora_a.safetensors (sha256 " in table and "layers matching 'layers.0.' off" in table
 
 

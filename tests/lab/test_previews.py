@@ -97,3 +97,13 @@ def test_a_bad_preview_interval_is_one_sentence(every):
         ValueError, match="Previews come every N steps: N must be a whole number from 1 to 1000"
     ):
         StepPreviews(print, every=every)
+
+
+def test_a_non_finite_estimate_shows_its_image_without_audio(lab):
+    """Issue 25: audio with NaN is never handed to a player; the sampler's own check ends such a run."""
+    model = lab.core.load("demo").model
+    shown = []
+    on_step = StepPreviews(shown.append, every=1, listen=True).watch(model, 1.0)
+    latents = torch.full((1, model.model.autoencoder.latent_dim, 16), float("nan"))
+    on_step({"denoised": latents, "i": 0, "steps": 2, "sigma": torch.tensor(1.0)})
+    assert len(shown) == 1 and shown[0].audio is None and shown[0].image.startswith(PNG)
