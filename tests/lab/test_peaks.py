@@ -78,7 +78,11 @@ def saved_result(folder: Path, peak_dbfs: float, **policy):
 
 
 def decoded(path: Path) -> np.ndarray:
-    """(channels, samples) float64 of a written file, as a player decodes it."""
+    """(channels, samples) float64 of a written file, as a player decodes it (M4A through ffmpeg)."""
+    if path.suffix == ".m4a":
+        from sa3lab.audio_input import read_audio
+
+        return read_audio(path)[1].double().numpy()
     data, _ = sf.read(str(path), dtype="float64", always_2d=True)
     return data.T
 
