@@ -168,6 +168,7 @@ class LoraTrainer:
         )
         self.frames_per_second = self.sample_rate / inner.downsampling_ratio
         self.roots = {"model": inner.model, "conditioner": inner.conditioner}
+        self.norm_base = str(model.source) if model.source is not None else None  # what baked norms hold for
 
         self.step = 0
         self.losses: list[float] = []
@@ -394,7 +395,7 @@ class LoraTrainer:
         """Write the LoRA file (upstream format, loads with ``load_lora``) and its ``.resume.pt``."""
         path = Path(path)
         header = {"step": self.step, "steps": self.settings.steps, "seed": self.settings.seed}
-        save_lora_file(path, self.adapters, header)
+        save_lora_file(path, self.adapters, header, norm_base=self.norm_base)
         state = {
             "step": self.step,
             "adapters": {k: v.float().cpu() for k, v in self.adapters.state_dict().items()},
