@@ -1,7 +1,8 @@
 """The LoRA training job: a checked request, its run on a base model, and the saved adapter with its card.
 
 A run writes ``<output_dir>/<name>.safetensors`` (upstream's LoRA format: float16 tensors and a
-``lora_config`` header, so ``load_lora`` here and upstream's loader both read it), its
+``lora_config`` header, so ``load_lora`` here and upstream's loader both read it; baked row norms
+for dora-rows, and for an ``-xs`` adapter its frozen SVD bases beside it, ``<name>.svd_bases.pt``), its
 ``<name>.resume.pt`` (optimiser, step and random state: a stopped run continues exactly), and a
 training card beside them: ``<name>.card.md`` (model, dataset hash, settings, result in a table, the
 loss curve ``<name>.loss.png`` and all of it as a JSON block that :func:`read_card` returns). The
@@ -354,11 +355,16 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
 
 def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer) -> dict:
     """The training card (Markdown with a JSON block) and the loss curve (PNG) beside the LoRA file."""
+    from stable_audio_3.lora import companion_bases, read_lora_file
+
     source = model.source
-    lora_config = trainer.adapter_config.lora_config()
+    written = Path(result.lora_path).is_file()  # as written (baked norms counted), once a step has run
+    lora_config = read_lora_file(result.lora_path).config if written else trainer.adapter_config.lora_config()
+    bases = companion_bases(result.lora_path)
     card = {
         "lora_file": Path(result.lora_path).name,
         "resume_file": Path(result.lora_path).with_suffix(".resume.pt").name,
+        "svd_bases_file": bases.name if lora_config["adapter_type"].endswith("-xs") else None,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": request.model,
         "repo_id": source.repo_id if source else None,
@@ -383,7 +389,8 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
         f" ({card['repo_id']} @ {(card['revision'] or '?')[:10]})" if card["repo_id"] else ""
     )
     rows = {
-        "LoRA file": f"`{card['lora_file']}` (resume: `{card['resume_file']}`)",
+        "LoRA file": f"`{card['lora_file']}` (resume: `{card['resume_file']}`"
+        + (f", frozen SVD bases: `{card['svd_bases_file']}`)" if card["svd_bases_file"] else ")"),
         "base model": model_line,
         "dataset": f"{result.clips} clip(s) in `{request.data_dir}`, sha256 `{result.dataset_hash}`",
         "adapter": ", ".join(f"{k} {v}" for k, v in lora_config.items()),
