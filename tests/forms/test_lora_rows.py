@@ -37,7 +37,7 @@ def test_the_bases_field_shows_for_xs_files_only_and_takes_the_bases_written_bes
     assert request.lora_svd_bases == ["", "", str(HERE / "dora-rows-xs.svd_bases.pt")]
 
 
-def test_a_run_without_the_bases_shows_why_its_result_may_differ(session, out):
+def test_a_run_without_the_bases_shows_why_its_result_may_differ_and_one_with_them_names_them(session, out):
     form = generation_form(
         "base", model=str(MODELS / "small-music-base"), prompt="x", duration=1.0, seed=3, output_dir=out,
         session=session,
@@ -48,3 +48,8 @@ def test_a_run_without_the_bases_shows_why_its_result_may_differ(session, out):
     result = form.run()
     assert result is not None and result.settings["loras"][0]["notes"]
     assert "without the frozen SVD bases file (svd_bases.pt)" in result_blocks(form)[0]
+    row.svd_bases.value = str(HERE / "svd_bases.pt")
+    exact = form.run()
+    assert exact is not None and exact.settings["loras"][0]["notes"] == []
+    assert "SVD bases svd_bases.pt (sha256" in result_blocks(form)[0]
+    assert "without the frozen SVD bases" not in result_blocks(form)[0]
