@@ -164,10 +164,8 @@ def read_lora_file(path) -> LoraFile:
         needed = ("M_xs",) if xs else ("lora_A", "lora_B")
         if any(p not in params for p in needed):
             raise _bad_file(path, f"layer {module} lacks {' and '.join(needed)}")
-        if BAKED_NORM in params and adapter_type not in BAKED_TYPES:
-            del params[
-                BAKED_NORM
-            ]  # a row norm means nothing to column-normalised kinds (upstream bakes none)
+        if adapter_type not in BAKED_TYPES:  # a row norm means nothing to column-normalised kinds
+            params.pop(BAKED_NORM, None)
         baked, magnitude = params.get(BAKED_NORM), params.get("magnitude")
         if baked is not None and (
             magnitude is None or baked.numel() != magnitude.numel() or not torch.isfinite(baked).all()
@@ -255,7 +253,6 @@ class LoadedLora:
 
     file: LoraFile
     strength: float = 1.0
-    svd_bases: str | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -444,7 +441,7 @@ def _build(lora: LoraFile, targets: dict[str, nn.Module], bases_path, bases) -> 
     """The owner and the adapters of one file, not yet attached; its baked norms checked against the
     model's weights (ignored, with a note, where they disagree)."""
     xs = lora.adapter_type.endswith("-xs")
-    owner = LoadedLora(lora, svd_bases=str(bases_path) if xs and bases_path else None)
+    owner = LoadedLora(lora)
     notes, adapters, gaps = [], {}, []
     for path, module in targets.items():
         base = base_weight(module)
@@ -462,11 +459,9 @@ def _build(lora: LoraFile, targets: dict[str, nn.Module], bases_path, bases) -> 
             adapter.baked_vnorm_row = None
     if off:
         gap, path = max(off)
-        cause = (
-            "another base model, or other SVD bases than the ones recomputed here"
-            if xs and not bases
-            else ("another base model")
-        )
+        cause = "another base model"
+        if xs and not bases:
+            cause += ", or other SVD bases than the ones recomputed here"
         notes.append(
             f"The LoRA file {lora.path.name} carries baked row norms made for {cause} (off by {gap:.2%} on "
             f"layer '{path}'), so they were ignored and this model's own norms used; its result may differ "
@@ -576,9 +571,12 @@ class LoraStack:
         bases_paths = _per_path(svd_bases, len(paths))
         parsed = [read_lora_file(p) for p in paths]
         plans = [_check_fits(lora, self.roots) for lora in parsed]
-        opened = {b: read_svd_bases(b) for b in dict.fromkeys(bases_paths) if b is not None}
+        used = [
+            b for b, lora in zip(bases_paths, parsed, strict=True) if b and lora.adapter_type.endswith("-xs")
+        ]
+        opened = {b: read_svd_bases(b) for b in dict.fromkeys(used)}
         built = [
-            _build(lora, targets, bases, bases and opened[bases])
+            _build(lora, targets, bases, opened.get(bases))
             for lora, targets, bases in zip(parsed, plans, bases_paths, strict=True)
         ]
         notes = [note for owner, _ in built for note in owner.notes]
