@@ -5,7 +5,6 @@ of upstream's later LoRA package (see that folder's README).
 """
 
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -167,7 +166,7 @@ def test_bases_for_another_model_or_not_bases_at_all_are_refused_and_nothing_loa
     assert model.lora_paths == []
 
 
-def test_baked_norms_serve_strength_one_only_and_other_strengths_match_the_plain_file(tmp_path):
+def test_baked_norms_serve_strength_one_only_and_never_when_coarser_than_the_model(tmp_path):
     layer = torch.nn.Linear(6, 5, bias=False)
     root = torch.nn.Module()
     root.model = torch.nn.Module()
@@ -197,7 +196,13 @@ def test_baked_norms_serve_strength_one_only_and_other_strengths_match_the_plain
     assert not torch.equal(results["baked"][1.0], results["plain"][1.0])  # the (nudged) baked norms at 1
     torch.testing.assert_close(results["baked"][1.0], results["plain"][1.0] / (1 + 4e-4))
     assert torch.equal(results["baked"][0.5], results["plain"][0.5])  # computed, as upstream, elsewhere
-    shutil.rmtree(tmp_path)
+
+    # norms baked on bfloat16 weights (a bf16 training run) are coarser than this float32 layer's own
+    save_file(baked, str(tmp_path / "coarse.safetensors"), metadata={**config, "norm_dtype": "bfloat16"})
+    stack = LoraStack([root])
+    assert stack.load(tmp_path / "coarse.safetensors") == []
+    assert torch.equal(layer.weight.detach(), results["plain"][1.0])
+    stack.unload()
 
 
 def test_resuming_an_xs_file_keeps_its_bases_and_saving_writes_them_and_the_baked_norms(model, tmp_path):
