@@ -55,6 +55,8 @@ class TrainingRequest(catalog.ModelRequest):
     ``duration``: the length (s) every clip is cropped or zero-padded to (upstream: 380).
     ``preview_every``: a preview with the current adapter every that many steps (0: none).
     ``resume_from``: a LoRA file (ours, with its ``.resume.pt``, or upstream's) to continue.
+    ``svd_bases``: for an -xs adapter type, a frozen ``svd_bases.pt`` to train against ("": the SVD
+    of the model's weights, or the bases written beside ``resume_from``).
     """
 
     model: str
@@ -72,6 +74,7 @@ class TrainingRequest(catalog.ModelRequest):
     duration: float = 30.0
     seed: int = 42
     resume_from: str = ""
+    svd_bases: str = ""
     preview_every: int = 0
     preview_prompt: str = ""  # "" = the first clip's caption
     preview_duration: float = 5.0
@@ -149,7 +152,16 @@ class TrainingRequest(catalog.ModelRequest):
                 f"The resume file {self.resume_from} was not found; check the path or leave it empty."
             )
         self.adapter()  # adapter type, alpha and filters checked by the engine
-        self.data_dir = checks.path("The dataset must be a folder of clips with .txt captions", self.data_dir)
+        self.svd_bases = checks.path("The SVD bases file must be a file path", self.svd_bases, True)
+        if self.svd_bases and not self.adapter_type.endswith("-xs"):
+            raise ValueError(
+                f"An SVD bases file is only for -xs adapter types, not {self.adapter_type}; leave it empty."
+            )
+        if self.svd_bases and not Path(self.svd_bases).expanduser().is_file():
+            raise ValueError(
+                f"The SVD bases file {self.svd_bases} was not found; check the path or leave it empty."
+            )
+        self.data = checks.path("The dataset must be a folder of clips with .txt captions", self.data_dir)
         check_dataset(self.data_dir)
 
     def adapter(self):
@@ -282,7 +294,11 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
     folder.mkdir(parents=True, exist_ok=True)
     path = _free_name(folder, request.name, request.resume_from)
     trainer = LoraTrainer(
-        model, request.data_dir, request.settings(), resume_from=request.resume_from or None
+        model,
+        request.data_dir,
+        request.settings(),
+        resume_from=request.resume_from or None,
+        svd_bases=request.svd_bases or None,
     )
     previews: list[tuple[int, object]] = []
     prompt = request.preview_prompt.strip() or _first_caption(trainer.dataset)

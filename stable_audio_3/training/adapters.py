@@ -373,17 +373,25 @@ def read_start(path, roots: dict[str, nn.Module]) -> tuple[AdapterConfig, dict, 
             misfits.append(name)
             continue
         start[name] = {k: v.reshape(shapes[k]) for k, v in params.items() if k in shapes}
-    if lora.adapter_type.endswith("-xs") and companion_bases(path).is_file():  # keep training against them
-        bases = read_svd_bases(companion_bases(path))
-        for name, params in start.items():
-            u, v = layer_bases(bases, companion_bases(path), name, base_weight(targets[name]), lora.rank)
-            params.update(U=u, V=v)
     if misfits:
         raise ValueError(
             f"The LoRA file {Path(path).name} was made for another model (its layer '{misfits[0]}' does "
             "not fit this one); resume with a file trained on this base model."
         )
+    if lora.adapter_type.endswith("-xs") and companion_bases(path).is_file():  # keep training against them
+        start = with_frozen_bases(companion_bases(path), roots, config, start)
     return config, start, _training_header(path)
+
+
+def with_frozen_bases(path, roots: dict[str, nn.Module], config: AdapterConfig, start=None) -> dict:
+    """``start`` (layer -> params) with every target layer's ``U`` and ``V`` taken from a frozen
+    ``svd_bases.pt`` (upstream's layout), for an -XS run that trains against them."""
+    bases = read_svd_bases(path)
+    start = {name: dict(params) for name, params in (start or {}).items()}
+    for name, layer in target_layers(roots, config).items():
+        u, v = layer_bases(bases, path, name, base_weight(layer), config.rank)
+        start.setdefault(name, {}).update(U=u, V=v)
+    return start
 
 
 def _training_header(path) -> dict:

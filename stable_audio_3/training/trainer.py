@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch.nn.utils import parametrize
 
-from .adapters import AdapterConfig, AdapterSet, read_start, save_lora_file
+from .adapters import AdapterConfig, AdapterSet, read_start, save_lora_file, with_frozen_bases
 from .data import BatchOrder, make_batch, open_dataset
 from .objective import StepDraws, TrainingShift, draw_step, masked_loss, pair_noise
 
@@ -121,11 +121,15 @@ class LoraTrainer:
 
     ``resume_from``: a LoRA file to continue; its adapter settings replace ``settings.adapter``, and
     its ``.resume.pt`` companion, when present and matching, restores step, optimiser and random
-    state. The model's weights are changed in place while the trainer is open (adapters attached,
+    state. ``svd_bases``: for an -XS adapter, a frozen ``svd_bases.pt`` (e.g. the one upstream
+    publishes with a base model) to train against instead of recomputing the SVD. The model's
+    weights are changed in place while the trainer is open (adapters attached,
     frozen weights cast to ``base_precision``); :meth:`close` removes the adapters again.
     """
 
-    def __init__(self, model, data_dir, settings: TrainingSettings | None = None, *, resume_from=None):
+    def __init__(
+        self, model, data_dir, settings: TrainingSettings | None = None, *, resume_from=None, svd_bases=None
+    ):
         settings = settings or TrainingSettings()
         diffusion = model.model_config["model"]["diffusion"]
         if model.objective != BASE_OBJECTIVE:
@@ -179,6 +183,8 @@ class LoraTrainer:
         start, header, adapter_config = None, {}, settings.adapter
         if resume_from is not None:
             adapter_config, start, header = read_start(resume_from, self.roots)
+        if svd_bases is not None and adapter_config.adapter_type.endswith("-xs"):
+            start = with_frozen_bases(svd_bases, self.roots, adapter_config, start)
         init = torch.Generator().manual_seed(settings.seed)
         self.adapters = AdapterSet.attach(self.roots, adapter_config, init, start)
         try:

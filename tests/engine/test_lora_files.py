@@ -8,7 +8,9 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from parity import MODELS
 from safetensors import safe_open
@@ -23,6 +25,7 @@ from stable_audio_3.lora import (
     read_lora_file,
     read_svd_bases,
 )
+from stable_audio_3.training import AdapterConfig, LoraTrainer, TrainingSettings
 from stable_audio_3.training.adapters import AdapterSet, read_start, save_lora_file
 
 HERE = Path(__file__).parents[1] / "fixtures" / "lora-baked"
@@ -229,3 +232,31 @@ def test_resuming_an_xs_file_keeps_its_bases_and_saving_writes_them_and_the_bake
         warnings.simplefilter("error", LoraNote)
         assert model.load_lora([again], svd_bases=companion_bases(again)) == []
     model.unload_lora()
+
+
+def test_an_xs_run_trains_against_a_given_frozen_bases_file_and_writes_them_beside_its_file(model, tmp_path):
+    data = tmp_path / "clips"
+    data.mkdir()
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 44100)
+    sf.write(data / "a.wav", np.stack([tone, tone], 1).astype(np.float32), 44100)
+    (data / "a.txt").write_text("a tone\n")
+    config = AdapterConfig(rank=4, adapter_type="lora-xs", include=("transformer.layers.0.",))
+    trainer = LoraTrainer(
+        model, data, TrainingSettings(steps=1, duration=0.5, adapter=config), svd_bases=BASES
+    )
+    try:
+        bases = read_svd_bases(BASES)
+        for name, adapter in trainer.adapters.adapters.items():
+            assert torch.equal(adapter.U, bases[f"model.{name}.weight"]["U"][:, :4].float())
+        trainer.train(save_path=tmp_path / "xs.safetensors")
+    finally:
+        trainer.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoraNote)
+        assert model.load_lora([tmp_path / "xs.safetensors"], svd_bases=BASES) == []
+        on_given = weights(model, read_lora_file(tmp_path / "xs.safetensors").layers)
+        model.unload_lora()
+        model.load_lora([tmp_path / "xs.safetensors"], svd_bases=companion_bases(tmp_path / "xs.safetensors"))
+        on_written = weights(model, on_given)
+        model.unload_lora()
+    assert all(torch.equal(on_given[name], on_written[name]) for name in on_given)

@@ -6,10 +6,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from parity import MODELS
 
 from sa3lab.generation import GenerationRequest, LoraUse
 from sa3lab.lab import Lab
+from sa3lab.training import TrainingRequest
 from stable_audio_3.lora import LoraNote
 
 HERE = Path(__file__).parents[1] / "fixtures" / "lora-baked"
@@ -49,3 +51,11 @@ def test_the_bases_file_is_used_and_recorded_and_its_absence_is_noted_on_every_r
     assert lora["svd_bases"] == {"file": BASES, "name": "svd_bases.pt", "sha256": digest}
     assert GenerationRequest.from_record(exact.metadata()).loras() == [LoraUse(XS, svd_bases=BASES)]
     assert not np.allclose(exact.audio.numpy(), bare.audio.numpy(), atol=1e-4)
+
+
+def test_a_training_request_takes_an_svd_bases_file_for_xs_types_only(tmp_path):
+    base = dict(model=str(MODELS / "small-music-base"), data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="only for -xs adapter types, not dora-rows; leave it empty"):
+        TrainingRequest(**base, svd_bases=BASES)
+    with pytest.raises(ValueError, match="SVD bases file /no/svd_bases.pt was not found"):
+        TrainingRequest(**base, adapter_type="lora-xs", svd_bases="/no/svd_bases.pt")
