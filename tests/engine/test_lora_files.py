@@ -260,3 +260,15 @@ def test_an_xs_run_trains_against_a_given_frozen_bases_file_and_writes_them_besi
         on_written = weights(model, on_given)
         model.unload_lora()
     assert all(torch.equal(on_given[name], on_written[name]) for name in on_given)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_float32_baked_norms_hold_on_a_half_precision_model(dtype):
+    """Rounding the base weights to half precision is float noise, not another base model."""
+    half = StableAudioModel.from_pretrained(str(MODELS / "small-music-base"), device="cpu", dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoraNote)
+        assert half.load_lora([ROWS, XS], svd_bases=[None, BASES]) == []
+    out = half.generate(prompt="rain", duration=0.5, steps=2, seed=4, return_latents=True, disable_tqdm=True)
+    half.unload_lora()
+    assert torch.isfinite(out).all()
