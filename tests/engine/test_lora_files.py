@@ -169,7 +169,7 @@ def test_bases_for_another_model_or_not_bases_at_all_are_refused_and_nothing_loa
     assert model.lora_paths == []
 
 
-def test_baked_norms_serve_strength_one_only_and_never_when_coarser_than_the_model(tmp_path):
+def test_baked_norms_serve_strength_one_on_the_base_weight_only_and_never_when_coarser(tmp_path):
     layer = torch.nn.Linear(6, 5, bias=False)
     root = torch.nn.Module()
     root.model = torch.nn.Module()
@@ -206,6 +206,22 @@ def test_baked_norms_serve_strength_one_only_and_never_when_coarser_than_the_mod
     assert stack.load(tmp_path / "coarse.safetensors") == []
     assert torch.equal(layer.weight.detach(), results["plain"][1.0])
     stack.unload()
+
+    # stacked on another file that is on, a file sees that file's output, not the base: norms computed
+    shift = {
+        "model.proj.parametrizations.weight.0." + k: v.half() for k, v in dict(lora_A=a, lora_B=b).items()
+    }
+    save_file(shift, str(tmp_path / "first.safetensors"), metadata={"lora_config": json.dumps({"rank": 2})})
+    stacked = {}
+    for name in ("plain", "baked"):
+        stack = LoraStack([root])
+        stack.load([tmp_path / "first.safetensors", tmp_path / f"{name}.safetensors"])
+        stacked[name] = layer.weight.detach().clone()
+        stack.set_strength(0.0, lora_index=0)  # off: the second file sees the base weight again
+        stacked[f"{name} alone"] = layer.weight.detach().clone()
+        stack.unload()
+    assert torch.equal(stacked["baked"], stacked["plain"])
+    assert torch.equal(stacked["baked alone"], results["baked"][1.0])
 
 
 def test_resuming_an_xs_file_keeps_its_bases_and_saving_writes_them_and_the_baked_norms(model, tmp_path):
