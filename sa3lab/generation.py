@@ -195,12 +195,14 @@ SCHEDULE_HELP = (
 
 @dataclass(frozen=True)
 class LoraUse:
-    """One LoRA file as a run uses it: strength, noise-level interval (1 = start) and layer filter."""
+    """One LoRA file as a run uses it: strength, noise-level interval (1 = start), layer filter, and for an
+    ``-xs`` file the frozen SVD bases file it was trained against ("" for none: recomputed, with a note)."""
 
     file: str
     strength: float = 1.0
     interval: tuple[float, float] = (0.0, 1.0)
     layer_filter: str = ""
+    svd_bases: str = ""
 
 
 @dataclass
@@ -211,9 +213,10 @@ class GenerationRequest(catalog.ModelRequest):
     ``{"type": "logsnr" | "flux" | "full" | "none", <its parameters>}`` (see :data:`SCHEDULES`), or
     None for the model config's own. ``a2a_schedule``: ``"upstream"`` (the default) or
     ``"corrected"``, how audio-to-audio's schedule starts below full noise (:data:`A2A_SCHEDULE_HELP`,
-    :func:`noise_levels`). ``lora_strengths`` / ``lora_intervals`` / ``lora_layer_filters``
-    hold one value per LoRA file, one for all of them, or none (1, (0, 1), ""). A continuation keeps
-    the first ``duration - continuation_s`` seconds of the source and generates the rest.
+    :func:`noise_levels`). ``lora_strengths`` / ``lora_intervals`` / ``lora_layer_filters`` /
+    ``lora_svd_bases`` hold one value per LoRA file, one for all of them, or none (1, (0, 1), "", "").
+    A continuation keeps the first ``duration - continuation_s`` seconds of the source and generates
+    the rest.
     ``prompt_expansion``: what the Prompt Assistant wrote the prompt from (recorded, not used).
     ``peak_ceiling_dbfs``: outputs louder than this are turned down by one gain, never clipped;
     ``float_wav``: the saved 32-bit float WAV stays "raw" or is "protected" the same way
@@ -245,6 +248,7 @@ class GenerationRequest(catalog.ModelRequest):
     lora_strengths: list[float] = field(default_factory=list)
     lora_intervals: list[tuple[float, float]] = field(default_factory=list)
     lora_layer_filters: list[str] = field(default_factory=list)
+    lora_svd_bases: list[str] = field(default_factory=list)  # frozen svd_bases.pt of -xs files ("": none)
     prompt_expansion: dict | None = None
     output_dir: str = defaults.OUTPUT_DIR
     peak_ceiling_dbfs: float = defaults.PEAK_CEILING_DBFS
@@ -288,12 +292,13 @@ class GenerationRequest(catalog.ModelRequest):
             return values * count if len(values) == 1 else values
 
         return [
-            LoraUse(file, strength, tuple(interval), layer_filter)
-            for file, strength, interval, layer_filter in zip(
+            LoraUse(file, strength, tuple(interval), layer_filter, bases)
+            for file, strength, interval, layer_filter, bases in zip(
                 self.lora_files,
                 spread(self.lora_strengths, 1.0),
                 spread(self.lora_intervals, (0.0, 1.0)),
                 spread(self.lora_layer_filters, ""),
+                spread(self.lora_svd_bases, ""),
                 strict=True,
             )
         ]
@@ -424,13 +429,21 @@ class GenerationRequest(catalog.ModelRequest):
         self.lora_layer_filters = [
             checks.text(filters, f) for f in checks.items(filters, self.lora_layer_filters)
         ]
+        bases = "SVD bases files must be a list of paths, e.g. ['svd_bases.pt'] ('' for none)"
+        self.lora_svd_bases = [checks.path(bases, f, True) for f in checks.items(bases, self.lora_svd_bases)]
         for file in self.lora_files:
             if not Path(file).expanduser().is_file():
                 raise ValueError(f"The LoRA file {file} was not found; check the path or upload it.")
+        for file in self.lora_svd_bases:
+            if file and not Path(file).expanduser().is_file():
+                raise ValueError(
+                    f"The SVD bases file {file} was not found; check the path or leave it empty."
+                )
         for values, what in (
             (self.lora_strengths, "strength"),
             (self.lora_intervals, "interval"),
             (self.lora_layer_filters, "layer filter"),
+            (self.lora_svd_bases, "SVD bases file"),
         ):
             if len(values) not in (0, 1, len(self.lora_files)):
                 raise ValueError(f"Give one LoRA {what} per LoRA file, one for all, or none for the default.")

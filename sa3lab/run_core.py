@@ -29,6 +29,7 @@ import torch
 from stable_audio_3 import sampling
 from stable_audio_3.checks import NonFiniteOutputError, finite_output
 from stable_audio_3.hub import TokenRejectedWarning, is_cached, resolve_autoencoder_files, resolve_model_files
+from stable_audio_3.lora import LoraNote
 
 from . import catalog, device
 from .audio_input import read_audio
@@ -170,20 +171,29 @@ class RunCore:
 
     @contextmanager
     def using_loras(self, model, loras: list[LoraUse]) -> Iterator[None]:
-        """Hold the model's lock with exactly the files of ``loras`` loaded, in order.
+        """Hold the model's lock with exactly the files of ``loras`` loaded, in order (with their SVD
+        bases files), and warn each file's notes (:class:`~stable_audio_3.lora.LoraNote`).
 
         The same files (same path, size and modification time) stay loaded between runs; otherwise
         every file goes first. Strengths are not set here: each engine call passes its own.
         """
         with self.lock(model):
-            wanted = [_file_version(lora.file) for lora in loras]
+            wanted = [
+                (_file_version(use.file), _file_version(use.svd_bases) if use.svd_bases else None)
+                for use in loras
+            ]
             loaded = self._loaded_loras.get(model)
-            if loaded != wanted or model.lora_paths != [version[0] for version in wanted]:
+            if loaded != wanted or model.lora_paths != [file[0] for file, _ in wanted]:
                 model.unload_lora()
                 self._loaded_loras[model] = []
                 if wanted:
-                    model.load_lora([version[0] for version in wanted])
+                    model.load_lora(
+                        [file[0] for file, _ in wanted], [bases[0] if bases else None for _, bases in wanted]
+                    )
                 self._loaded_loras[model] = wanted
+            else:  # loaded by an earlier run: its notes still hold for this one
+                for note in (note for notes in model.lora_notes for note in notes):
+                    warnings.warn(note, LoraNote, stacklevel=3)
             yield
 
     @contextmanager
@@ -310,7 +320,10 @@ class RunCore:
                 "mode": request.mode,
                 "batch_size": request.batch_size if len(requests) == 1 else len(requests),
                 **self._mode_record(request),
-                "loras": [{**self.file_record(lora.file), **asdict(lora)} for lora in loras],
+                "loras": [
+                    self._lora_record(lora, notes)
+                    for lora, notes in zip(loras, model.lora_notes, strict=True)
+                ],
                 "prompt_expansion": request.prompt_expansion,
             }
             audio = generation.audio if len(requests) == 1 else generation.audio[i : i + 1]
@@ -330,6 +343,12 @@ class RunCore:
                 )
             )
         return results
+
+    def _lora_record(self, lora: LoraUse, notes: tuple[str, ...]) -> dict:
+        """A LoRA file as a run used it: name, sha256, settings, its SVD bases file (name, sha256) and
+        the notes on what may make its result differ from upstream's."""
+        bases = self.file_record(lora.svd_bases) if lora.svd_bases else None
+        return {**self.file_record(lora.file), **asdict(lora), "svd_bases": bases, "notes": list(notes)}
 
     def _mode_record(self, request: GenerationRequest) -> dict:
         """The mode's inputs: source file (name, sha256), noise level, regions, continuation length."""

@@ -1,7 +1,8 @@
 """The LoRA training job: a checked request, its run on a base model, and the saved adapter with its card.
 
 A run writes ``<output_dir>/<name>.safetensors`` (upstream's LoRA format: float16 tensors and a
-``lora_config`` header, so ``load_lora`` here and upstream's loader both read it), its
+``lora_config`` header, so ``load_lora`` here and upstream's loader both read it; baked row norms
+for dora-rows, and for an ``-xs`` adapter its frozen SVD bases beside it, ``<name>.svd_bases.pt``), its
 ``<name>.resume.pt`` (optimiser, step and random state: a stopped run continues exactly), and a
 training card beside them: ``<name>.card.md`` (model, dataset hash, settings, result in a table, the
 loss curve ``<name>.loss.png`` and all of it as a JSON block that :func:`read_card` returns). The
@@ -58,6 +59,8 @@ class TrainingRequest(catalog.ModelRequest):
     ``duration``: the length (s) every clip is cropped or zero-padded to (upstream: 380).
     ``preview_every``: a preview with the current adapter every that many steps (0: none).
     ``resume_from``: a LoRA file (ours, with its ``.resume.pt``, or upstream's) to continue.
+    ``svd_bases``: for an -xs adapter type, a frozen ``svd_bases.pt`` to train against ("": the SVD
+    of the model's weights, or the bases written beside ``resume_from``).
     """
 
     model: str
@@ -75,6 +78,7 @@ class TrainingRequest(catalog.ModelRequest):
     duration: float = 30.0
     seed: int = 42
     resume_from: str = ""
+    svd_bases: str = ""
     preview_every: int = 0
     preview_prompt: str = ""  # "" = the first clip's caption
     preview_duration: float = 5.0
@@ -152,7 +156,16 @@ class TrainingRequest(catalog.ModelRequest):
                 f"The resume file {self.resume_from} was not found; check the path or leave it empty."
             )
         self.adapter()  # adapter type, alpha and filters checked by the engine
-        self.data_dir = checks.path("The dataset must be a folder of clips with .txt captions", self.data_dir)
+        self.svd_bases = checks.path("The SVD bases file must be a file path", self.svd_bases, True)
+        if self.svd_bases and not self.adapter_type.endswith("-xs"):
+            raise ValueError(
+                f"An SVD bases file is only for -xs adapter types, not {self.adapter_type}; leave it empty."
+            )
+        if self.svd_bases and not Path(self.svd_bases).expanduser().is_file():
+            raise ValueError(
+                f"The SVD bases file {self.svd_bases} was not found; check the path or leave it empty."
+            )
+        self.data = checks.path("The dataset must be a folder of clips with .txt captions", self.data_dir)
         check_dataset(self.data_dir)
 
     def adapter(self):
@@ -290,6 +303,7 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
         request.settings(),
         resume_from=request.resume_from or None,
         reader=CLIP_READER,
+        svd_bases=request.svd_bases or None,
     )
     previews: list[tuple[int, object]] = []
     prompt = request.preview_prompt.strip() or _first_caption(trainer.dataset)
@@ -362,11 +376,16 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
 
 def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer) -> dict:
     """The training card (Markdown with a JSON block) and the loss curve (PNG) beside the LoRA file."""
+    from stable_audio_3.lora import companion_bases, read_lora_file
+
     source = model.source
-    lora_config = trainer.adapter_config.lora_config()
+    written = Path(result.lora_path).is_file()  # as written (baked norms counted), once a step has run
+    lora_config = read_lora_file(result.lora_path).config if written else trainer.adapter_config.lora_config()
+    bases = companion_bases(result.lora_path)
     card = {
         "lora_file": Path(result.lora_path).name,
         "resume_file": Path(result.lora_path).with_suffix(".resume.pt").name,
+        "svd_bases_file": bases.name if lora_config["adapter_type"].endswith("-xs") else None,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model": request.model,
         "repo_id": source.repo_id if source else None,
@@ -391,7 +410,8 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
         f" ({card['repo_id']} @ {(card['revision'] or '?')[:10]})" if card["repo_id"] else ""
     )
     rows = {
-        "LoRA file": f"`{card['lora_file']}` (resume: `{card['resume_file']}`)",
+        "LoRA file": f"`{card['lora_file']}` (resume: `{card['resume_file']}`"
+        + (f", frozen SVD bases: `{card['svd_bases_file']}`)" if card["svd_bases_file"] else ")"),
         "base model": model_line,
         "dataset": f"{result.clips} clip(s) in `{request.data_dir}`, sha256 `{result.dataset_hash}`",
         "adapter": ", ".join(f"{k} {v}" for k, v in lora_config.items()),

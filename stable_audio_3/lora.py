@@ -7,6 +7,16 @@ adapted weight gets one :class:`LoraAdapter` per loaded file through ``torch.nn.
 adapters chain in load order, so ``W -> f0(W) -> f1(f0(W))``. Removing them restores the original
 tensor object, so the base weights come back bit-exactly.
 
+Newer files (upstream's later LoRA package) may also hold, for row-normalised DoRA (``dora-rows``,
+``dora-rows-xs``), each layer's ``baked_vnorm_row``: the row norms ``||W0 + (alpha / rank) * delta||``
+of the direction at strength 1 against the base weights ``W0`` they were baked with. At strength 1 on
+the unadapted base weight they replace that norm; at load they are checked against the model's own
+weights, and ignored with a note when they disagree (another base model). ``-xs`` files were trained
+against frozen SVD bases: ``svd_bases`` (upstream's ``svd_bases.pt``: ``{"model.<layer>.weight" or
+"conditioner.<layer>.weight": {"U": (fan_out, k), "V": (fan_in, k), ...}}``, sliced to the rank)
+gives them; without it the bases are recomputed from the model, with a note that the result may
+differ. Notes are warned (:class:`LoraNote`) and kept per file (:attr:`LoadedLora.notes`).
+
 Strengths never live on the modules while a model runs: a generation fixes the strength of every
 loaded file at its start (a :class:`LoraRun`, from :meth:`LoraStack.run`) and puts it in a context
 variable that the adapters read, so two generations in two threads may use different strengths on
@@ -22,6 +32,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import warnings
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,6 +58,15 @@ ADAPTER_TYPES = (
     "bora-xs",
 )
 _PARAMS = ("lora_A", "lora_B", "M_xs", "magnitude", "magnitude_r", "magnitude_c")
+BAKED_NORM = "baked_vnorm_row"  # row norms of the direction at strength 1, baked against the base weights
+BAKED_TYPES = ("dora-rows", "dora-rows-xs")  # the row-normalised kinds, the only ones a row norm serves
+BASES_PREFIXES = ("model.", "conditioner.", "")  # how svd_bases.pt keys name DiT, conditioner, other layers
+
+
+class LoraNote(UserWarning):
+    """Something about a loaded LoRA file that may make its result differ from upstream's."""
+
+
 _KEY = re.compile(r"^(?P<module>.+)\.parametrizations\.weight\.\d+\.(?P<param>[A-Za-z_]+)$")
 
 
@@ -59,13 +80,19 @@ class LoraFile:
     adapter_type: str
     layers: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # module path -> params
     config: dict = field(default_factory=dict)  # the file's lora_config header as written
+    metadata: dict = field(default_factory=dict)  # the file's other header entries (safetensors)
+
+    @property
+    def baked(self) -> bool:
+        """Whether the file carries baked row norms that this kind of adapter uses."""
+        return self.adapter_type in BAKED_TYPES and any(BAKED_NORM in p for p in self.layers.values())
 
 
 def _bad_file(path, why: str) -> ValueError:
     return ValueError(f"{path} is not a usable LoRA file: {why}.")
 
 
-def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
     if not path.is_file():
         raise ValueError(f"LoRA file {path} does not exist; check the path.")
     if path.suffix == ".safetensors":
@@ -81,14 +108,14 @@ def _read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
             config = json.loads(meta["lora_config"])
         except json.JSONDecodeError:
             raise _bad_file(path, "its 'lora_config' header is not valid JSON") from None
-        return tensors, config
+        return tensors, config, {k: v for k, v in meta.items() if k != "lora_config"}
     try:
         blob = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
         raise _bad_file(path, f"it cannot be read as a checkpoint ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or "state_dict" not in blob:
         raise _bad_file(path, "it has no 'state_dict'")
-    return blob["state_dict"], blob.get("lora_config") or {}
+    return blob["state_dict"], blob.get("lora_config") or {}, {}
 
 
 def _resolve_type(adapter_type: str, layers: dict) -> str:
@@ -114,11 +141,11 @@ def _resolve_type(adapter_type: str, layers: dict) -> str:
 def read_lora_file(path) -> LoraFile:
     """Parse and check one LoRA file (safetensors, or a legacy ``.ckpt`` with ``state_dict``)."""
     path = Path(path)
-    tensors, config = _read_tensors(path)
+    tensors, config, metadata = _read_tensors(path)
     layers: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in tensors.items():
         m = _KEY.match(key)
-        if not m or m["param"] not in _PARAMS:
+        if not m or m["param"] not in (*_PARAMS, BAKED_NORM):
             continue  # U/V bases and unrelated entries are rebuilt or ignored
         layers.setdefault(m["module"], {})[m["param"]] = tensor.float()
     if not layers:
@@ -137,7 +164,16 @@ def read_lora_file(path) -> LoraFile:
         needed = ("M_xs",) if xs else ("lora_A", "lora_B")
         if any(p not in params for p in needed):
             raise _bad_file(path, f"layer {module} lacks {' and '.join(needed)}")
-    return LoraFile(path, rank, alpha, adapter_type, layers, config)
+        if adapter_type not in BAKED_TYPES:  # a row norm means nothing to column-normalised kinds
+            params.pop(BAKED_NORM, None)
+        baked, magnitude = params.get(BAKED_NORM), params.get("magnitude")
+        if baked is not None and (
+            magnitude is None or baked.numel() != magnitude.numel() or not torch.isfinite(baked).all()
+        ):
+            raise _bad_file(path, f"the baked row norms of layer {module} do not match its magnitudes")
+        if baked is not None:
+            params[BAKED_NORM] = baked.reshape(-1)
+    return LoraFile(path, rank, alpha, adapter_type, layers, config, metadata)
 
 
 def _svd_bases(weight2d: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,12 +186,74 @@ def _svd_bases(weight2d: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.T
     return u * signs, v * signs
 
 
+def read_svd_bases(path) -> dict:
+    """Upstream's frozen ``svd_bases.pt``: ``{key: {"U": tensor, "V": tensor, ...}}`` (memory-mapped)."""
+    path = Path(checks.path_like("The SVD bases file", path)).expanduser()
+    if not path.is_file():
+        raise ValueError(f"SVD bases file {path} does not exist; check the path.")
+    try:
+        bases = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same to the user
+        why = f"it cannot be read as a torch file ({type(exc).__name__})"
+        raise ValueError(f"{path} is not a usable SVD bases file: {why}.") from None
+    if not isinstance(bases, dict) or not all(
+        isinstance(v, dict) and torch.is_tensor(v.get("U")) and torch.is_tensor(v.get("V"))
+        for v in bases.values()
+    ):
+        why = "it must map layer weight names to {'U': ..., 'V': ...}"
+        raise ValueError(f"{path} is not a usable SVD bases file: {why}.")
+    return bases
+
+
+def header_adapter_type(path) -> str | None:
+    """A safetensors LoRA file's ``adapter_type`` from its header alone (None when it cannot be told)."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            config = json.loads((f.metadata() or {}).get("lora_config", "{}"))
+    except Exception:  # noqa: BLE001 - any unreadable header means the same: not known
+        return None
+    kind = config.get("adapter_type") if isinstance(config, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def companion_bases(lora_path) -> Path:
+    """Where this lab's training writes the frozen SVD bases of an ``-xs`` file: ``<name>.svd_bases.pt``."""
+    lora_path = Path(lora_path)
+    return lora_path.with_name(f"{lora_path.stem}.svd_bases.pt")
+
+
+def layer_bases(bases: dict, source, layer: str, weight: torch.Tensor, rank: int):
+    """The frozen (U, V) of one layer, sliced to ``rank`` (float32), or why they do not fit."""
+    key = next((f"{p}{layer}.weight" for p in BASES_PREFIXES if f"{p}{layer}.weight" in bases), None)
+    if key is None:
+        raise ValueError(
+            f"SVD bases file {Path(source).name} has no bases for layer '{layer}'; "
+            "it was made for another model."
+        )
+    u, v = bases[key]["U"], bases[key]["V"]
+    out_dim, in_dim = weight.shape[0], weight[0].numel()
+    if (
+        u.dim() != 2
+        or v.dim() != 2
+        or u.shape[0] != out_dim
+        or v.shape[0] != in_dim
+        or min(u.shape[1], v.shape[1]) < rank
+    ):
+        raise ValueError(
+            f"SVD bases file {Path(source).name} does not fit layer '{layer}' (weight {tuple(weight.shape)}, "
+            f"bases U {tuple(u.shape)} and V {tuple(v.shape)}, rank {rank}); it was made for another model."
+        )
+    return u[:, :rank].float().contiguous(), v[:, :rank].float().contiguous()
+
+
 @dataclass(eq=False)
 class LoadedLora:
-    """One loaded file: its content and the strength used by runs that do not set their own."""
+    """One loaded file: its content, the strength used by runs that do not set their own, and notes on
+    what may make its result differ from upstream's (ignored baked norms, recomputed -xs bases)."""
 
     file: LoraFile
     strength: float = 1.0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,19 +306,25 @@ class LoraAdapter(nn.Module):
         base: torch.Tensor,
         owner: LoadedLora | None = None,
         file_index: int = 0,
+        bases: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
         super().__init__()
         self.adapter_type = adapter_type
         self.scaling = scaling
         self.owner = owner
         self.file_index = file_index  # the file's load order: what ``lora_configs`` entries name
+        self._base = weakref.ref(base)  # the unadapted weight, the only input baked norms hold for
         device = base.device
+        params = dict(params)
+        baked = params.pop(BAKED_NORM, None)
         for name, value in params.items():
             setattr(self, name, nn.Parameter(value.to(device), requires_grad=False))
+        self.register_buffer(BAKED_NORM, None if baked is None else baked.float().to(device))
         if adapter_type.endswith("-xs"):
-            u, v = _svd_bases(base.reshape(base.shape[0], -1), params["M_xs"].shape[0])
-            self.register_buffer("U", u.to(device))
-            self.register_buffer("V", v.to(device))
+            if bases is None:
+                bases = _svd_bases(base.reshape(base.shape[0], -1), params["M_xs"].shape[0])
+            self.register_buffer("U", bases[0].to(device))
+            self.register_buffer("V", bases[1].to(device))
 
     @property
     def strength(self) -> float:
@@ -235,6 +339,13 @@ class LoraAdapter(nn.Module):
             return self.U @ self.M_xs @ self.V.T
         return self.lora_B @ self.lora_A
 
+    def baked_norm_gap(self, base: torch.Tensor) -> float:
+        """The largest relative difference between the baked row norms and those of ``base``."""
+        v = base.detach().reshape(base.shape[0], -1).float() + self.scaling * self._delta()
+        norms = v.norm(dim=1)
+        floor = 1e-6 * float(norms.max()) + 1e-12
+        return float(((self.baked_vnorm_row - norms).abs() / norms.clamp_min(floor)).max())
+
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         strength = self.strength
         if strength == 0:
@@ -245,7 +356,14 @@ class LoraAdapter(nn.Module):
         if kind == "lora":
             return (flat + scaled.to(flat.dtype)).reshape(weight.shape)
         v = flat.float() + scaled
-        if kind in ("dora-rows", "bora"):
+        if (
+            kind == "dora-rows"
+            and self.baked_vnorm_row is not None
+            and strength == 1
+            and weight is self._base()
+        ):
+            v = v / (self.baked_vnorm_row.reshape(-1, 1) + 1e-12) * self.magnitude.reshape(-1, 1)
+        elif kind in ("dora-rows", "bora"):
             mag = self.magnitude if kind == "dora-rows" else self.magnitude_r
             v = v / (v.norm(dim=1, keepdim=True) + 1e-12) * mag.reshape(-1, 1)
         if kind in ("dora-cols", "bora"):
@@ -292,6 +410,71 @@ def _check_fits(lora: LoraFile, roots: list[nn.Module]) -> dict[str, nn.Module]:
             )
         targets[path] = module
     return targets
+
+
+def _per_path(svd_bases, count: int) -> list[str | None]:
+    """``svd_bases`` as one entry (path or None) per LoRA file."""
+    if svd_bases is None or isinstance(svd_bases, (str, Path)):
+        return [None if svd_bases is None else checks.path_like("The SVD bases file", svd_bases)] * count
+    if not isinstance(svd_bases, (list, tuple)) or len(svd_bases) != count:
+        raise ValueError(
+            f"svd_bases must be one path for every -xs file or a list of {count} entries (path or None), "
+            f"one per LoRA file; got {svd_bases!r}."
+        )
+    return [None if b is None else checks.path_like("The SVD bases file", b) for b in svd_bases]
+
+
+def _baked_eps(lora: LoraFile) -> float:
+    """The rounding of the base weights the norms were baked against (the file's ``norm_dtype``;
+    upstream's files, which do not say, hold float32 norms of float32 weights)."""
+    dtype = getattr(torch, str(lora.metadata.get("norm_dtype", "float32")), None)
+    return torch.finfo(dtype).eps if isinstance(dtype, torch.dtype) and dtype.is_floating_point else 0.0
+
+
+def _norm_tolerance(lora: LoraFile, base: torch.Tensor) -> float:
+    """How far baked norms may stray from this model's own by rounding alone."""
+    eps = max(_baked_eps(lora), torch.finfo(base.dtype).eps if base.dtype.is_floating_point else 0.0)
+    return max(1e-3, 2 * eps)
+
+
+def _build(lora: LoraFile, targets: dict[str, nn.Module], bases_path, bases) -> tuple[LoadedLora, dict]:
+    """The owner and the adapters of one file, not yet attached; its baked norms checked against the
+    model's weights (ignored, with a note, where they disagree)."""
+    xs = lora.adapter_type.endswith("-xs")
+    owner = LoadedLora(lora)
+    notes, adapters, gaps = [], {}, []
+    for path, module in targets.items():
+        base = base_weight(module)
+        params = lora.layers[path]
+        frozen = layer_bases(bases, bases_path, path, base, params["M_xs"].shape[0]) if xs and bases else None
+        adapters[path] = LoraAdapter(
+            params, lora.adapter_type, lora.alpha / lora.rank, base, owner, bases=frozen
+        )
+        if adapters[path].baked_vnorm_row is not None:
+            gaps.append((adapters[path].baked_norm_gap(base), _norm_tolerance(lora, base), path))
+    off = [(gap, path) for gap, tolerance, path in gaps if gap > tolerance]
+    coarser = gaps and _baked_eps(lora) > torch.finfo(base_weight(next(iter(targets.values()))).dtype).eps
+    if off or coarser:  # baked against other (or coarser, e.g. bfloat16) weights: this model's norms serve
+        for adapter in adapters.values():
+            adapter.baked_vnorm_row = None
+    if off:
+        gap, path = max(off)
+        cause = "another base model"
+        if xs and not bases:
+            cause += ", or other SVD bases than the ones recomputed here"
+        notes.append(
+            f"The LoRA file {lora.path.name} carries baked row norms made for {cause} (off by {gap:.2%} on "
+            f"layer '{path}'), so they were ignored and this model's own norms used; its result may differ "
+            "from upstream's."
+        )
+    if xs and not bases:
+        notes.append(
+            f"The LoRA file {lora.path.name} is a {lora.adapter_type} adapter loaded without the frozen SVD "
+            "bases file (svd_bases.pt) it was trained against, so its bases were recomputed from this model "
+            "and its result may differ from upstream's; give that file to load it exactly."
+        )
+    owner.notes = tuple(notes)
+    return owner, adapters
 
 
 class _StructureLock:
@@ -364,38 +547,50 @@ class LoraStack:
     def names(self) -> list[str]:
         return [entry.file.path.stem for entry in self.loaded]
 
+    @property
+    def notes(self) -> list[tuple[str, ...]]:
+        """Each loaded file's notes (ignored baked norms, recomputed -xs bases), in load order."""
+        return [entry.notes for entry in self.loaded]
+
     def in_use(self):
         """Context manager held by a generation: loading and unloading wait until it ends."""
         return self._lock.use()
 
-    def load(self, paths) -> None:
-        """Add the files (checked first, so a bad file leaves the model as it was).
+    def load(self, paths, svd_bases=None) -> list[str]:
+        """Add the files (checked first, so a bad file leaves the model as it was); returns the notes.
 
-        Waits until no generation uses the model.
+        ``svd_bases``: the frozen ``svd_bases.pt`` the ``-xs`` files were trained against, one path for
+        all of them or a list with one entry (path or None) per file. Waits until no generation uses
+        the model.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
         if not isinstance(paths, (list, tuple)):
             raise ValueError(f"Give a LoRA file path or a list of paths, got {type(paths).__name__}.")
         paths = [checks.path_like("A LoRA file", p) for p in paths]
+        bases_paths = _per_path(svd_bases, len(paths))
         parsed = [read_lora_file(p) for p in paths]
         plans = [_check_fits(lora, self.roots) for lora in parsed]
+        used = [
+            b for b, lora in zip(bases_paths, parsed, strict=True) if b and lora.adapter_type.endswith("-xs")
+        ]
+        opened = {b: read_svd_bases(b) for b in dict.fromkeys(used)}
+        built = [
+            _build(lora, targets, bases, opened.get(bases))
+            for lora, targets, bases in zip(parsed, plans, bases_paths, strict=True)
+        ]
+        notes = [note for owner, _ in built for note in owner.notes]
+        for note in notes:
+            warnings.warn(note, LoraNote, stacklevel=3)
         with self._lock.change():
-            for lora, targets in zip(parsed, plans, strict=True):
-                owner = LoadedLora(lora)
+            for (owner, adapters), targets in zip(built, plans, strict=True):
                 for path, module in targets.items():
-                    adapter = LoraAdapter(
-                        lora.layers[path],
-                        lora.adapter_type,
-                        lora.alpha / lora.rank,
-                        base_weight(module),
-                        owner,
-                        file_index=len(self.loaded),
-                    )
-                    parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
+                    adapters[path].file_index = len(self.loaded)
+                    parametrize.register_parametrization(module, "weight", adapters[path], unsafe=True)
                     if module not in self._modules:
                         self._modules.append(module)
                 self.loaded.append(owner)
+        return notes
 
     def set_strength(self, strength, lora_index=None) -> None:
         """Set the default strength of one file (by load index) or of all; runs already going keep theirs."""

@@ -184,12 +184,15 @@ class StableAudioModel:
 
     # ------------------------------------------------------------------ LoRA
 
-    def load_lora(self, lora_ckpt_paths) -> None:
+    def load_lora(self, lora_ckpt_paths, svd_bases=None) -> list[str]:
         """Add one or several LoRA files (they stack with those already loaded; upstream replaces).
 
+        ``svd_bases``: the frozen ``svd_bases.pt`` that ``-xs`` files were trained against (one path,
+        or one entry per file); without it their bases are recomputed. Returns notes on what may make
+        a file's result differ from upstream's (also warned as :class:`~stable_audio_3.lora.LoraNote`).
         Waits until generations running on this model (in other threads) have finished.
         """
-        self._loras.load(lora_ckpt_paths)
+        return self._loras.load(lora_ckpt_paths, svd_bases)
 
     def set_lora_strength(self, strength: float, lora_index: int | None = None) -> None:
         """Change the default strength of one loaded LoRA (by load order) or of all, without reloading.
@@ -210,6 +213,11 @@ class StableAudioModel:
     @property
     def lora_names(self) -> list[str]:
         return self._loras.names
+
+    @property
+    def lora_notes(self) -> list[tuple[str, ...]]:
+        """Each loaded LoRA file's notes (see :meth:`load_lora`), in load order."""
+        return self._loras.notes
 
     # ------------------------------------------------------------------ generation
 

@@ -19,8 +19,14 @@ def lora_header(path) -> dict:
 
 
 def assert_upstream_keys(path, kind: str = "dora-rows") -> None:
-    """Exactly the keys upstream's load_lora creates on this model (it loads with strict=False)."""
-    assert sorted(load_file(str(path))) == sorted(EXPECTED_KEYS[kind])
+    """Exactly the keys upstream's load_lora creates on this model (it loads with strict=False), and for
+    row-normalised DoRA one baked row norm per layer, as upstream's later package writes."""
+    keys = sorted(load_file(str(path)))
+    baked = [k for k in keys if k.endswith(".baked_vnorm_row")]
+    assert sorted(set(keys) - set(baked)) == sorted(EXPECTED_KEYS[kind])
+    magnitudes = [k for k in EXPECTED_KEYS[kind] if k.endswith(".magnitude")]
+    wanted = magnitudes if kind in ("dora-rows", "dora-rows-xs") else []
+    assert baked == sorted(k.removesuffix("magnitude") + "baked_vnorm_row" for k in wanted)
 
 
 def one_sentence(text: str | None) -> bool:

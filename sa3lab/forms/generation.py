@@ -479,6 +479,7 @@ class GenerationForm(NotebookForm):
             lora_strengths=[use.strength for use in loras],
             lora_intervals=[use.interval for use in loras],
             lora_layer_filters=[use.layer_filter for use in loras],
+            lora_svd_bases=[use.svd_bases for use in loras],
             prompt_expansion=expansion,
             output_dir=self.output_dir,
         )

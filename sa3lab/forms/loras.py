@@ -2,14 +2,18 @@
 
 LoRA modifies whichever mode runs, so the list sits outside the mode tabs. The per-file controls are
 upstream's (strength, the noise-level interval in which the file is on, and a layer filter that
-turns it off on matching layers).
+turns it off on matching layers). An ``-xs`` file also gets a path field for the frozen SVD bases
+(``svd_bases.pt``) it was trained against, filled in when this lab's training wrote them beside it.
 """
 
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import ipywidgets as widgets
+
+from stable_audio_3.lora import companion_bases, header_adapter_type
 
 from .. import render
 from ..generation import MAX_LORA_STRENGTH, LoraUse
@@ -21,7 +25,8 @@ HELP = (
     "levels where it is on (1 = the start of sampling, 0 = the end: 0.5-1 shapes the structure only, "
     "0-0.5 the detail only); a layer filter: comma-separated parts of layer names to leave without it, "
     "e.g. <code>layers.[0-11].</code> or <code>cross_attn</code> (empty: every layer). They apply in "
-    "every mode.</small>"
+    "every mode. An -xs file also takes the <code>svd_bases.pt</code> it was trained against; without it "
+    "its bases are recomputed from the model and the result may differ from upstream's.</small>"
 )
 
 
@@ -54,15 +59,45 @@ class LoraRow:
         self.layer_filter = widgets.Text(
             value=use.layer_filter, placeholder="layers to skip (empty: none)", layout={"width": "190px"}
         )
+        self.svd_bases = widgets.Text(
+            value=use.svd_bases,
+            placeholder="svd_bases.pt it was trained on (empty: recomputed, may differ from upstream)",
+            layout={"width": "260px"},
+        )
         self.remove = widgets.Button(icon="trash", tooltip="Remove this LoRA", layout={"width": "40px"})
         self.remove.on_click(lambda _: remove(self))
         self.path.observe(lambda _: renamed(), "value")
-        self.widget = widgets.HBox([self.path, self.strength, self.interval, self.layer_filter, self.remove])
+        self.path.observe(lambda _: self._show_bases(), "value")
+        self.widget = widgets.HBox(
+            [self.path, self.svd_bases, self.strength, self.interval, self.layer_filter, self.remove]
+        )
+        self._show_bases()
+
+    def _file(self) -> str:
+        return self.file if self.path.disabled else self.path.value.strip()
+
+    @property
+    def xs(self) -> bool:
+        """Whether the file is an -xs adapter (read from its header)."""
+        kind = header_adapter_type(Path(self._file()).expanduser()) if self._file() else None
+        return bool(kind and kind.endswith("-xs"))
+
+    def _show_bases(self) -> None:
+        """The bases field only for an -xs file, filled with the bases this lab's training wrote beside it."""
+        xs = self.xs
+        self.svd_bases.layout.display = None if xs else "none"
+        beside = companion_bases(Path(self._file()).expanduser()) if xs else None
+        if beside is not None and not self.svd_bases.value.strip() and beside.is_file():
+            self.svd_bases.value = str(beside)
 
     def use(self) -> LoraUse:
-        file = self.file if self.path.disabled else self.path.value.strip()
+        bases = self.svd_bases.value.strip() if self.xs else ""
         return LoraUse(
-            file, float(self.strength.value), tuple(self.interval.value), self.layer_filter.value.strip()
+            self._file(),
+            float(self.strength.value),
+            tuple(self.interval.value),
+            self.layer_filter.value.strip(),
+            bases,
         )
 
 

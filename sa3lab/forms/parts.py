@@ -417,9 +417,11 @@ def _input_rows(settings: dict) -> dict:
     for i, lora in enumerate(settings.get("loras") or ()):
         low, high = lora["interval"]
         layers = f", layers matching '{lora['layer_filter']}' off" if lora["layer_filter"] else ""
+        bases = lora.get("svd_bases")
+        bases = f", SVD bases {bases['name']} (sha256 {bases['sha256'][:12]})" if bases else ""
         rows[f"LoRA {i + 1}"] = (
             f"{lora['name']} (sha256 {lora['sha256'][:12]}) × {lora['strength']:g}, "
-            f"noise levels {low:g}-{high:g}{layers}"
+            f"noise levels {low:g}-{high:g}{layers}{bases}"
         )
     fit = settings.get("prompt_tokens") or {}
     if fit.get("cut_at") is not None:

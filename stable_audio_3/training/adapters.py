@@ -25,7 +25,18 @@ from safetensors.torch import save_file
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..lora import ADAPTER_TYPES, LoraAdapter, base_weight, expand_ranges, read_lora_file
+from ..lora import (
+    ADAPTER_TYPES,
+    BAKED_NORM,
+    BAKED_TYPES,
+    LoraAdapter,
+    base_weight,
+    companion_bases,
+    expand_ranges,
+    layer_bases,
+    read_lora_file,
+    read_svd_bases,
+)
 
 ADAPTED_LAYERS = (nn.Linear, nn.Conv1d)
 ADAPTER_PARAMS = {
@@ -153,6 +164,13 @@ def initial_params(
     return {name: value.to(weight.device) for name, value in params.items()}
 
 
+def _holds(root: nn.Module, name: str, module: nn.Module) -> bool:
+    try:
+        return root.get_submodule(name) is module
+    except AttributeError:
+        return False
+
+
 class TrainableAdapter(LoraAdapter):
     """A :class:`LoraAdapter` whose tensors are trained (float32), with input dropout on ``lora_A``.
 
@@ -161,8 +179,8 @@ class TrainableAdapter(LoraAdapter):
     part, so nothing a preview or a ``model.eval()`` does can switch it on or off.
     """
 
-    def __init__(self, params, config: AdapterConfig, base: torch.Tensor):
-        super().__init__(params, config.adapter_type, config.alpha / config.rank, base)
+    def __init__(self, params, config: AdapterConfig, base: torch.Tensor, bases=None):
+        super().__init__(params, config.adapter_type, config.alpha / config.rank, base, bases=bases)
         self.dropout = config.dropout
         self.keep: torch.Tensor | None = None  # (1, fan_in): 0 or 1 / (1 - dropout), as upstream's mask
         for param in self.parameters():
@@ -186,6 +204,7 @@ class AdapterSet:
     config: AdapterConfig
     adapters: dict[str, TrainableAdapter] = field(default_factory=dict)
     modules: dict[str, nn.Module] = field(default_factory=dict)
+    roots: dict[str, str] = field(default_factory=dict)  # layer name -> its root's name ("model", ...)
 
     @classmethod
     def attach(
@@ -195,16 +214,19 @@ class AdapterSet:
         generator: torch.Generator,
         start: dict[str, dict[str, torch.Tensor]] | None = None,
     ) -> AdapterSet:
-        """Add an adapter to every target layer; ``start`` (layer -> params) overrides initial values."""
+        """Add an adapter to every target layer; ``start`` (layer -> params) overrides initial values
+        (and gives -XS layers their frozen bases when it holds ``U`` and ``V``)."""
         out = cls(config)
         for name, module in target_layers(roots, config).items():
             base = base_weight(module)
             params = initial_params(base, config, generator)
-            if start is not None and name in start:  # e.g. resuming; missing tensors keep initial values
-                params.update({k: v.to(base.device, torch.float32) for k, v in start[name].items()})
-            adapter = TrainableAdapter(params, config, base)
+            given = dict(start.get(name, {})) if start is not None else {}  # e.g. resuming
+            frozen = (given.pop("U"), given.pop("V")) if "U" in given else None
+            params.update({k: v.to(base.device, torch.float32) for k, v in given.items()})
+            adapter = TrainableAdapter(params, config, base, frozen)
             parametrize.register_parametrization(module, "weight", adapter, unsafe=True)
             out.adapters[name], out.modules[name] = adapter, module
+            out.roots[name] = next(r for r, root in roots.items() if _holds(root, name, module))
         return out
 
     def parameters(self) -> list[nn.Parameter]:
@@ -253,11 +275,19 @@ class AdapterSet:
         self.modules.clear()
 
 
-def save_lora_file(path, adapters: AdapterSet, extra_metadata: dict | None = None) -> Path:
+def save_lora_file(
+    path, adapters: AdapterSet, extra_metadata: dict | None = None, norm_base: str | None = None
+) -> Path:
     """Write ``path`` in upstream's LoRA format: float16 tensors + a JSON ``lora_config`` header.
 
-    ``extra_metadata`` (JSON-able) goes under a separate ``training`` header key, which loaders
-    that only read ``lora_config`` (upstream's, ours) ignore.
+    Row-normalised DoRA files (``dora-rows``, ``dora-rows-xs``) also get each layer's baked row norms
+    (float32 ``baked_vnorm_row``, from the float16 tensors as saved and the base weights as they are,
+    with the metadata of upstream's later package), so they load without base-weight norms. ``-xs``
+    files get the frozen SVD bases they were trained against beside them (:func:`companion_bases`,
+    upstream's ``svd_bases.pt`` layout), since bases recomputed elsewhere may differ in sign.
+    ``norm_base`` names the base model the norms were taken on. ``extra_metadata`` (JSON-able) goes
+    under a separate ``training`` header key, which loaders that only read ``lora_config`` (upstream's,
+    ours) ignore.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,11 +295,53 @@ def save_lora_file(path, adapters: AdapterSet, extra_metadata: dict | None = Non
     for key, value in tensors.items():
         if not torch.isfinite(value).all():
             raise ValueError(f"Adapter tensor {key} is not finite (or overflows float16); nothing was saved.")
-    metadata = {"lora_config": json.dumps(adapters.config.lora_config())}
+    config, metadata = adapters.config.lora_config(), {}
+    if config["adapter_type"] in BAKED_TYPES:
+        baked, dtype = _baked_norms(adapters, tensors)
+        tensors.update(baked)
+        config["baked_norms"] = len(baked)
+        if norm_base:
+            config["norm_base"] = metadata["base_model"] = norm_base
+        metadata.update(
+            baked_variant=config["adapter_type"],
+            baked_norms=str(len(baked)),
+            norm_dtype=dtype,
+            baked_by="sa3lab",
+        )
+    if config["adapter_type"].endswith("-xs"):
+        bases = companion_bases(path)
+        torch.save(
+            {
+                f"{adapters.roots[name]}.{name}.weight": {"U": a.U.detach().cpu(), "V": a.V.detach().cpu()}
+                for name, a in adapters.adapters.items()
+            },
+            bases,
+        )
+        metadata["svd_bases"] = bases.name
+    metadata["lora_config"] = json.dumps(config)
     if extra_metadata:
         metadata["training"] = json.dumps(extra_metadata)
     save_file(tensors, str(path), metadata=metadata)
     return path
+
+
+def _baked_norms(adapters: AdapterSet, tensors: dict) -> tuple[dict[str, torch.Tensor], str]:
+    """Each layer's ``||W0 + (alpha / rank) * delta||`` per row at strength 1, from the saved tensors,
+    and the dtype of the base weights they were taken against."""
+    baked, dtypes = {}, set()
+    for name, adapter in adapters.adapters.items():
+        saved = {
+            k.rsplit(".", 1)[1]: v.float() for k, v in tensors.items() if k.startswith(f"{name}{KEY_INFIX}")
+        }
+        if "M_xs" in saved:
+            delta = adapter.U.detach().cpu().float() @ saved["M_xs"] @ adapter.V.detach().cpu().float().T
+        else:
+            delta = saved["lora_B"] @ saved["lora_A"]
+        base = base_weight(adapters.modules[name]).detach()
+        dtypes.add(str(base.dtype).removeprefix("torch."))
+        v = base.cpu().reshape(base.shape[0], -1).float() + adapter.scaling * delta
+        baked[f"{name}{KEY_INFIX}{BAKED_NORM}"] = v.norm(dim=1).contiguous()
+    return baked, "float32" if len(dtypes) != 1 else dtypes.pop()
 
 
 def read_start(path, roots: dict[str, nn.Module]) -> tuple[AdapterConfig, dict, dict]:
@@ -306,7 +378,20 @@ def read_start(path, roots: dict[str, nn.Module]) -> tuple[AdapterConfig, dict, 
             f"The LoRA file {Path(path).name} was made for another model (its layer '{misfits[0]}' does "
             "not fit this one); resume with a file trained on this base model."
         )
+    if lora.adapter_type.endswith("-xs") and companion_bases(path).is_file():  # keep training against them
+        start = with_frozen_bases(companion_bases(path), roots, config, start)
     return config, start, _training_header(path)
+
+
+def with_frozen_bases(path, roots: dict[str, nn.Module], config: AdapterConfig, start=None) -> dict:
+    """``start`` (layer -> params) with every target layer's ``U`` and ``V`` taken from a frozen
+    ``svd_bases.pt`` (upstream's layout), for an -XS run that trains against them."""
+    bases = read_svd_bases(path)
+    start = {name: dict(params) for name, params in (start or {}).items()}
+    for name, layer in target_layers(roots, config).items():
+        u, v = layer_bases(bases, path, name, base_weight(layer), config.rank)
+        start.setdefault(name, {}).update(U=u, V=v)
+    return start
 
 
 def _training_header(path) -> dict:

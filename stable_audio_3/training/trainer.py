@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch.nn.utils import parametrize
 
-from .adapters import AdapterConfig, AdapterSet, read_start, save_lora_file
+from .adapters import AdapterConfig, AdapterSet, read_start, save_lora_file, with_frozen_bases
 from .data import BatchOrder, make_batch, open_dataset
 from .objective import StepDraws, TrainingShift, draw_step, masked_loss, pair_noise
 
@@ -121,12 +121,21 @@ class LoraTrainer:
 
     ``resume_from``: a LoRA file to continue; its adapter settings replace ``settings.adapter``, and
     its ``.resume.pt`` companion, when present and matching, restores step, optimiser and random
-    state. The model's weights are changed in place while the trainer is open (adapters attached,
+    state. ``svd_bases``: for an -XS adapter, a frozen ``svd_bases.pt`` (e.g. the one upstream
+    publishes with a base model) to train against instead of recomputing the SVD. The model's
+    weights are changed in place while the trainer is open (adapters attached,
     frozen weights cast to ``base_precision``); :meth:`close` removes the adapters again.
     """
 
     def __init__(
-        self, model, data_dir, settings: TrainingSettings | None = None, *, resume_from=None, reader=None
+        self,
+        model,
+        data_dir,
+        settings: TrainingSettings | None = None,
+        *,
+        resume_from=None,
+        reader=None,
+        svd_bases=None,
     ):
         settings = settings or TrainingSettings()
         diffusion = model.model_config["model"]["diffusion"]
@@ -171,6 +180,7 @@ class LoraTrainer:
         )
         self.frames_per_second = self.sample_rate / inner.downsampling_ratio
         self.roots = {"model": inner.model, "conditioner": inner.conditioner}
+        self.norm_base = str(model.source) if model.source is not None else None  # what baked norms hold for
 
         self.step = 0
         self.losses: list[float] = []
@@ -181,6 +191,8 @@ class LoraTrainer:
         start, header, adapter_config = None, {}, settings.adapter
         if resume_from is not None:
             adapter_config, start, header = read_start(resume_from, self.roots)
+        if svd_bases is not None and adapter_config.adapter_type.endswith("-xs"):
+            start = with_frozen_bases(svd_bases, self.roots, adapter_config, start)
         init = torch.Generator().manual_seed(settings.seed)
         self.adapters = AdapterSet.attach(self.roots, adapter_config, init, start)
         try:
@@ -397,7 +409,7 @@ class LoraTrainer:
         """Write the LoRA file (upstream format, loads with ``load_lora``) and its ``.resume.pt``."""
         path = Path(path)
         header = {"step": self.step, "steps": self.settings.steps, "seed": self.settings.seed}
-        save_lora_file(path, self.adapters, header)
+        save_lora_file(path, self.adapters, header, norm_base=self.norm_base)
         state = {
             "step": self.step,
             "adapters": {k: v.float().cpu() for k, v in self.adapters.state_dict().items()},

@@ -14,8 +14,10 @@ import torch
 from parity import MODELS
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from training_helpers import assert_upstream_keys
 
 from stable_audio_3 import StableAudioModel
+from stable_audio_3.lora import companion_bases
 from stable_audio_3.training import (
     AdapterConfig,
     LoraTrainer,
@@ -226,11 +228,19 @@ def test_saved_file_has_exactly_the_keys_upstream_load_lora_expects(base_model, 
         path = save_lora_file(tmp_path / "a.safetensors", trainer.adapters)
     finally:
         trainer.close()
+    assert_upstream_keys(path, kind)
+    baked = kind in ("dora-rows", "dora-rows-xs")
     with safe_open(str(path), framework="pt") as f:
-        assert sorted(f.keys()) == sorted(expected)
         header = json.loads(f.metadata()["lora_config"])
-        assert all(f.get_tensor(k).dtype == torch.float16 for k in f.keys())
-    assert header == dict(rank=4, alpha=4.0, adapter_type=kind, dropout=0.0, include=None, exclude=None)
+        dtypes = {k: f.get_tensor(k).dtype for k in f.keys()}
+    assert all(
+        d == (torch.float32 if k.endswith("baked_vnorm_row") else torch.float16) for k, d in dtypes.items()
+    )
+    extra = {"baked_norms": sum(k.endswith(".magnitude") for k in expected)} if baked else {}
+    assert header == dict(
+        rank=4, alpha=4.0, adapter_type=kind, dropout=0.0, include=None, exclude=None, **extra
+    )
+    assert companion_bases(path).is_file() == kind.endswith("-xs")
 
 
 # --------------------------------------------------------------------------- training for real
