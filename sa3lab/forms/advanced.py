@@ -1,4 +1,5 @@
-"""The generation form's advanced settings: sampler, steps, guidance, schedules and padding (collapsed).
+"""The generation form's advanced settings: sampler, steps, guidance, schedules, padding and the
+output level (collapsed).
 
 Each control shows its one-line help beside it and the range :data:`sa3lab.generation.SETTINGS`
 gives (the request checks the same ranges and says what to change). The model's defaults come from
@@ -20,6 +21,7 @@ from ..generation import (
     SCHEDULES,
     SETTINGS,
 )
+from .. import defaults, peaks
 from . import compat
 from .parts import STYLE
 
@@ -33,6 +35,11 @@ SCHEDULE_CHOICES = [
 ]
 A2A_SCHEDULE_CHOICES = [("upstream's", "upstream"), ("corrected (PR #94)", "corrected")]
 NARROW = {"width": "300px"}
+PEAK_HELP = (
+    "Outputs louder than this (16-bit WAV, FLAC, MP3, OGG, M4A, the players) are turned down by one gain, "
+    f"never clipped; quiet ones are not boosted ({peaks.LOWEST_CEILING_DBFS:g} to 0)."
+)
+FLOAT_WAV_HELP = "The saved 32-bit float WAV keeps the decoder's level, or gets the same gain."
 
 
 def _help(text: str) -> widgets.HTML:
@@ -81,6 +88,16 @@ class SamplerSettings:
         self.padding = widgets.FloatText(
             description=SETTINGS["duration_padding"].label, style=STYLE, layout=NARROW
         )
+        self.ceiling = widgets.FloatText(
+            value=defaults.PEAK_CEILING_DBFS, description="Peak ceiling (dBFS)", style=STYLE, layout=NARROW
+        )
+        self.float_wav = widgets.Dropdown(
+            options=[("raw level (overs kept)", "raw"), ("turned down like the others", "protected")],
+            value=defaults.FLOAT_WAV,
+            description="Float WAV",
+            style=STYLE,
+            layout=NARROW,
+        )
         self.confirm_long = widgets.Checkbox(
             description=f"allow more than {LONG_STEPS} steps (a long run)",
             indent=False,
@@ -101,6 +118,8 @@ class SamplerSettings:
             self.param_ranges,
             _row(self.a2a_schedule, A2A_SCHEDULE_HELP),
             _row(self.padding, _range("duration_padding")),
+            _row(self.ceiling, PEAK_HELP),
+            _row(self.float_wav, FLOAT_WAV_HELP),
         ]
         self.widget = compat.titled(widgets.Accordion, [widgets.VBox(rows)], ["Advanced settings"])
         self.widget.selected_index = None  # collapsed (ipywidgets 7 opens the first pane otherwise)
@@ -158,4 +177,10 @@ class SamplerSettings:
             "duration_padding": float(self.padding.value),
             "a2a_schedule": self.a2a_schedule.value,
             "confirm_long": bool(self.confirm_long.value),
+            "peak_ceiling_dbfs": float(self.ceiling.value),
+            "float_wav": self.float_wav.value,
         }
+
+    def set_output_level(self, ceiling_dbfs: float, float_wav: str) -> None:
+        """Show a past run's peak ceiling and float WAV choice (a model's defaults leave them be)."""
+        self.ceiling.value, self.float_wav.value = ceiling_dbfs, float_wav

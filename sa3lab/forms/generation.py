@@ -491,6 +491,7 @@ class GenerationForm(NotebookForm):
         self.prompt.value, self.negative.value = request.prompt, request.negative_prompt
         self.duration.value, self.batch.value = request.duration, request.batch_size
         self.advanced.set(request.settings())
+        self.advanced.set_output_level(request.peak_ceiling_dbfs, request.float_wav)
         self.advanced.confirm_long.value = request.confirm_long
         if request.seed == -1:
             self.seed.choice.value = parts.NEW_EACH_RUN

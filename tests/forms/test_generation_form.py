@@ -680,3 +680,20 @@ def test_the_previews_row_reads_in_order_and_wraps(session, out):
     labels = [getattr(w, "description", "") or getattr(w, "value", "") for w in row.children]
     assert labels[0].endswith("every") and row.children[1] is form.preview_every and labels[2] == "steps"
     assert "listen" in labels[3] and "steps" not in labels[3] and row.layout.flex_flow == "row wrap"
+
+
+def test_the_output_level_is_an_advanced_setting_that_reaches_the_record_and_loads_back(session, out):
+    form = demo_form(session, out)
+    advanced = form.advanced
+    assert (advanced.ceiling.value, advanced.float_wav.value) == (0.0, "raw")  # the defaults
+    advanced.ceiling.value, advanced.float_wav.value = -6.0, "protected"
+    request = form.read()
+    assert (request.peak_ceiling_dbfs, request.float_wav) == (-6.0, "protected")
+    result = form.run()
+    assert result is not None, message_text(form)
+    assert sidecar(result)["float_wav"] == "protected" and result.quality[0]["ceiling_dbfs"] == -6.0
+    again = demo_form(session, out)
+    again.fill(GenerationRequest.from_record(sidecar(result)))
+    assert (again.advanced.ceiling.value, again.advanced.float_wav.value) == (-6.0, "protected")
+    advanced.ceiling.value = 3.0
+    assert form.run() is None and "The peak ceiling must be a level in dBFS" in message_text(form)
