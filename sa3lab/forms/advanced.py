@@ -12,6 +12,7 @@ import html
 
 import ipywidgets as widgets
 
+from .. import defaults, peaks
 from ..generation import (
     A2A_SCHEDULE_HELP,
     LONG_STEPS,
@@ -21,7 +22,6 @@ from ..generation import (
     SCHEDULES,
     SETTINGS,
 )
-from .. import defaults, peaks
 from . import compat
 from .parts import STYLE
 
