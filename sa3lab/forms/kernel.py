@@ -134,6 +134,16 @@ def cell_id() -> str | None:
     return kernel.get_parent("shell").get("metadata", {}).get("cellId")
 
 
+def after_this_request(fn) -> None:
+    """Run ``fn()`` on the kernel's main thread once the request being handled is over (a run's
+    button press, a cell), so it adds nothing to that request's time; now, outside a kernel."""
+    kernel = _kernel()
+    if kernel is None:
+        fn()
+        return
+    kernel.io_loop.add_callback(fn)
+
+
 def on_main_thread(fn) -> None:
     """Run ``fn()`` on the kernel's main thread: now if called there, else as soon as it is free.
 

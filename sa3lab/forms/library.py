@@ -109,7 +109,7 @@ class LibraryForm:
                 )
             )
         if hasattr(form, "shell"):  # follow the form: each new result shows here without a Refresh
-            form.shell.on_result(lambda: self._do(self.refresh, "Adding the new result"))
+            form.shell.on_result(lambda: kernel.after_this_request(self._follow))
         self.choice.observe(lambda _: setattr(self.really, "value", False), "value")
 
         rows = [widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label]), self.choice]
@@ -158,6 +158,10 @@ class LibraryForm:
     def _at_ends(self) -> tuple[bool, bool]:
         """Whether the first and the last page are on show (Newer / Older have nowhere to go)."""
         return self.page == 0, self.page >= self.listing.pages(self.page_runs) - 1
+
+    def _follow(self) -> None:
+        """A new result of the form: show the folder as it is now."""
+        self._do(self.refresh, "Adding the new result")
 
     def _turn(self, pages: int) -> None:
         self.page += pages
