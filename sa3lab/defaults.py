@@ -24,6 +24,9 @@ OUTPUT_DIR = "outputs"  # where runs are saved (WAV + JSON sidecar)
 SWEEP_OUTPUT_DIR = f"{OUTPUT_DIR}/sweep"
 POST_TRAINED_OBJECTIVE = "rf_denoiser"
 BASE_OBJECTIVE = "rectified_flow"
+RADIO_SEGMENT_S = 10.0  # seconds of new audio each radio segment adds
+RADIO_CONTEXT_S = 5.0  # seconds of the stream so far each radio segment continues from
+RADIO_CROSSFADE_S = 0.05  # the joins' crossfade, inside the context the model regenerates
 
 
 @functools.cache

@@ -156,6 +156,8 @@ class Run:
     def kind(self) -> str:
         if "latent_shape" in self.settings:
             return "round trip"
+        if self.settings.get("mode") == "radio":
+            return "radio"
         return "generation"
 
     def title(self) -> str:
@@ -163,6 +165,8 @@ class Run:
         parts = [self.created.strftime("%Y-%m-%d %H:%M:%S UTC"), str(self.meta.get("model_key", "?"))]
         if self.kind == "round trip":
             parts.append(f"round trip of {self.settings.get('source', '?')}")
+        elif self.kind == "radio":
+            parts.append(f"radio, {self.settings.get('segments', '?')} segments")
         else:
             parts.append(str(self.settings.get("mode", "text-to-audio")))
         parts.append(f"seed {self.meta.get('seed', '?')}")
@@ -202,6 +206,11 @@ class Run:
             raise ValueError(
                 "This run is a SAME round trip, not a generation: its settings cannot go into a "
                 "generation form."
+            )
+        if self.kind == "radio":
+            raise ValueError(
+                "This run is a radio stream: resume it in the radio notebook (06); each segment's own "
+                "record is in its folder."
             )
         return GenerationRequest.from_record(self.meta)
 
