@@ -242,6 +242,7 @@ class Radio:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._skip = False
+        self._playlist_version = 0
 
     # ------------------------------------------------------------------ opening
 
@@ -323,6 +324,7 @@ class Radio:
         with self._lock:
             self.request.playlist = playlist
             self.state.entry, self.state.held, self._skip = 0, 0, False
+            self._playlist_version += 1
 
     # ------------------------------------------------------------------ running
 
@@ -356,31 +358,34 @@ class Radio:
                 on_segment(segment)
         return made
 
-    def _choose(self) -> tuple[int, str, int]:
-        """The next segment's playlist entry, prompt and seed (the playlist's position moves on)."""
+    def _choose(self):
+        """The next segment's playlist entry, how many of it will then be made, prompt and seed,
+        whether it skips, and the playlist's version (nothing changes until the segment is made: a
+        stopped run leaves the stream as it was)."""
+        state = self.state
         with self._lock:
-            state, playlist = self.state, self.request.playlist
-            if self._skip or (state.held and state.held >= playlist[state.entry % len(playlist)][1]):
-                state.entry, state.held, self._skip = (state.entry + 1) % len(playlist), 0, False
-            entry = state.entry % len(playlist)
-            state.held += 1
+            playlist = self.request.playlist
+            entry, held = state.entry % len(playlist), state.held
+            skipped, version = self._skip, self._playlist_version
+            if self._skip or (held and held >= playlist[entry][1]):
+                entry, held = (entry + 1) % len(playlist), 0
             prompt = playlist[entry][0]
-        if state.first_seed is None:
-            seed = self.request.generation.seed
-            state.first_seed = random_seed() if seed == -1 else seed
+        first = state.first_seed
+        if first is None:
+            first = random_seed() if self.request.generation.seed == -1 else self.request.generation.seed
         index = len(state.segments)
         policy = self.request.seed_policy
         if index == 0 or policy == "fixed":
-            seed = state.first_seed
+            seed = first
         elif policy == "increment":
-            seed = (state.first_seed + index) % 2**32
+            seed = (first + index) % 2**32
         else:
             seed = random_seed()
-        return entry, prompt, seed
+        return entry, held + 1, prompt, seed, skipped, version
 
     def _next(self, core, pasted_token, progress) -> Segment:
         request, state = self.request, self.state
-        entry, prompt, seed = self._choose()
+        entry, held, prompt, seed, skipped, version = self._choose()
         index = len(state.segments)
         self.folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
@@ -410,6 +415,12 @@ class Radio:
             written, start = join(tail, output, context_n, fade), state.length - fade
         seconds = time.perf_counter() - started
         self._write_stream(written, start)
+        with self._lock:
+            if self._playlist_version == version:  # else a new playlist starts at the next segment
+                state.entry, state.held = entry, held
+                self._skip = self._skip and not skipped  # a skip asked meanwhile stays
+        if state.first_seed is None:
+            state.first_seed = result.seed
         boundary = state.length
         state.length = start + written.shape[-1]
         state.segments.append(

@@ -177,3 +177,23 @@ def test_bad_requests_say_what_to_fix(tmp_path, changes, words):
 def test_bad_playlists_say_what_to_fix(playlist, words):
     with pytest.raises(ValueError, match=words):
         RadioRequest.make("demo", playlist)
+
+
+class StopAtSegment:
+    """A progress that raises (as a form's Stop does) once its n-th segment reports progress."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def step(self, done, total, text=None):
+        if text and text.startswith(f"segment ({self.n}/"):
+            raise KeyboardInterrupt
+
+
+def test_a_segment_stopped_midway_leaves_the_stream_as_it_was(lab, four, tmp_path):
+    radio = Radio.new(request(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        radio.run(lab.core, segments=3, progress=StopAtSegment(2))
+    assert len(radio.state.segments) == 1 and (radio.state.entry, radio.state.held) == (0, 1)
+    radio.run(lab.core, segments=3)
+    assert np.array_equal(stream(radio)[0], stream(four)[0][:, : radio.state.length])
