@@ -125,6 +125,14 @@ class RadioRequest:
         """One segment's generation request: the shared settings with this prompt, length and seed."""
         return replace(self.generation, prompt=prompt, duration=duration, seed=seed, **mode)
 
+    def estimated_speed(self, machine) -> float:
+        """A rough real-time factor on ``machine`` before anything runs (seconds of stream made per
+        second; below 1 the stream cannot keep up), from the model's size as the sweep estimate has it."""
+        from .sweep_plan import estimated_seconds
+
+        run = self.segment_request(self.playlist[0][0], self.context_s + self.segment_s, 0)
+        return self.segment_s / estimated_seconds(run, machine)
+
     def record(self) -> dict:
         return {**asdict(self), "playlist": [list(entry) for entry in self.playlist]}
 
