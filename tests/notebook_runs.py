@@ -8,7 +8,8 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SWEEPS = "05_batch_sweeps.ipynb"  # its own parameters and headless runs
-SINGLE_RUN = [p for p in NOTEBOOKS if p.name != SWEEPS]
+RADIO = "06_radio.ipynb"  # its own parameters and headless runs (tests/notebooks/test_radio_notebook.py)
+SINGLE_RUN = [p for p in NOTEBOOKS if p.name not in (SWEEPS, RADIO)]
 TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from notebook_runs import NOTEBOOKS, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
+from notebook_runs import NOTEBOOKS, RADIO, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
 from sweep_helpers import NO_RAY, PROMPTS, manifest
 from training_helpers import BASE, assert_upstream_keys, lora_header
 
@@ -17,7 +17,7 @@ from stable_audio_3.hub import resolve_model_files
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
-    assert len(SINGLE_RUN) == 5 and {SWEEPS, TRAINING} <= {p.name for p in NOTEBOOKS}
+    assert len(SINGLE_RUN) == 5 and {SWEEPS, RADIO, TRAINING} <= {p.name for p in NOTEBOOKS}
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -25,7 +25,9 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
         source = "".join(tagged[0]["source"])
-        names = ("PROMPTS", "SEEDS", "BACKEND") if path.name == SWEEPS else ("PROMPT", "DURATION", "SEED")
+        names = {SWEEPS: ("PROMPTS", "SEEDS", "BACKEND"), RADIO: ("PLAYLIST", "SEGMENTS", "SEED")}.get(
+            path.name, ("PROMPT", "DURATION", "SEED")
+        )
         for name in ("MODEL", *names, "OUTPUT_DIR", "RUN"):
             assert f"{name} =" in source, (path.name, name)
 
