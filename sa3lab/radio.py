@@ -301,6 +301,19 @@ class Radio:
     def seconds(self) -> float:
         return self.state.length / self.state.sample_rate if self.state.sample_rate else 0.0
 
+    @property
+    def final_length(self) -> int:
+        """Samples of the stream that no later segment changes: all but the next join's crossfade."""
+        if not self.state.segments:
+            return 0
+        rate, length = self.state.sample_rate, self.state.length
+        context = min(round(self.request.context_s * rate), length)
+        return length - min(round(self.request.crossfade_s * rate), context)
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        """Samples ``start:end`` of the joined stream, (channels, n) float32."""
+        return self._read_stream(start, end)
+
     def boundaries(self) -> list[int]:
         """The stream samples where one segment's new part meets the next's."""
         return [segment["start"] for segment in self.state.segments[1:]]

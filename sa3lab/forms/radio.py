@@ -24,6 +24,7 @@ from ..radio import SEED_POLICIES, Radio, RadioRequest, Segment, check_playlist
 from . import parts
 from .advanced import SamplerSettings
 from .loras import LoraList
+from .radio_player import RadioPlayer
 from .session import Session, shared_session
 from .shell import NotebookForm, StopRequested
 
@@ -76,6 +77,8 @@ class RadioForm(NotebookForm):
         self.session = session or shared_session()
         self.output_dir, self.segments = output_dir, segments
         self.radio: Radio | None = None
+        self.player = RadioPlayer()
+        self._played = (None, 0)  # the stream the player was sent, and up to which sample
         self.picker = parts.ModelPicker(MODELS, model)
         self.playlist = widgets.Textarea(
             value=playlist_text(playlist),
@@ -122,6 +125,7 @@ class RadioForm(NotebookForm):
                 self.advanced.widget,
                 self.plan,
                 widgets.HBox([self.skip_button, self.apply_button]),
+                self.player,
                 self.live,
             ]
         )
@@ -212,6 +216,7 @@ class RadioForm(NotebookForm):
             first_done.append(time.perf_counter())
             made, listened = radio.seconds - at_start, first_done[-1] - first_done[0]
             self.live.value = status_html(radio, segment, made - listened)
+            self._to_player(radio)
 
         self.live.value = f"<small>starting at {radio.seconds:.1f} s of the stream…</small>"
         try:
@@ -221,6 +226,17 @@ class RadioForm(NotebookForm):
         if not radio.state.segments:
             raise StopRequested
         return radio
+
+    def _to_player(self, radio: Radio) -> None:
+        """Send the player the stream's new final stretch (the last crossfade waits for the next join)."""
+        stream, sent = self._played
+        if stream is not radio:
+            sent = radio.final_length - round(radio.request.segment_s * radio.state.sample_rate)
+            sent = max(0, min(sent, radio.final_length))  # a resumed stream plays from its last segment
+        end = radio.final_length
+        if end > sent:
+            self.player.add(radio.read(sent, end), radio.state.sample_rate)
+        self._played = (radio, end)
 
     def stopped_text(self) -> str:
         return "Stopped before the first segment; nothing was made. Press Start to begin."

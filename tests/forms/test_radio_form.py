@@ -115,3 +115,23 @@ def test_a_stop_before_the_first_segment_says_nothing_was_made(session, out):
     with pytest.raises(StopRequested):
         form.execute(form.read(), StopAfterSegments(form, 0))
     assert "nothing was made" in form.stopped_text()
+
+
+def test_the_player_is_sent_the_stream_once_in_order_without_the_pending_crossfade(session, out):
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    form = demo(session, out, segments=3)
+    sent = []
+    send = form.player.send
+    form.player.send = lambda content, buffers: (sent.append((content, buffers)), send(content, buffers))
+    form.run()
+    form.run()  # Start again: goes on from where the player stopped
+    radio = form.radio
+    assert [content for content, _ in sent] == [{"kind": "stretch", "index": i} for i in range(6)]
+    played = np.concatenate([sf.read(io.BytesIO(buffers[0]), dtype="float32")[0] for _, buffers in sent])
+    stream = radio.read(0, radio.state.length).T
+    assert len(played) == radio.final_length == radio.state.length - round(0.05 * 44100)
+    assert np.abs(played - stream[: len(played)]).max() <= 1 / 32767  # 16-bit WAV stretches
