@@ -219,10 +219,13 @@ class RadioForm(NotebookForm):
             self._to_player(radio)
 
         self.live.value = f"<small>starting at {radio.seconds:.1f} s of the stream…</small>"
+        self.player.prebuffer_s = radio.request.segment_s
         try:
             self.session.lab.radio(radio, self.segments, self.session.token, progress, on_segment=shown)
         except StopRequested:
             pass  # the segment under way is dropped; the stream stays as it was after the last one
+        finally:
+            self.player.flush()
         if not radio.state.segments:
             raise StopRequested
         return radio
@@ -282,7 +285,9 @@ def status_html(radio: Radio, segment: Segment, buffer_s: float) -> str:
     speed = segment.realtime_factor
     line = (
         f"segment {segment.index + 1} (“{html.escape(segment.prompt)}”, seed {segment.seed}) · "
-        f"stream {radio.seconds:.1f} s · buffer: {buffer_s:.1f} s ahead · real-time factor {speed:.2f}"
+        f"stream {radio.seconds:.1f} s · "
+        + (f"buffer: {buffer_s:.1f} s ahead" if buffer_s >= 0 else f"buffer: empty, {-buffer_s:.1f} s behind")
+        + f" · real-time factor {speed:.2f}"
     )
     if speed < 1:
         return render.message_html(

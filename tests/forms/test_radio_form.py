@@ -126,12 +126,19 @@ def test_the_player_is_sent_the_stream_once_in_order_without_the_pending_crossfa
     form = demo(session, out, segments=3)
     sent = []
     send = form.player.send
-    form.player.send = lambda content, buffers: (sent.append((content, buffers)), send(content, buffers))
+    form.player.send = lambda content, buffers=None: (sent.append((content, buffers)), send(content, buffers))
     form.run()
     form.run()  # Start again: goes on from where the player stopped
     radio = form.radio
-    assert [content for content, _ in sent] == [{"kind": "stretch", "index": i} for i in range(6)]
-    played = np.concatenate([sf.read(io.BytesIO(buffers[0]), dtype="float32")[0] for _, buffers in sent])
+    stretch = {"kind": "stretch"}
+    flush = {"kind": "flush"}
+    kinds = [{"kind": content["kind"]} for content, _ in sent]
+    assert kinds == [stretch] * 3 + [flush] + [stretch] * 3 + [flush]
+    assert [content["index"] for content, _ in sent if "index" in content] == list(range(6))
+    assert form.player.prebuffer_s == 1.0  # one segment
+    played = np.concatenate(
+        [sf.read(io.BytesIO(buffers[0]), dtype="float32")[0] for content, buffers in sent if buffers]
+    )
     stream = radio.read(0, radio.state.length).T
     assert len(played) == radio.final_length == radio.state.length - round(0.05 * 44100)
     assert np.abs(played - stream[: len(played)]).max() <= 1 / 32767  # 16-bit WAV stretches
