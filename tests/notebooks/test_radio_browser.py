@@ -14,6 +14,7 @@ import shutil
 
 import pytest
 from browser_fixtures import needs_chromium, shot
+from colab_env import open_classic_notebook
 from notebooks.test_browser import lab_server, open_notebook  # noqa: F401 - its JupyterLab server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
@@ -68,3 +69,32 @@ def test_the_page_plays_the_segments_back_to_back(browser, lab_server, app):  # 
     finally:
         page.close()
         shutil.rmtree(lab_server[2] / output_dir, ignore_errors=True)
+
+
+@pytest.mark.colab
+def test_the_classic_notebook_with_ipywidgets_7_plays_the_segments_back_to_back(browser, classic_server):
+    """The nearest to Colab's front end that runs here: classic Notebook 6.5, ipywidgets 7 (.venv-colab)."""
+    page = open_classic_notebook(
+        browser,
+        classic_server,
+        "06_radio.ipynb",
+        MODEL="demo",
+        PLAYLIST=[["warm pads", 2], ["soft drums", 2]],
+        SEGMENT_S=1.0,
+        CONTEXT_S=0.5,
+        OUTPUT_DIR=str(classic_server[2] / "outputs-radio"),
+    )
+    try:
+        player = page.locator(".sa3lab-radio-player")
+        page.locator(".output_area .widget-button", has_text="Start").first.click()
+        page.wait_for_function(RECEIVED, arg=player.element_handle(), timeout=180_000)
+        player.locator("button").click()
+        page.wait_for_function(PLAYED, arg=player.element_handle(), timeout=180_000)
+        schedule = player.evaluate(SCHEDULE)
+        page.locator(".output_area .widget-button", has_text="Stop").first.click()
+        shot(page, "radio_classic.png")
+        assert not any(s["gap"] for s in schedule[:4]), json.dumps(schedule)
+        for before, after in zip(schedule[:4], schedule[1:4], strict=False):
+            assert abs(after["start"] - (before["start"] + before["duration"])) <= 1 / after["rate"]
+    finally:
+        page.close()
