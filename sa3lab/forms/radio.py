@@ -111,7 +111,7 @@ class RadioForm(NotebookForm):
         self.plan = widgets.HTML()
         self.live = widgets.HTML()
         self.picker.observe(self._model_changed)
-        for field in (self.segment_s, self.context_s):
+        for field in (self.segment_s, self.context_s, self.advanced.steps, self.advanced.cfg):
             field.observe(lambda _: self._update_plan(), "value")
         self._model_changed()
         inputs = widgets.VBox(

@@ -1,9 +1,12 @@
 """The radio form (sa3lab.forms.radio): widgets make the request, Start / Stop / Start resumes, warnings."""
 
 import html
+import io
 import re
 
+import numpy as np
 import pytest
+import soundfile as sf
 from form_helpers import message_text
 
 from sa3lab.forms.radio import RadioForm, parse_playlist
@@ -46,6 +49,10 @@ class StopAfterSegments:
             raise StopRequested
 
 
+def buffers_of(content) -> bool:
+    return content["kind"] == "stretch"
+
+
 def text(value: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", " ", value))
 
@@ -70,15 +77,19 @@ def test_the_form_makes_the_request_and_warns_before_start_when_the_machine_cann
     assert request.generation.steps == 2 and request.generation.model == "demo"
     assert "Estimated real-time factor" in form.plan.value
     form.picker.select("medium")
-    form.advanced.steps.value = 50  # a base-model-like run of the medium model on these 2 CPU cores
-    form.segment_s.value = 10.0
+    form.segment_s.value = 10.0  # the medium model on this machine's CPU cores
     assert "This machine cannot keep up" in text(form.plan.value)
+    form.advanced.steps.value = 300  # the plan follows the sampler settings too
+    assert "confirm the long run" in text(form.plan.value)
     form.segment_s.value = 0
     assert "The segment length must be a number of seconds, more than 0" in text(form.plan.value)
 
 
-def test_headless_segments_then_stop_and_start_resume_the_stream(session, out):
+def test_headless_segments_then_stop_and_start_resume_the_stream_and_the_player_gets_it_all(session, out):
     form = demo(session, out, segments=2)
+    sent = []
+    send = form.player.send
+    form.player.send = lambda content, buffers=None: (sent.append((content, buffers)), send(content, buffers))
     assert form.run() is form.radio and len(form.radio.state.segments) == 2
     assert "buffer:" in form.live.value and "real-time factor" in form.live.value
     block = form.shell.results[0]
@@ -89,6 +100,15 @@ def test_headless_segments_then_stop_and_start_resume_the_stream(session, out):
     result = form.execute(form.read(), StopAfterSegments(form, 3))
     assert result is first and len(first.state.segments) == 3
     assert first.state.segments[-1]["prompt"] == "rain"
+    # the player got the stream's final samples once, in order, the pending crossfade held back
+    assert [content["kind"] for content, _ in sent] == ["stretch"] * 2 + ["flush"] + ["stretch"] * 1 + [
+        "flush"
+    ]
+    assert [content["index"] for content, _ in sent if buffers_of(content)] == [0, 1, 2]
+    assert form.player.prebuffer_s == 1.0  # one segment
+    played = np.concatenate([sf.read(io.BytesIO(b[0]), dtype="float32")[0] for _, b in sent if b])
+    assert len(played) == first.final_length == first.state.length - round(0.05 * 44100)
+    assert np.abs(played - first.read(0, len(played)).T).max() <= 1 / 32767  # 16-bit WAV stretches
     form.segment_s.value = 1.5  # another length: a new stream
     assert form.read() is not first
 
@@ -115,30 +135,3 @@ def test_a_stop_before_the_first_segment_says_nothing_was_made(session, out):
     with pytest.raises(StopRequested):
         form.execute(form.read(), StopAfterSegments(form, 0))
     assert "nothing was made" in form.stopped_text()
-
-
-def test_the_player_is_sent_the_stream_once_in_order_without_the_pending_crossfade(session, out):
-    import io
-
-    import numpy as np
-    import soundfile as sf
-
-    form = demo(session, out, segments=3)
-    sent = []
-    send = form.player.send
-    form.player.send = lambda content, buffers=None: (sent.append((content, buffers)), send(content, buffers))
-    form.run()
-    form.run()  # Start again: goes on from where the player stopped
-    radio = form.radio
-    stretch = {"kind": "stretch"}
-    flush = {"kind": "flush"}
-    kinds = [{"kind": content["kind"]} for content, _ in sent]
-    assert kinds == [stretch] * 3 + [flush] + [stretch] * 3 + [flush]
-    assert [content["index"] for content, _ in sent if "index" in content] == list(range(6))
-    assert form.player.prebuffer_s == 1.0  # one segment
-    played = np.concatenate(
-        [sf.read(io.BytesIO(buffers[0]), dtype="float32")[0] for content, buffers in sent if buffers]
-    )
-    stream = radio.read(0, radio.state.length).T
-    assert len(played) == radio.final_length == radio.state.length - round(0.05 * 44100)
-    assert np.abs(played - stream[: len(played)]).max() <= 1 / 32767  # 16-bit WAV stretches
