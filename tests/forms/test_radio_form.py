@@ -81,6 +81,7 @@ def test_the_form_makes_the_request_and_warns_before_start_when_the_machine_cann
     assert "This machine cannot keep up" in text(form.plan.value)
     form.advanced.steps.value = 300  # the plan follows the sampler settings too
     assert "confirm the long run" in text(form.plan.value)
+    form.advanced.steps.value = 8
     form.segment_s.value = 0
     assert "The segment length must be a number of seconds, more than 0" in text(form.plan.value)
 
