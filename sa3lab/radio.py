@@ -310,10 +310,6 @@ class Radio:
         context = min(round(self.request.context_s * rate), length)
         return length - min(round(self.request.crossfade_s * rate), context)
 
-    def read(self, start: int, end: int) -> np.ndarray:
-        """Samples ``start:end`` of the joined stream, (channels, n) float32."""
-        return self._read_stream(start, end)
-
     def boundaries(self) -> list[int]:
         """The stream samples where one segment's new part meets the next's."""
         return [segment["start"] for segment in self.state.segments[1:]]
@@ -399,7 +395,7 @@ class Radio:
         if index == 0 or policy == "fixed":
             seed = first
         elif policy == "increment":
-            seed = (first + index) % 2**32
+            seed = (first + index) % 2**64
         else:
             seed = random_seed()
         return entry, held + 1, prompt, seed, skipped, version
@@ -432,7 +428,7 @@ class Radio:
             )
             result = core.generate(run, pasted_token, progress)
             output = result.audio[0].numpy()
-            tail = self._read_stream(state.length - fade, state.length)
+            tail = self.read(state.length - fade, state.length)
             written, start = join(tail, output, context_n, fade), state.length - fade
         seconds = time.perf_counter() - started
         self._write_stream(written, start)
@@ -467,7 +463,7 @@ class Radio:
 
     # ------------------------------------------------------------------ files
 
-    def _read_stream(self, start: int, end: int) -> np.ndarray:
+    def read(self, start: int, end: int) -> np.ndarray:
         """Samples ``start:end`` of the joined stream, (channels, n) float32."""
         data, _ = sf.read(str(self.joined_path), start=start, stop=end, dtype="float32", always_2d=True)
         return np.ascontiguousarray(data.T)
@@ -475,7 +471,7 @@ class Radio:
     def _write_context(self, index: int, start: int, end: int) -> Path:
         """The stream's ``start:end`` as segment ``index``'s source file (float32: exact)."""
         path = self.folder / f"context-{index:04d}.wav"
-        data = self._read_stream(start, end).T
+        data = self.read(start, end).T
         atomic_write(
             path, lambda tmp: sf.write(tmp, data, self.state.sample_rate, subtype="FLOAT", format="WAV")
         )
