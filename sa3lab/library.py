@@ -218,8 +218,11 @@ class Run:
         return self.wav.with_name(self.wav.stem + EXPORTS[key].suffix)
 
     def files(self) -> list[Path]:
-        """The run's files that exist: the WAV, its record and its exports."""
+        """The run's files that exist: the WAV, its record and its exports (a radio stream's segments,
+        contexts and sidecar in its folder too)."""
         candidates = [self.wav, self.sidecar, *(self.export_path(key) for key in EXPORTS)]
+        if self.kind == "radio" and self.wav.with_suffix("").is_dir():
+            candidates += sorted(self.wav.with_suffix("").iterdir())
         return [path for path in candidates if path.is_file()]
 
 
@@ -340,6 +343,9 @@ class Library:
         removed = run.files()
         for path in removed:
             path.unlink(missing_ok=True)
+        folder = run.wav.with_suffix("")
+        if run.kind == "radio" and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the stream's segment folder, now empty
         return removed
 
     # ------------------------------------------------------------------ HTML

@@ -148,6 +148,14 @@ def test_the_stream_is_in_the_library(four):
     assert all(r.wav.parent == four.folder.parent for r in runs)  # the segments stay in their folder
 
 
+def test_deleting_a_stream_in_the_library_removes_its_segments_too(lab, tmp_path):
+    radio = lab.radio(request(tmp_path), segments=1)
+    (run,) = Library(tmp_path).scan().runs
+    assert radio.sidecar_path in run.files()
+    Library(tmp_path).delete(run, confirm=True)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize(
     "changes, words",
     [
