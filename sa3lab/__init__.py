@@ -1,9 +1,9 @@
 """sa3lab: notebook helpers and widget forms for running Stable Audio 3.
 
 ``sa3lab.start_here()``, ``generation_form()``, ``comparison_form()``, ``autoencoder_form()``,
-``library_form()``, ``sweep_form()`` and ``training_form()`` build the notebooks' forms; ``sa3lab.Lab``
-is the plain-Python run path they share. All are imported on first use, so ``import sa3lab`` loads
-neither torch nor ipywidgets.
+``library_form()``, ``sweep_form()``, ``training_form()`` and ``radio_form()`` build the notebooks'
+forms; ``sa3lab.Lab`` is the plain-Python run path they share. All are imported on first use, so
+``import sa3lab`` loads neither torch nor ipywidgets.
 """
 
 from .forms import __all__ as _FORMS  # the names only: sa3lab.forms imports its forms lazily too

@@ -29,6 +29,9 @@ PEAK_CEILING_DBFS = 0.0  # fixed-point and lossy outputs louder than this are tu
 FLOAT_WAV = "raw"  # the saved 32-bit float WAV keeps overs; "protected": under the ceiling too
 POST_TRAINED_OBJECTIVE = "rf_denoiser"
 BASE_OBJECTIVE = "rectified_flow"
+RADIO_SEGMENT_S = 10.0  # seconds of new audio each radio segment adds
+RADIO_CONTEXT_S = 5.0  # seconds of the stream so far each radio segment continues from
+RADIO_CROSSFADE_S = 0.05  # the joins' crossfade, inside the context the model regenerates
 
 
 @functools.cache

@@ -1,8 +1,8 @@
 """``Lab``: the one object a form talks to. A request goes in, a saved and checked result comes out.
 
-The jobs live in their own modules (:mod:`.comparison`, :mod:`.roundtrip`, :mod:`.sweeps`,
-:mod:`.training`) and make their audio through the run core (:mod:`.run_core`); the lab owns the
-kernel's state (the core: model cache, access checker, machine, LoRA state and locks; the Prompt
+The jobs live in their own modules (:mod:`.comparison`, :mod:`.radio`, :mod:`.roundtrip`,
+:mod:`.sweeps`, :mod:`.training`) and make their audio through the run core (:mod:`.run_core`); the
+lab owns the kernel's state (the core: model cache, access checker, machine, LoRA state and locks; the Prompt
 Assistant) and hands the core to each job. Jobs never call back into the lab. Forms reach the
 engine, the Prompt Assistant, step previews and the set-up checks through the lab alone.
 """
@@ -10,6 +10,7 @@ engine, the Prompt Assistant, step previews and the set-up checks through the la
 from __future__ import annotations
 
 from . import comparison, roundtrip, setup_check, sweeps, training
+from . import radio as radio_job
 from .auth import resolve_token
 from .generation import GenerationRequest
 from .previews import PreviewFits, StepPreviews
@@ -121,6 +122,10 @@ class Lab:
     def sweep(self, request: SweepRequest, pasted_token=None, progress=None, on_update=None):
         """See :func:`sa3lab.sweeps.run`."""
         return sweeps.run(self.core, request, pasted_token, progress, on_update)
+
+    def radio(self, radio, segments=None, pasted_token=None, progress=None, on_segment=None):
+        """See :func:`sa3lab.radio.run` (a RadioRequest starts a stream, a Radio goes on with one)."""
+        return radio_job.run(self.core, radio, segments, pasted_token, progress, on_segment)
 
     def train(self, request: training.TrainingRequest, pasted_token=None, progress=None, **callbacks):
         """See :func:`sa3lab.training.run` (``on_step``, ``on_preview``)."""

@@ -182,6 +182,8 @@ class Run:
     def kind(self) -> str:
         if "latent_shape" in self.settings:
             return "round trip"
+        if self.settings.get("mode") == "radio":
+            return "radio"
         return "generation"
 
     def title(self) -> str:
@@ -189,6 +191,8 @@ class Run:
         parts = [self.created.strftime("%Y-%m-%d %H:%M:%S UTC"), str(self.meta.get("model_key", "?"))]
         if self.kind == "round trip":
             parts.append(f"round trip of {vocabulary.source_text(self.settings.get('source', '?'))}")
+        elif self.kind == "radio":
+            parts.append(f"radio, {self.settings.get('segments', '?')} segments")
         else:
             parts.append(str(self.settings.get("mode", "text-to-audio")))
         parts.append(f"seed {self.meta.get('seed', '?')}")
@@ -229,6 +233,11 @@ class Run:
                 "This run is a SAME round trip, not a generation: its settings cannot go into a "
                 "generation form."
             )
+        if self.kind == "radio":
+            raise ValueError(
+                "This run is a radio stream: resume it in the radio notebook (06); each segment's own "
+                "record is in its folder."
+            )
         return GenerationRequest.from_record(self.meta)
 
     def recorded_quality(self) -> dict:
@@ -248,8 +257,11 @@ class Run:
         return self.wav.with_name(self.wav.stem + EXPORTS[key].suffix)
 
     def files(self) -> list[Path]:
-        """The run's files that exist: the WAV, its record and its exports."""
+        """The run's files that exist: the WAV, its record and its exports (a radio stream's segments,
+        contexts and sidecar in its folder too)."""
         candidates = [self.wav, self.sidecar, *(self.export_path(key) for key in EXPORTS)]
+        if self.kind == "radio" and self.wav.with_suffix("").is_dir():
+            candidates += sorted(self.wav.with_suffix("").iterdir())
         return [path for path in candidates if path.is_file()]
 
 
@@ -437,6 +449,9 @@ class Library:
         removed = run.files()
         for path in removed:
             path.unlink(missing_ok=True)
+        folder = run.wav.with_suffix("")
+        if run.kind == "radio" and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # the stream's segment folder, now empty
         return removed
 
     # ------------------------------------------------------------------ HTML

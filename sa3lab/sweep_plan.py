@@ -263,15 +263,7 @@ class SweepRequest:
         """The counts of items, prompts, seeds and settings, and a rough duration on ``machine``."""
         items = self.items()
         gpu = machine.cuda or machine.mps
-        speed = GPU_SPEEDUP if gpu else torch.get_num_threads() / 2
-        seconds = 0.0
-        for item in items:
-            alone = item.request(self.output_dir)
-            entry, settings = alone.entry(), alone.settings()
-            params = entry.params if entry is not None else catalog.SMALL_PARAMS
-            branches = 1 if settings["cfg_scale"] == 1 else 2
-            work = params * (item.duration + PADDING_S) * settings["steps"] * branches
-            seconds += (work * CPU2_SECONDS_PER_PARAM_SECOND_STEP + ITEM_OVERHEAD_S) / speed
+        seconds = sum(estimated_seconds(item.request(self.output_dir), machine) for item in items)
         return Estimate(
             items=len(items),
             prompts=len({item.prompt for item in items}),
@@ -280,6 +272,16 @@ class SweepRequest:
             seconds=seconds,
             device="the GPU" if gpu else f"{torch.get_num_threads()} CPU threads",
         )
+
+
+def estimated_seconds(request: GenerationRequest, machine) -> float:
+    """A rough wall time of one generation on ``machine``, from the model's size (not measured)."""
+    speed = GPU_SPEEDUP if machine.cuda or machine.mps else torch.get_num_threads() / 2
+    entry, settings = request.entry(), request.settings()
+    params = entry.params if entry is not None else catalog.SMALL_PARAMS
+    branches = 1 if settings["cfg_scale"] == 1 else 2
+    work = params * (request.duration + PADDING_S) * settings["steps"] * branches
+    return (work * CPU2_SECONDS_PER_PARAM_SECOND_STEP + ITEM_OVERHEAD_S) / speed
 
 
 @dataclass(frozen=True)

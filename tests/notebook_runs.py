@@ -8,7 +8,9 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SWEEPS = "05_batch_sweeps.ipynb"  # its own parameters and headless runs
-SINGLE_RUN = [p for p in NOTEBOOKS if p.name != SWEEPS]
+RADIO = "06_radio.ipynb"  # its own parameters and headless runs (tests/notebooks/test_radio_notebook.py)
+SINGLE_RUN = [p for p in NOTEBOOKS if p.name not in (SWEEPS, RADIO)]
+RADIO_PARAMETERS = {"SEGMENT_S": 1.0, "CONTEXT_S": 0.5, "SEGMENTS": 2}  # the demo makes at most 10 s
 TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained)
 
 
@@ -20,6 +22,7 @@ def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **para
         "SEED": 7,
         "OUTPUT_DIR": str(tmp_path / "outputs"),
         "RUN": True,
+        **(RADIO_PARAMETERS if name == RADIO else {}),
         **parameters,
     }
     papermill.execute_notebook(

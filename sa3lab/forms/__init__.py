@@ -8,6 +8,7 @@ _FORMS = {
     "library_form": ".library",
     "sweep_form": ".sweeps",
     "training_form": ".training",
+    "radio_form": ".radio",
 }
 
 __all__ = list(_FORMS)

@@ -15,6 +15,7 @@ from pathlib import Path
 import papermill
 import pytest
 from browser_fixtures import ROOT, jupyter_server, needs_chromium, prepare_notebook, shot
+from notebook_runs import RADIO, RADIO_PARAMETERS
 from parity import MODELS
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -257,7 +258,8 @@ EXPORT_PARAMETERS = {  # the training notebook needs a base model (the demo is p
         "DURATION": 0.5,
         "PREVIEW_EVERY": 2,
         "PROMPT": "plucked notes",
-    }
+    },
+    RADIO: RADIO_PARAMETERS,  # short segments: the demo makes at most 10 s
 }
 
 

@@ -8,7 +8,17 @@ import numpy as np
 import papermill
 import pytest
 import soundfile as sf
-from notebook_runs import NOTEBOOKS, ROOT, SINGLE_RUN, SWEEPS, TRAINING, outputs, run_notebook, saved_runs
+from notebook_runs import (
+    NOTEBOOKS,
+    RADIO,
+    ROOT,
+    SINGLE_RUN,
+    SWEEPS,
+    TRAINING,
+    outputs,
+    run_notebook,
+    saved_runs,
+)
 from sweep_helpers import NO_RAY, PROMPTS, manifest
 from training_helpers import BASE, assert_upstream_keys, lora_header
 
@@ -21,7 +31,7 @@ ROUND_TRIP = "03_same_autoencoders.ipynb"  # its parameters name an audio file, 
 
 
 def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
-    assert len(SINGLE_RUN) == 5 and {SWEEPS, TRAINING} <= {p.name for p in NOTEBOOKS}
+    assert len(SINGLE_RUN) == 5 and {SWEEPS, RADIO, TRAINING} <= {p.name for p in NOTEBOOKS}
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         code = [c for c in nb["cells"] if c["cell_type"] == "code"]
@@ -29,9 +39,11 @@ def test_committed_notebooks_have_no_outputs_and_a_parameters_cell():
         tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, path.name
         source = "".join(tagged[0]["source"])
-        names = {SWEEPS: ("PROMPTS", "SEEDS", "BACKEND"), ROUND_TRIP: ("AUDIO", "DURATION", "SEED")}.get(
-            path.name, ("PROMPT", "DURATION", "SEED")
-        )
+        names = {
+            SWEEPS: ("PROMPTS", "SEEDS", "BACKEND"),
+            ROUND_TRIP: ("AUDIO", "DURATION", "SEED"),
+            RADIO: ("PLAYLIST", "SEGMENTS", "SEED"),
+        }.get(path.name, ("PROMPT", "DURATION", "SEED"))
         for name in ("MODEL", *names, "OUTPUT_DIR", "RUN"):
             assert f"{name} =" in source, (path.name, name)
         later = "".join("".join(c["source"]) for c in code if c is not tagged[0])
@@ -179,6 +191,7 @@ UNAVAILABLE = {  # a model each notebook takes that is not on this machine (offl
     "03_same_autoencoders.ipynb": "same-s",
     "04_train_lora.ipynb": "small-music-base",
     "05_batch_sweeps.ipynb": "small-sfx",
+    "06_radio.ipynb": "small-music",
 }
 
 
