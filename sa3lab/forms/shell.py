@@ -242,6 +242,8 @@ class FormShell:
         self._add_result(block)
         self._show_results()
         self.last_result = result
+        if getattr(result, "stopped", False):  # Stop ended it early: the result holds what it finished
+            self.status.value = "stopped (what it finished is below)"
         return result
 
     def _produce(self, progress: Progress):
