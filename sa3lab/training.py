@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -188,7 +188,7 @@ class TrainingResult:
     steps: int  # planned
     stopped: bool
     losses: list[float]
-    elapsed_s: float
+    elapsed_s: float  # this session's wall time (steps and previews)
     peak_memory_bytes: int
     dataset_hash: str
     clips: int
@@ -196,6 +196,12 @@ class TrainingResult:
     prompt: str  # the previews' prompt (by default the first clip's caption)
     previews: list[tuple[int, object]] = field(default_factory=list)  # (step, audio (channels, samples))
     card: dict = field(default_factory=dict)
+    earlier_s: float = 0.0  # the wall time of the sessions it resumed (their training cards say it)
+
+    @property
+    def total_s(self) -> float:
+        """The wall time of all its sessions, the resumed ones included."""
+        return self.earlier_s + self.elapsed_s
 
 
 def check_dataset(folder) -> None:
@@ -296,17 +302,22 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
         confirm_long=True,  # the request's own range (preview steps up to 1000) applies
     )
 
+    clock = WallClock(request.steps, request.preview_every)
+
     def preview(tr) -> None:
         progress.stage(f"preview at step {tr.step}")
+        began = time.perf_counter()
         with tr.evaluating():
             made = core.sample(model, [look], core.engine_arguments(look), keep_adapters=True)
         previews.append((tr.step, made.audio[0]))
         if on_preview is not None:
             on_preview(*previews[-1], int(model.sample_rate))
+        clock.previewed(time.perf_counter() - began)
 
     reports = []
 
     def step(report) -> None:
+        report = clock.report(report)  # wall time: previews and redraws included
         reports.append(report)
         if on_step is not None:
             on_step(report)
@@ -320,13 +331,14 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
                 f"The resume file has {trainer.step} steps already; set more steps than that to train on."
             )
         progress.start(request.steps, f"training from step {trainer.step}")
-        began = time.perf_counter()
+        clock.start(trainer.step)
         try:
             trainer.train(step, save_path=path, preview_every=request.preview_every, on_preview=preview)
         except KeyboardInterrupt:  # the notebook's interrupt: as Stop, the last finished step is saved
             if not reports:
                 raise
-        elapsed = time.perf_counter() - began
+        elapsed = clock.elapsed()
+        trainable = trainer.trainable_parameters  # counted before close() takes the adapters off
     finally:
         trainer.close()
         if request.base_precision is not None:
@@ -347,12 +359,13 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
         sample_rate=int(model.sample_rate),
         prompt=prompt,
         previews=previews,
+        earlier_s=earlier_seconds(request.resume_from),
     )
-    result.card = _write_card(result, request, model, trainer)
+    result.card = _write_card(result, request, model, trainer, trainable)
     return result
 
 
-def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer) -> dict:
+def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer, trainable: int) -> dict:
     """The training card (Markdown with a JSON block) and the loss curve (PNG) beside the LoRA file."""
     source = model.source
     lora_config = trainer.adapter_config.lora_config()
@@ -369,12 +382,13 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
             **{k: v for k, v in asdict(request).items() if k not in ("model", "data_dir", "output_dir")},
             "lora_config": lora_config,
         },
-        "trainable_parameters": trainer.trainable_parameters,
+        "trainable_parameters": trainable,
         "step": result.step,
         "steps": result.steps,
         "stopped": result.stopped,
         "losses": result.losses,
-        "elapsed_s": round(result.elapsed_s, 3),
+        "elapsed_s": round(result.elapsed_s, 3),  # this session
+        "total_elapsed_s": round(result.total_s, 3),  # with the sessions it resumed
         "peak_memory_bytes": result.peak_memory_bytes,
         "versions": package_versions(),
     }
@@ -391,7 +405,7 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
         f"{request.batch_size}, clip length {request.duration:g} s, base precision "
         f"{request.base_precision or 'as loaded'}, seed {request.seed}",
         "result": f"step {result.step} of {result.steps}{' (stopped)' if result.stopped else ''}, loss "
-        f"{result.losses[0]:.4f} -> {result.losses[-1]:.4f}, {remaining_text(result.elapsed_s)}, "
+        f"{result.losses[0]:.4f} -> {result.losses[-1]:.4f}, {time_text(result)}, "
         f"peak memory {result.peak_memory_bytes / 2**30:.2f} GiB on {card['device']}",
         "created": card["created_utc"],
     }
@@ -403,6 +417,58 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
     )
     Path(result.card_path).write_text(text, encoding="utf-8")
     return card
+
+
+def time_text(result: TrainingResult) -> str:
+    """``3 min 05 s``, or after a resume ``5 min 10 s in all (this session 2 min 05 s)``."""
+    if not result.earlier_s:
+        return remaining_text(result.elapsed_s)
+    return f"{remaining_text(result.total_s)} in all (this session {remaining_text(result.elapsed_s)})"
+
+
+def earlier_seconds(resume_from: str) -> float:
+    """The wall time of the run a resume file continues, from its training card (0 without one)."""
+    if not resume_from:
+        return 0.0
+    card = Path(resume_from).expanduser().with_suffix(".card.md")
+    try:
+        record = read_card(card)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return float(record.get("total_elapsed_s", record.get("elapsed_s", 0.0)))
+
+
+class WallClock:
+    """A run's elapsed and remaining wall time for its step reports, previews included.
+
+    The engine's reports time the optimiser steps alone; a preview every N steps can cost more than
+    the steps between them, so the remaining time is the steps left at the mean step time plus the
+    previews left at the mean preview time (the first preview's cost is counted once it is measured).
+    """
+
+    def __init__(self, steps: int, preview_every: int):
+        self.steps, self.every = steps, preview_every
+        self.began, self.first, self.preview_s, self.previews = time.perf_counter(), 0, 0.0, 0
+
+    def start(self, step: int) -> None:
+        self.began, self.first = time.perf_counter(), step
+
+    def previewed(self, seconds: float) -> None:
+        self.preview_s += seconds
+        self.previews += 1
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.began
+
+    def report(self, report):
+        """``report`` with wall-clock ``elapsed`` and ``remaining``."""
+        elapsed = self.elapsed()
+        done = report.step - self.first
+        step_s = (elapsed - self.preview_s) / max(done, 1)
+        previews_left = self.steps // self.every - report.step // self.every if self.every else 0
+        preview_s = self.preview_s / self.previews if self.previews else step_s
+        remaining = (self.steps - report.step) * step_s + previews_left * preview_s
+        return replace(report, elapsed=elapsed, remaining=remaining)
 
 
 def read_card(path) -> dict:

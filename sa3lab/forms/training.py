@@ -31,13 +31,16 @@ from ..training import (
     TrainingStopped,
     dataset_files,
     remaining_text,
+    time_text,
 )
 from . import compat, parts
 from .generation import GenerationForm
 from .session import Session, shared_session
 from .shell import NotebookForm, StopRequested
 
-PRECISION_OPTIONS = [("keep (as loaded)", None), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
+KEEP = "keep"  # the precision option that keeps the loaded dtype (a Dropdown shows None as no choice)
+PRECISION_OPTIONS = [("keep (as loaded)", KEEP), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
+UPLOADS = "uploads"  # uploaded datasets go to <output folder>/uploads/dataset-<id>
 LIVE_EVERY_S = 0.5  # the live panel is redrawn at most this often (and after the last step)
 SHOWN_PREVIEWS = 3  # newest previews in the live panel and the result
 SHOWN_CLIPS = 16  # clips listed in the caption editor
@@ -182,7 +185,7 @@ class TrainingForm(NotebookForm):
             value=duration, description="Clip length (s)", style=parts.STYLE, layout={"width": "260px"}
         )
         self.precision = widgets.Dropdown(
-            options=PRECISION_OPTIONS, value=None, description="Base precision", style=parts.STYLE
+            options=PRECISION_OPTIONS, value=KEEP, description="Base precision", style=parts.STYLE
         )
         self.seed = _int_box(seed, "Seed")
         self.name = parts.text_field(
@@ -202,6 +205,7 @@ class TrainingForm(NotebookForm):
         self.try_output = widgets.Output()
         self.try_form: GenerationForm | None = None
         self._live_handle = None
+        self.live_panel: _LivePanel | None = None  # the latest run's
         self._count = 0
         self._make_shell(self._inputs(), "Start training", "LoRA training form")
         self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_output])
@@ -242,9 +246,10 @@ class TrainingForm(NotebookForm):
         if not files:
             return
         current = self.data_dir.value.strip()
-        folder = Path(current) if current.startswith(str(parts.UPLOADS)) else None
+        uploads = Path(self.output_dir).expanduser() / UPLOADS
+        folder = Path(current) if current and Path(current).parent == uploads else None
         if folder is None or not folder.is_dir():
-            folder = parts.UPLOADS / f"dataset-{uuid.uuid4().hex[:8]}"
+            folder = uploads / f"dataset-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files:
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(name)).name) or "clip"
@@ -252,6 +257,9 @@ class TrainingForm(NotebookForm):
         compat.clear_upload(self.upload)
         self.data_dir.value = str(folder)
         self._show_clips()
+        self.editor.note.value += (
+            f"<br><small>{len(files)} uploaded file(s) saved in {html.escape(str(folder))}.</small>"
+        )
 
     def _show_clips(self) -> None:
         folder = Path(self.data_dir.value.strip()).expanduser()
@@ -286,7 +294,7 @@ class TrainingForm(NotebookForm):
             alpha=alpha[0] if alpha else None,
             include=self.include.value.strip(),
             exclude=self.exclude.value.strip(),
-            base_precision=self.precision.value,
+            base_precision=None if self.precision.value == KEEP else self.precision.value,
             duration=float(self.duration.value),
             seed=int(self.seed.value),
             resume_from=self.resume.value.strip(),
@@ -299,17 +307,20 @@ class TrainingForm(NotebookForm):
         return request
 
     def execute(self, request: TrainingRequest, progress) -> TrainingResult:
-        live = _LivePanel(self._set_live)
+        live = self.live_panel = _LivePanel(self._set_live)
         try:
-            return self.session.lab.train(
+            result = self.session.lab.train(
                 request,
                 pasted_token=self.session.token,
                 progress=_StopAfterStep(progress),
                 on_step=live.step,
                 on_preview=live.preview,
             )
-        finally:
-            live.finish()
+        except BaseException:
+            live.draw()  # the last state stays in view beside the message
+            raise
+        live.finish()  # one line: the result shows the loss curve and the previews
+        return result
 
     def render(self, result: TrainingResult) -> str:
         self._count += 1
@@ -334,7 +345,7 @@ class TrainingForm(NotebookForm):
             "adapter": f"{config['adapter_type']} · rank {config['rank']} · alpha {config['alpha']:g}",
             "dataset": f"{result.clips} clip(s) · sha256 {result.dataset_hash[:16]}…",
             "loss": f"{result.losses[0]:.4f} (step 1) → {result.losses[-1]:.4f} (step {result.step})",
-            "time": f"{remaining_text(result.elapsed_s)} · peak memory {_gib(result.peak_memory_bytes)}",
+            "time": f"{time_text(result)} · peak memory {_gib(result.peak_memory_bytes)}",
         }
         return render.result_html(header, [f"<div style='flex:1 1 360px'>{plot}</div>", *clips], rows)
 
@@ -374,48 +385,60 @@ class TrainingForm(NotebookForm):
 
 
 class _LivePanel:
-    """Step, loss curve, elapsed / remaining time, memory and the newest previews, redrawn in place."""
+    """Step, loss curve, elapsed / remaining time, memory and the newest previews, redrawn in place.
+
+    Each preview's player and spectrogram are made once, when it arrives; a redraw reuses them.
+    """
 
     def __init__(self, show):
         self.show, self.report, self.previews = show, None, []
         self.losses: list[float] = []
+        self.first_step = 1  # the step of the first loss (after a resume, where it goes on)
         self._drawn = 0.0
 
     def step(self, report) -> None:
+        if not self.losses:
+            self.first_step = report.step
         self.report = report
         self.losses.append(report.loss)
         if time.perf_counter() - self._drawn >= LIVE_EVERY_S or report.step == report.steps:
             self.draw()
 
     def preview(self, step: int, audio, sample_rate: int) -> None:
-        self.previews = [*self.previews, (step, audio, sample_rate)][-SHOWN_PREVIEWS:]
+        block = (
+            "<div style='flex:1 1 320px;margin-right:8px'>"
+            f"<small>preview at step {step}</small>{render.audio_html(audio, sample_rate)}"
+            f"{render.image_html(render.spectrogram_jpeg(audio, sample_rate), 'image/jpeg', 'spectrogram')}"
+            "</div>"
+        )
+        self.previews = [*self.previews, block][-SHOWN_PREVIEWS:]
         self.draw()
 
-    def finish(self) -> None:
-        if self.report is not None:
-            self.draw()
-
-    def draw(self) -> None:
-        self._drawn = time.perf_counter()
+    def _line(self) -> str:
         r = self.report
-        if r is None:
-            return
-        line = (
+        return (
             f"step {r.step}/{r.steps} · loss {r.loss:.4f} · elapsed {remaining_text(r.elapsed)} · "
             f"remaining about {remaining_text(r.remaining)} · memory {_gib(r.memory_bytes)}"
         )
-        plot = render.image_html(render.loss_png(self.losses, title="loss (this run)"), "image/png", "loss")
-        previews = "".join(
-            "<div style='flex:1 1 320px;margin-right:8px'>"
-            f"<small>preview at step {step}</small>{render.audio_html(audio, rate)}"
-            f"{render.image_html(render.spectrogram_jpeg(audio, rate), 'image/jpeg', 'spectrogram')}"
-            "</div>"
-            for step, audio, rate in self.previews
-        )
+
+    def finish(self) -> None:
+        """After the run: its last line only (the result shows the loss curve and the previews)."""
+        if self.report is not None:
+            self.show(
+                "<div class='sa3lab-training-live'><b>Training ended</b> · "
+                f"{html.escape(self._line())} (the loss curve and previews are in the result)</div>"
+            )
+
+    def draw(self) -> None:
+        self._drawn = time.perf_counter()
+        if self.report is None:
+            return
+        loss = render.loss_png(self.losses, title="loss (this run)", first_step=self.first_step)
+        plot = render.image_html(loss, "image/png", "loss")
         self.show(
             "<div class='sa3lab-training-live'>"
-            f"<div><b>Training</b> · {html.escape(line)}</div>{plot}"
-            f"<div style='display:flex;flex-flow:row wrap'>{previews}</div></div>"
+            f"<div><b>Training</b> · {html.escape(self._line())}</div>{plot}"
+            f"<div style='display:flex;flex-flow:row wrap'>{''.join(self.previews)}</div></div>"
         )
 
 
