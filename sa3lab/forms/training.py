@@ -202,13 +202,13 @@ class TrainingForm(NotebookForm):
         self.try_button = widgets.Button(description="Try it", icon="play", disabled=True)
         self.try_button.tooltip = "Open the newest LoRA file in a generation form"
         self.try_button.on_click(lambda _: self._open_try_form())
-        self.try_output = widgets.Output()
+        self.try_box = widgets.VBox()  # the try-it form, its results inside it (no cell of its own)
         self.try_form: GenerationForm | None = None
         self._live_handle = None
         self.live_panel: _LivePanel | None = None  # the latest run's
         self._count = 0
         self._make_shell(self._inputs(), "Start training", "LoRA training form")
-        self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_output])
+        self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_box])
 
     def _inputs(self) -> widgets.Widget:
         data = widgets.VBox([widgets.HBox([self.data_dir, self.upload]), self.show_clips, self.editor.widget])
@@ -379,9 +379,10 @@ class TrainingForm(NotebookForm):
             duration=float(self.duration.value),
             seed=int(self.seed.value),
         )
-        self.try_output.clear_output()
-        with self.try_output:
-            self.try_form.display()
+        # Shown inside this form's widget: its results go into the form itself, since an output
+        # displayed from a button's callback is one that later display updates cannot reach.
+        self.try_form.shell.output.inside = True
+        self.try_box.children = [self.try_form.widget]
 
 
 class _LivePanel:
