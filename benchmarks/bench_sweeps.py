@@ -7,9 +7,10 @@
 The local rows also print the form's estimate made before the run (``SweepRequest.estimate``), to
 check it against the measured seconds. Each row is one whole sweep into a fresh folder: loading
 included (the local model once; each Ray actor loads its own), Ray's start-up not (printed apart).
-small-music is the random-weight model at the released size (built once, as bench_generate.py does). On the CPU the Ray actors share the
-machine's cores (each gets cores / actors torch threads); with CUDA the local row runs on the GPU and
-Ray gets one actor per GPU (up to 2), so its items per minute are per GPU when divided by the GPUs.
+small-music is the random-weight model at the released size (built once, as bench_generate.py
+does). On the CPU the Ray actors share the machine's cores (each gets cores / actors torch
+threads); with CUDA the local row runs on the GPU and Ray gets one actor per GPU (up to 2), so its
+items per minute are per GPU when divided by the GPUs.
 Needs ``sa3lab[cluster]`` for the Ray rows (they are skipped without it).
 """
 

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import itertools
 import json
+import math
 import random
 import re
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,7 @@ MAX_RANDOM_SEEDS = 1000
 # the model's parameters x seconds of latents), decoding (per second of audio) and saving the files.
 LOAD_S, LOAD_S_PER_PARAM = 2.0, 3.0e-9  # with the first run's warm-up
 TEXT_ENCODER_S, TEXT_S_PER_PARAM = 0.02, 3.5e-9  # the demo's tiny encoder; T5Gemma's parameters
+TINY_PARAMS = 10_000_000  # a model below this (the demo, test fixtures) has a tiny text encoder too
 STEP_S, STEP_S_PER_PARAM_SECOND = 0.03, 9.7e-11
 DECODE_S_PER_SECOND, DECODE_S_PER_PARAM_SECOND = 0.01, 1.4e-10
 ASSUMED_BATCH = 8  # items per batch where max_batch is not set (the run fits them to the memory)
@@ -271,7 +273,7 @@ class SweepRequest:
         items = self.items()
         gpu = machine.cuda or machine.mps
         models = {item.model for item in items} - set(loaded)
-        stages = {"load": sum(load_seconds(_entry_params(model)) for model in models)}
+        stages = {"load": sum(load_seconds(model_params(model)) for model in models)}
         for item in items:
             for stage, seconds in estimated_stages(item.request(self.output_dir), machine).items():
                 stages[stage] = stages.get(stage, 0.0) + seconds
@@ -304,10 +306,24 @@ class SweepRequest:
         return saved
 
 
-def _entry_params(model: str) -> int:
-    """A model's parameters (DiT + autoencoder); a local folder counts as a small model."""
+def model_params(model: str) -> int:
+    """A model's parameters (DiT + autoencoder): the catalog's count, or a local folder's weights
+    counted from their file's header (a small model's where it cannot be read)."""
     entry = catalog.lookup(model)
-    return entry.params if entry is not None else catalog.SMALL_PARAMS
+    if entry is not None:
+        return entry.params
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(Path(model).expanduser() / "model.safetensors"), framework="pt") as weights:
+            return sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())
+    except Exception:  # noqa: BLE001 - an unreadable file is the loader's to report; this is an estimate
+        return catalog.SMALL_PARAMS
+
+
+def speed_over_2_cores(machine) -> float:
+    """How much faster than 2 CPU cores ``machine`` does the work of a model's parameters."""
+    return GPU_SPEEDUP if machine.cuda or machine.mps else torch.get_num_threads() / 2
 
 
 def load_seconds(params: int) -> float:
@@ -324,10 +340,9 @@ def estimated_stages(request: GenerationRequest, machine) -> dict[str, float]:
     """:func:`estimated_seconds` stage by stage, named as a run's record times them: text encoding,
     every sampler step of every guidance branch, decoding and saving (see the constants above). The
     fixed costs (Python and kernel launches) do not shrink with more threads or a GPU; the work does."""
-    speed = GPU_SPEEDUP if machine.cuda or machine.mps else torch.get_num_threads() / 2
-    entry, settings = request.entry(), request.settings()
-    params = entry.params if entry is not None else catalog.SMALL_PARAMS
-    text = TEXT_S_PER_PARAM * catalog.T5GEMMA_ENCODER_PARAMS if params else 0.0
+    speed = speed_over_2_cores(machine)
+    settings, params = request.settings(), model_params(request.model)
+    text = TEXT_S_PER_PARAM * catalog.T5GEMMA_ENCODER_PARAMS if params > TINY_PARAMS else 0.0
     steps = settings["steps"] * (1 if settings["cfg_scale"] == 1 else 2)
     sampling = steps * STEP_S_PER_PARAM_SECOND * params * (request.duration + PADDING_S)
     decoding = request.duration * DECODE_S_PER_PARAM_SECOND * params

@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,6 +45,11 @@ NEEDS_BASE = (
 )
 EXAMPLE_RATE = 44100
 PREVIEW_CFG = 7.0  # upstream's training demos
+# A training step in the time model of :func:`estimate`: the forward pass and a backward pass of
+# about twice its cost over the batch's seconds of audio, after encoding the clips (see
+# benchmarks/bench_train_previews.py for the measured figures).
+TRAIN_PASSES = 3.0
+TRAIN_STEP_S = 0.25  # per step, whatever the size: reading the clips, the optimiser, Python (tiny model)
 
 
 @dataclass
@@ -202,6 +207,53 @@ class TrainingResult:
     def total_s(self) -> float:
         """The wall time of all its sessions, the resumed ones included."""
         return self.earlier_s + self.elapsed_s
+
+
+def estimate(machine, loaded=(), **values) -> dict[str, float]:
+    """A rough wall time on ``machine`` of a run with ``values`` (:class:`TrainingRequest` fields,
+    unchecked: the form estimates before there is a dataset), by part: loading the base model
+    (unless its name is in ``loaded``), the steps left (after a resume's) and the previews among them.
+
+    The same time model as a sweep's estimate (:mod:`sa3lab.sweep_plan`); ValueError or TypeError for
+    values that cannot be estimated (the form shows none then)."""
+    from . import sweep_plan as plan
+
+    given = {f.name: f.default for f in fields(TrainingRequest) if f.default is not MISSING}
+    v = {**given, **values}
+    params, speed = plan.model_params(v["model"]), plan.speed_over_2_cores(machine)
+    done = resumed_step(v["resume_from"])
+    steps, batch = (checks.whole("at least 1", v[k], low=1) for k in ("steps", "batch_size"))
+    every = checks.whole("0 or more", v["preview_every"], low=0)
+    audio = checks.real("", v["duration"], above=0) * batch
+    step = (
+        TRAIN_STEP_S
+        + TRAIN_PASSES * (plan.STEP_S + plan.STEP_S_PER_PARAM_SECOND * params * audio / speed)
+        + audio * (plan.DECODE_S_PER_SECOND + plan.DECODE_S_PER_PARAM_SECOND * params / speed)
+        + plan.TEXT_ENCODER_S * batch
+    )
+    previews = max(steps // every - done // every, 0) if every > 0 else 0
+    preview = 0.0
+    if previews:
+        look = GenerationRequest(
+            model=v["model"],
+            prompt="preview",
+            duration=v["preview_duration"],
+            steps=v["preview_steps"],
+            cfg_scale=PREVIEW_CFG,
+            confirm_long=True,
+        )
+        preview = plan.estimated_seconds(look, machine) - plan.SAVE_S  # a preview is not saved
+    return {
+        "load": 0.0 if v["model"] in loaded else plan.load_seconds(params),
+        "steps": max(steps - done, 0) * step,
+        "previews": previews * preview,
+    }
+
+
+def resumed_step(resume_from: str) -> int:
+    """The step a resume file's run reached, from its training card (0 without one)."""
+    card = _earlier_card(resume_from)
+    return int(card.get("step", 0))
 
 
 def check_dataset(folder) -> None:
@@ -428,14 +480,18 @@ def time_text(result: TrainingResult) -> str:
 
 def earlier_seconds(resume_from: str) -> float:
     """The wall time of the run a resume file continues, from its training card (0 without one)."""
+    card = _earlier_card(resume_from)
+    return float(card.get("total_elapsed_s", card.get("elapsed_s", 0.0)))
+
+
+def _earlier_card(resume_from: str) -> dict:
+    """The training card beside a resume file ({} without one)."""
     if not resume_from:
-        return 0.0
-    card = Path(resume_from).expanduser().with_suffix(".card.md")
+        return {}
     try:
-        record = read_card(card)
+        return read_card(Path(resume_from).expanduser().with_suffix(".card.md"))
     except (OSError, ValueError, IndexError):
-        return 0.0
-    return float(record.get("total_elapsed_s", record.get("elapsed_s", 0.0)))
+        return {}
 
 
 class WallClock:

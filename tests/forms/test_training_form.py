@@ -303,3 +303,26 @@ def test_the_live_panel_makes_each_preview_once_and_its_times_include_the_previe
     last = form.live_panel.report
     assert last.elapsed >= sum(spent) and last.elapsed <= wall and last.remaining == 0
     assert result.elapsed_s >= last.elapsed
+
+
+def test_before_start_the_form_estimates_the_run_with_its_previews_and_the_load(clips, tmp_path):
+    """Issue 24: nothing said before training how long it would take on this machine."""
+    from sa3lab.training import estimate
+
+    fresh = Session(Lab())  # the base model is not loaded yet
+    form = form_for(fresh, clips, tmp_path, steps=40)
+    note = form.estimate_note.value
+    assert (
+        note.startswith("<small>About ") and "(load " in note and "steps " in note and "previews" not in note
+    )
+    form.preview_every.value = 10
+    assert "previews " in form.estimate_note.value
+    values = {"model": BASE, "steps": 40, "duration": SHORT, "preview_every": 10}
+    parts = estimate(fresh.lab.machine, **values)
+    assert parts["load"] > 0 and parts["steps"] > 0 and parts["previews"] > 0
+    twice = estimate(fresh.lab.machine, **{**values, "steps": 80})
+    assert twice["steps"] == pytest.approx(2 * parts["steps"])
+    assert twice["previews"] == pytest.approx(2 * parts["previews"])
+    assert estimate(fresh.lab.machine, {BASE}, **values)["load"] == 0
+    form.steps.value = 0  # a value no run takes: no estimate rather than a wrong one
+    assert form.estimate_note.value == ""
