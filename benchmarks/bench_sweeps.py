@@ -4,11 +4,13 @@
     .venv/bin/python benchmarks/bench_sweeps.py --small-items 16 --duration 5 --steps 8
     .venv/bin/python benchmarks/bench_sweeps.py --skip-small          # the demo rows only
 
-Each row is one whole sweep into a fresh folder: loading included (the local model once; each Ray
-actor loads its own), Ray's start-up not (printed apart). small-music is the random-weight model at
-the released size (built once, as bench_generate.py does). On the CPU the Ray actors share the
-machine's cores (each gets cores / actors torch threads); with CUDA the local row runs on the GPU and
-Ray gets one actor per GPU (up to 2), so its items per minute are per GPU when divided by the GPUs.
+The local rows also print the form's estimate made before the run (``SweepRequest.estimate``), to
+check it against the measured seconds. Each row is one whole sweep into a fresh folder: loading
+included (the local model once; each Ray actor loads its own), Ray's start-up not (printed apart).
+small-music is the random-weight model at the released size (built once, as bench_generate.py
+does). On the CPU the Ray actors share the machine's cores (each gets cores / actors torch
+threads); with CUDA the local row runs on the GPU and Ray gets one actor per GPU (up to 2), so its
+items per minute are per GPU when divided by the GPUs.
 Needs ``sa3lab[cluster]`` for the Ray rows (they are skipped without it).
 """
 
@@ -48,6 +50,8 @@ def one_sweep(lab, model: str, items: int, backend: str, workers: int, args) -> 
         max_batch=args.max_batch,
     )
     assert len(request.items()) == items, "items must be a multiple of 4 (the prompts)"
+    loaded = {key.split("|")[0] for key in lab.cache.keys()}
+    estimate = request.estimate(lab.machine, loaded).seconds if backend == "local" else None
     start = time.perf_counter()
     result = lab.sweep(request)
     seconds = time.perf_counter() - start
@@ -59,6 +63,7 @@ def one_sweep(lab, model: str, items: int, backend: str, workers: int, args) -> 
         "items": items,
         "seconds": round(seconds, 2),
         "items_per_min": round(60 * items / seconds, 2),
+        "estimate_s": round(estimate, 2) if estimate is not None else "-",
     }
 
 
@@ -107,9 +112,11 @@ def main() -> None:
             rows.append(row)
         lab.cache.clear()  # the next model's rows start with free memory
     print(f"\n{args.duration:g} s of audio per item, {args.steps} steps; loading included")
-    print("| model | backend | workers | items | seconds | items/min |\n|---|---|---|---|---|---|")
+    print("| model | backend | workers | items | seconds | items/min | estimate (s) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        cells = [r[k] for k in ("model", "backend", "workers", "items", "seconds", "items_per_min")]
+        keys = ("model", "backend", "workers", "items", "seconds", "items_per_min", "estimate_s")
+        cells = [r[k] for k in keys]
         print("| " + " | ".join(map(str, cells)) + " |")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_sweeps.json").write_text(json.dumps(rows, indent=2))

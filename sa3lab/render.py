@@ -393,12 +393,13 @@ def result_html(header: str, clips: list[str], rows: dict, notes: list[str] = ()
     )
 
 
-def loss_png(losses, *, title: str = "training loss") -> bytes:
-    """The loss per step (thin) and its running mean over about a tenth of the steps (bold)."""
+def loss_png(losses, *, title: str = "training loss", first_step: int = 1) -> bytes:
+    """The loss per step (thin) and its running mean over about a tenth of the steps (bold);
+    ``first_step``: the step number of the first loss (a resumed run's plot goes on from there)."""
     values = np.asarray(losses, dtype=np.float64)
     fig = _figure((6, 2.4))
     ax = fig.subplots()
-    steps = np.arange(1, values.size + 1)
+    steps = np.arange(first_step, first_step + values.size)
     if values.size:
         ax.plot(steps, values, lw=0.8, alpha=0.45, color="#0b5394")
         window = max(1, values.size // 10)

@@ -99,6 +99,7 @@ class SweepProgress:
     done: int = 0
     failed: int = 0
     running: int = 0
+    stopped: bool = False  # Stop or an interrupt ended the run (nothing is running any more)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -115,11 +116,12 @@ class SweepProgress:
         rows = {
             "done": f"{self.done + self.skipped} of {self.total}"
             + (f" ({self.skipped} from an earlier run)" if self.skipped else ""),
-            "running": self.running,
+            **({"state": f"stopped: {self.done + self.skipped} saved"} if self.stopped else {}),
+            "running": 0 if self.stopped else self.running,
             "failed": self.failed,
             "items per minute": f"{rate:.2f}" if self.done + self.failed else "-",
         }
-        if rate and left:
+        if rate and left and not self.stopped:
             rows["time left"] = duration_text(60.0 * left / rate)
         return rows
 

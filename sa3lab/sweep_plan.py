@@ -11,6 +11,7 @@ import csv
 import hashlib
 import itertools
 import json
+import math
 import random
 import re
 from dataclasses import asdict, dataclass, field
@@ -43,11 +44,18 @@ DEFINITION = (
 )
 MAX_ITEMS = 10_000
 MAX_RANDOM_SEEDS = 1000
-# The rough time model of :meth:`SweepRequest.estimate`: seconds per (parameter x second of latents x
-# step x guidance branch) on 2 CPU cores, from docs/performance.md (small-music, 30 s: 21.2 s), a
-# fixed cost per item (text encoding, decoding of a tiny model) and a GPU's speed-up over 2 CPU cores.
-CPU2_SECONDS_PER_PARAM_SECOND_STEP = 1.3e-10
-ITEM_OVERHEAD_S = 0.05
+# The time model of :meth:`SweepRequest.estimate`, term by term as a run spends it (2 CPU cores,
+# float32; fitted to docs/performance.md's small-music figures and the demo model, see
+# benchmarks/bench_sweeps.py --estimate): loading each model not yet in the kernel's cache, then per
+# item the text encoder, every sampler step of every guidance branch (a fixed cost per step plus
+# the model's parameters x seconds of latents), decoding (per second of audio) and saving the files.
+LOAD_S, LOAD_S_PER_PARAM = 2.0, 3.0e-9  # with the first run's warm-up
+TEXT_ENCODER_S, TEXT_S_PER_PARAM = 0.02, 3.5e-9  # the demo's tiny encoder; T5Gemma's parameters
+TINY_PARAMS = 10_000_000  # a model below this (the demo, test fixtures) has a tiny text encoder too
+STEP_S, STEP_S_PER_PARAM_SECOND = 0.03, 9.7e-11
+DECODE_S_PER_SECOND, DECODE_S_PER_PARAM_SECOND = 0.01, 1.4e-10
+ASSUMED_BATCH = 8  # items per batch where max_batch is not set (the run fits them to the memory)
+SAVE_S = 0.02  # a WAV, its sidecar and a manifest line
 PADDING_S = 6.0  # the engine generates this much more than the duration
 GPU_SPEEDUP = 30.0  # not measured: a guess until a GPU run of benchmarks/bench_sweeps.py is recorded
 
@@ -259,29 +267,91 @@ class SweepRequest:
         if found:
             raise ValueError(" ".join(found))
 
-    def estimate(self, machine) -> Estimate:
-        """The counts of items, prompts, seeds and settings, and a rough duration on ``machine``."""
+    def estimate(self, machine, loaded=()) -> Estimate:
+        """The counts of items, prompts, seeds and settings, and a rough duration on ``machine``:
+        loading each model that is not in ``loaded`` (the cache's keys), then every item."""
         items = self.items()
         gpu = machine.cuda or machine.mps
-        seconds = sum(estimated_seconds(item.request(self.output_dir), machine) for item in items)
+        models = {item.model for item in items} - set(loaded)
+        stages = {"load": sum(load_seconds(model_params(model)) for model in models)}
+        for item in items:
+            for stage, seconds in estimated_stages(item.request(self.output_dir), machine).items():
+                stages[stage] = stages.get(stage, 0.0) + seconds
+        if items:
+            stages["sampling"] -= self._batch_savings(items)
         return Estimate(
             items=len(items),
             prompts=len({item.prompt for item in items}),
             seeds=len({item.seed for item in items}),
             settings=len({item.group() for item in items}),
-            seconds=seconds,
+            seconds=sum(stages.values()),
             device="the GPU" if gpu else f"{torch.get_num_threads()} CPU threads",
+            rows=len(self.rows()),
+            stages=stages,
         )
+
+    def _batch_savings(self, items: list[SweepItem]) -> float:
+        """The fixed per-step cost that items generated together in one batch share (a batch of the
+        same model and settings, up to ``max_batch`` or :data:`ASSUMED_BATCH` items)."""
+        groups: dict[tuple, list[SweepItem]] = {}
+        for item in items:
+            groups.setdefault(item.group(), []).append(item)
+        saved = 0.0
+        for group in groups.values():
+            settings = group[0].request(self.output_dir).settings()
+            branches = 1 if settings["cfg_scale"] == 1 else 2
+            size = min(len(group), self.max_batch or ASSUMED_BATCH)
+            batches = -(-len(group) // size)
+            saved += (len(group) - batches) * settings["steps"] * branches * STEP_S
+        return saved
+
+
+def model_params(model: str) -> int:
+    """A model's parameters (DiT + autoencoder): the catalog's count, or a local folder's weights
+    counted from their file's header (a small model's where it cannot be read)."""
+    entry = catalog.lookup(model)
+    if entry is not None:
+        return entry.params
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(Path(model).expanduser() / "model.safetensors"), framework="pt") as weights:
+            return sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())
+    except Exception:  # noqa: BLE001 - an unreadable file is the loader's to report; this is an estimate
+        return catalog.SMALL_PARAMS
+
+
+def speed_over_2_cores(machine) -> float:
+    """How much faster than 2 CPU cores ``machine`` does the work of a model's parameters."""
+    return GPU_SPEEDUP if machine.cuda or machine.mps else torch.get_num_threads() / 2
+
+
+def load_seconds(params: int) -> float:
+    """A rough time to load a model of ``params`` parameters from the disk (not a download)."""
+    return LOAD_S + LOAD_S_PER_PARAM * params
 
 
 def estimated_seconds(request: GenerationRequest, machine) -> float:
-    """A rough wall time of one generation on ``machine``, from the model's size (not measured)."""
-    speed = GPU_SPEEDUP if machine.cuda or machine.mps else torch.get_num_threads() / 2
-    entry, settings = request.entry(), request.settings()
-    params = entry.params if entry is not None else catalog.SMALL_PARAMS
-    branches = 1 if settings["cfg_scale"] == 1 else 2
-    work = params * (request.duration + PADDING_S) * settings["steps"] * branches
-    return (work * CPU2_SECONDS_PER_PARAM_SECOND_STEP + ITEM_OVERHEAD_S) / speed
+    """A rough wall time of one generation on ``machine`` once its model is loaded."""
+    return sum(estimated_stages(request, machine).values())
+
+
+def estimated_stages(request: GenerationRequest, machine) -> dict[str, float]:
+    """:func:`estimated_seconds` stage by stage, named as a run's record times them: text encoding,
+    every sampler step of every guidance branch, decoding and saving (see the constants above). The
+    fixed costs (Python and kernel launches) do not shrink with more threads or a GPU; the work does."""
+    speed = speed_over_2_cores(machine)
+    settings, params = request.settings(), model_params(request.model)
+    text = TEXT_S_PER_PARAM * catalog.T5GEMMA_ENCODER_PARAMS if params > TINY_PARAMS else 0.0
+    steps = settings["steps"] * (1 if settings["cfg_scale"] == 1 else 2)
+    sampling = steps * STEP_S_PER_PARAM_SECOND * params * (request.duration + PADDING_S)
+    decoding = request.duration * DECODE_S_PER_PARAM_SECOND * params
+    return {
+        "text_encoding": TEXT_ENCODER_S + text / speed,
+        "sampling": steps * STEP_S + sampling / speed,
+        "decoding": request.duration * DECODE_S_PER_SECOND + decoding / speed,
+        "saving": SAVE_S,
+    }
 
 
 @dataclass(frozen=True)
@@ -292,13 +362,30 @@ class Estimate:
     settings: int
     seconds: float
     device: str
+    rows: int = 0  # prompt rows (a row with its own seed or settings makes only those)
+    stages: dict = field(default_factory=dict)  # ``seconds`` by stage: load, text_encoding, sampling...
+
+    def counts(self) -> str:
+        """How the items come about: a product where every prompt takes every seed and setting."""
+        items, seeds, settings = (
+            _count(self.items, "item"),
+            _count(self.seeds, "seed"),
+            _count(self.settings, "setting"),
+        )
+        if self.prompts * self.seeds * self.settings == self.items:
+            return f"{items} ({_count(self.prompts, 'prompt')} x {seeds} x {settings})"
+        rows = _count(self.rows or self.prompts, "prompt row")
+        return (
+            f"{items} from {rows} (a row with its own seed or settings makes only those; "
+            f"{seeds} and {settings} in all)"
+        )
 
     def sentence(self) -> str:
+        loading = self.stages.get("load", 0.0)
+        load = f", loading the model included ({duration_text(loading)})" if loading else ""
         return (
-            f"{_count(self.items, 'item')} ({_count(self.prompts, 'prompt')} x {_count(self.seeds, 'seed')} "
-            f"x {_count(self.settings, 'setting')}); "
-            f"about {duration_text(self.seconds)} on {self.device} with one worker (a rough estimate from "
-            "the model's size; the progress table shows the measured rate)."
+            f"{self.counts()}; about {duration_text(self.seconds)} on {self.device} with one worker{load} "
+            "(a rough estimate from the model's size; the progress table shows the measured rate)."
         )
 
 

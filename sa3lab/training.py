@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -50,6 +50,11 @@ EXAMPLE_RATE = 44100
 AUDIO_EXTENSIONS = SOUNDFILE_EXTENSIONS + FFMPEG_SUFFIXES
 CLIP_READER = AudioReader(AUDIO_EXTENSIONS, decode_clip)
 PREVIEW_CFG = 7.0  # upstream's training demos
+# A training step in the time model of :func:`estimate`: the forward pass and a backward pass of
+# about twice its cost over the batch's seconds of audio, after encoding the clips (see
+# benchmarks/bench_train_previews.py for the measured figures).
+TRAIN_PASSES = 3.0
+TRAIN_STEP_S = 0.25  # per step, whatever the size: reading the clips, the optimiser, Python (tiny model)
 
 
 @dataclass
@@ -205,7 +210,7 @@ class TrainingResult:
     steps: int  # planned
     stopped: bool
     losses: list[float]
-    elapsed_s: float
+    elapsed_s: float  # this session's wall time (steps and previews)
     peak_memory_bytes: int
     dataset_hash: str
     clips: int
@@ -213,6 +218,59 @@ class TrainingResult:
     prompt: str  # the previews' prompt (by default the first clip's caption)
     previews: list[tuple[int, object]] = field(default_factory=list)  # (step, audio (channels, samples))
     card: dict = field(default_factory=dict)
+    earlier_s: float = 0.0  # the wall time of the sessions it resumed (their training cards say it)
+
+    @property
+    def total_s(self) -> float:
+        """The wall time of all its sessions, the resumed ones included."""
+        return self.earlier_s + self.elapsed_s
+
+
+def estimate(machine, loaded=(), **values) -> dict[str, float]:
+    """A rough wall time on ``machine`` of a run with ``values`` (:class:`TrainingRequest` fields,
+    unchecked: the form estimates before there is a dataset), by part: loading the base model
+    (unless its name is in ``loaded``), the steps left (after a resume's) and the previews among them.
+
+    The same time model as a sweep's estimate (:mod:`sa3lab.sweep_plan`); ValueError or TypeError for
+    values that cannot be estimated (the form shows none then)."""
+    from . import sweep_plan as plan
+
+    given = {f.name: f.default for f in fields(TrainingRequest) if f.default is not MISSING}
+    v = {**given, **values}
+    params, speed = plan.model_params(v["model"]), plan.speed_over_2_cores(machine)
+    done = resumed_step(v["resume_from"])
+    steps, batch = (checks.whole("at least 1", v[k], low=1) for k in ("steps", "batch_size"))
+    every = checks.whole("0 or more", v["preview_every"], low=0)
+    audio = checks.real("", v["duration"], above=0) * batch
+    step = (
+        TRAIN_STEP_S
+        + TRAIN_PASSES * (plan.STEP_S + plan.STEP_S_PER_PARAM_SECOND * params * audio / speed)
+        + audio * (plan.DECODE_S_PER_SECOND + plan.DECODE_S_PER_PARAM_SECOND * params / speed)
+        + plan.TEXT_ENCODER_S * batch
+    )
+    previews = max(steps // every - done // every, 0) if every > 0 else 0
+    preview = 0.0
+    if previews:
+        look = GenerationRequest(
+            model=v["model"],
+            prompt="preview",
+            duration=v["preview_duration"],
+            steps=v["preview_steps"],
+            cfg_scale=PREVIEW_CFG,
+            confirm_long=True,
+        )
+        preview = plan.estimated_seconds(look, machine) - plan.SAVE_S  # a preview is not saved
+    return {
+        "load": 0.0 if v["model"] in loaded else plan.load_seconds(params),
+        "steps": max(steps - done, 0) * step,
+        "previews": previews * preview,
+    }
+
+
+def resumed_step(resume_from: str) -> int:
+    """The step a resume file's run reached, from its training card (0 without one)."""
+    card = _earlier_card(resume_from)
+    return int(card.get("step", 0))
 
 
 def check_dataset(folder) -> None:
@@ -318,17 +376,22 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
         confirm_long=True,  # the request's own range (preview steps up to 1000) applies
     )
 
+    clock = WallClock(request.steps, request.preview_every)
+
     def preview(tr) -> None:
         progress.stage(f"preview at step {tr.step}")
+        began = time.perf_counter()
         with tr.evaluating():
             made = core.sample(model, [look], core.engine_arguments(look), keep_adapters=True)
         previews.append((tr.step, made.audio[0]))
         if on_preview is not None:
             on_preview(*previews[-1], int(model.sample_rate))
+        clock.previewed(time.perf_counter() - began)
 
     reports = []
 
     def step(report) -> None:
+        report = clock.report(report)  # wall time: previews and redraws included
         reports.append(report)
         if on_step is not None:
             on_step(report)
@@ -342,13 +405,14 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
                 f"The resume file has {trainer.step} steps already; set more steps than that to train on."
             )
         progress.start(request.steps, f"training from step {trainer.step}")
-        began = time.perf_counter()
+        clock.start(trainer.step)
         try:
             trainer.train(step, save_path=path, preview_every=request.preview_every, on_preview=preview)
         except KeyboardInterrupt:  # the notebook's interrupt: as Stop, the last finished step is saved
             if not reports:
                 raise
-        elapsed = time.perf_counter() - began
+        elapsed = clock.elapsed()
+        trainable = trainer.trainable_parameters  # counted before close() takes the adapters off
     finally:
         trainer.close()
         if request.base_precision is not None:
@@ -369,12 +433,13 @@ def _train(core, model, request: TrainingRequest, progress, on_step, on_preview)
         sample_rate=int(model.sample_rate),
         prompt=prompt,
         previews=previews,
+        earlier_s=earlier_seconds(request.resume_from),
     )
-    result.card = _write_card(result, request, model, trainer)
+    result.card = _write_card(result, request, model, trainer, trainable)
     return result
 
 
-def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer) -> dict:
+def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer, trainable: int) -> dict:
     """The training card (Markdown with a JSON block) and the loss curve (PNG) beside the LoRA file."""
     from stable_audio_3.lora import companion_bases, read_lora_file
 
@@ -396,12 +461,13 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
             **{k: v for k, v in asdict(request).items() if k not in ("model", "data_dir", "output_dir")},
             "lora_config": lora_config,
         },
-        "trainable_parameters": trainer.trainable_parameters,
+        "trainable_parameters": trainable,
         "step": result.step,
         "steps": result.steps,
         "stopped": result.stopped,
         "losses": result.losses,
-        "elapsed_s": round(result.elapsed_s, 3),
+        "elapsed_s": round(result.elapsed_s, 3),  # this session
+        "total_elapsed_s": round(result.total_s, 3),  # with the sessions it resumed
         "peak_memory_bytes": result.peak_memory_bytes,
         "versions": package_versions(),
     }
@@ -419,7 +485,7 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
         f"{request.batch_size}, clip length {request.duration:g} s, base precision "
         f"{request.base_precision or 'as loaded'}, seed {request.seed}",
         "result": f"step {result.step} of {result.steps}{' (stopped)' if result.stopped else ''}, loss "
-        f"{result.losses[0]:.4f} -> {result.losses[-1]:.4f}, {remaining_text(result.elapsed_s)}, "
+        f"{result.losses[0]:.4f} -> {result.losses[-1]:.4f}, {time_text(result)}, "
         f"peak memory {result.peak_memory_bytes / 2**30:.2f} GiB on {card['device']}",
         "created": card["created_utc"],
     }
@@ -431,6 +497,62 @@ def _write_card(result: TrainingResult, request: TrainingRequest, model, trainer
     )
     Path(result.card_path).write_text(text, encoding="utf-8")
     return card
+
+
+def time_text(result: TrainingResult) -> str:
+    """``3 min 05 s``, or after a resume ``5 min 10 s in all (this session 2 min 05 s)``."""
+    if not result.earlier_s:
+        return remaining_text(result.elapsed_s)
+    return f"{remaining_text(result.total_s)} in all (this session {remaining_text(result.elapsed_s)})"
+
+
+def earlier_seconds(resume_from: str) -> float:
+    """The wall time of the run a resume file continues, from its training card (0 without one)."""
+    card = _earlier_card(resume_from)
+    return float(card.get("total_elapsed_s", card.get("elapsed_s", 0.0)))
+
+
+def _earlier_card(resume_from: str) -> dict:
+    """The training card beside a resume file ({} without one)."""
+    if not resume_from:
+        return {}
+    try:
+        return read_card(Path(resume_from).expanduser().with_suffix(".card.md"))
+    except (OSError, ValueError, IndexError):
+        return {}
+
+
+class WallClock:
+    """A run's elapsed and remaining wall time for its step reports, previews included.
+
+    The engine's reports time the optimiser steps alone; a preview every N steps can cost more than
+    the steps between them, so the remaining time is the steps left at the mean step time plus the
+    previews left at the mean preview time (the first preview's cost is counted once it is measured).
+    """
+
+    def __init__(self, steps: int, preview_every: int):
+        self.steps, self.every = steps, preview_every
+        self.began, self.first, self.preview_s, self.previews = time.perf_counter(), 0, 0.0, 0
+
+    def start(self, step: int) -> None:
+        self.began, self.first = time.perf_counter(), step
+
+    def previewed(self, seconds: float) -> None:
+        self.preview_s += seconds
+        self.previews += 1
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.began
+
+    def report(self, report):
+        """``report`` with wall-clock ``elapsed`` and ``remaining``."""
+        elapsed = self.elapsed()
+        done = report.step - self.first
+        step_s = (elapsed - self.preview_s) / max(done, 1)
+        previews_left = self.steps // self.every - report.step // self.every if self.every else 0
+        preview_s = self.preview_s / self.previews if self.previews else step_s
+        remaining = (self.steps - report.step) * step_s + previews_left * preview_s
+        return replace(report, elapsed=elapsed, remaining=remaining)
 
 
 def read_card(path) -> dict:

@@ -88,12 +88,14 @@ class CellOutput:
 
     After a page reload the front end no longer knows that output, so a request from another page
     connection also shows the HTML in :attr:`fallback` (a widget inside the form), with a sentence
-    asking to run the cell again.
+    asking to run the cell again. A form shown inside another form's widget (no cell of its own, so
+    no output a display id could rewrite: "Try it") sets :attr:`inside` and shows its results there.
     """
 
     def __init__(self, title: str):
         self.title = title
         self.fallback = widgets.HTML(value="")
+        self.inside = False  # results go to :attr:`fallback`, inside the widget, and nowhere else
         self._handle = None
         self._shown_in: str | None = None  # the page connection that ran the form's cell
         self._reloaded = False
@@ -116,6 +118,9 @@ class CellOutput:
 
     def show(self, text_html: str) -> None:
         """Rewrite the output below the widget (and the fallback after a reload)."""
+        if self.inside:
+            self.fallback.value = text_html
+            return
         if self._handle is not None:
             self._handle.update(HTML(text_html))
         if self._reloaded:
@@ -243,6 +248,8 @@ class FormShell:
         self._add_result(block)
         self._show_results()
         self.last_result = result
+        if getattr(result, "stopped", False):  # Stop ended it early: the result holds what it finished
+            self.status.value = "stopped (what it finished is below)"
         for callback in self._result_callbacks:
             callback()
         return result

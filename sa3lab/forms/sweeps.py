@@ -85,6 +85,7 @@ class SweepForm(NotebookForm):
         self.workers = widgets.IntText(
             value=workers, description="Ray workers", style=parts.STYLE, layout={"width": "260px"}
         )
+        self.workers_note = widgets.HTML()
         self.output = parts.text_field(output_dir, "Output folder")
         self.summary = widgets.HTML()
         self.live = widgets.HTML()
@@ -93,6 +94,7 @@ class SweepForm(NotebookForm):
             field.observe(self._update_summary, "value")
         for field in (self.duration, self.backend):
             field.observe(self._update_summary, "value")
+        self.workers.observe(self._show_ray_fields, "value")
         self.picker.observe(self._update_summary)
         self.backend.observe(self._show_ray_fields, "value")
         self._show_ray_fields()
@@ -109,7 +111,7 @@ class SweepForm(NotebookForm):
                 self.cfg,
                 self.backend,
                 self.address,
-                self.workers,
+                widgets.HBox([self.workers, self.workers_note]),
                 self.output,
                 self.summary,
                 self.live,
@@ -123,6 +125,8 @@ class SweepForm(NotebookForm):
     def _show_ray_fields(self, change=None) -> None:
         hidden = None if self.backend.value == "ray" else "none"
         self.address.layout.display = self.workers.layout.display = hidden
+        self.workers_note.layout.display = hidden
+        self.workers_note.value = f"<small>{html.escape(workers_text(self.workers.value))}</small>"
 
     def _update_summary(self, change=None) -> None:
         """The item count and estimate, or each problem in its own line, before anything runs."""
@@ -134,8 +138,12 @@ class SweepForm(NotebookForm):
         if problems:
             self.summary.value = "".join(render.message_html(p, "warning") for p in problems)
         else:
-            sentence = request.estimate(self.session.lab.machine).sentence()
+            sentence = request.estimate(self.session.lab.machine, self._loaded_models()).sentence()
             self.summary.value = render.message_html(sentence, "info")
+
+    def _loaded_models(self) -> set[str]:
+        """The models in the kernel's cache (the cache's keys start with the model's name or folder)."""
+        return {key.split("|")[0] for key in self.session.lab.core.cache.keys()}
 
     # ------------------------------------------------------------------ shell callbacks
 
@@ -164,6 +172,7 @@ class SweepForm(NotebookForm):
 
     def read(self) -> SweepRequest:
         self._started = None
+        self._update_summary()  # a prompts file edited on disk since is read again
         return self.request()  # checked once, when the sweep starts
 
     def stopped_text(self) -> str:
@@ -193,7 +202,10 @@ class SweepForm(NotebookForm):
         except (StopRequested, KeyboardInterrupt):
             if not seen:
                 raise
-            return sweeps.collect(request, seen[0], time.perf_counter() - start, stopped=True)
+            counts = seen[0]
+            counts.running, counts.stopped = 0, True
+            self.live.value = render.table_html(counts.rows())
+            return sweeps.collect(request, counts, time.perf_counter() - start, stopped=True)
 
     def render(self, result: SweepResult) -> str:
         rows = {
@@ -217,6 +229,16 @@ class SweepForm(NotebookForm):
             f"<div>{header}</div>{render.table_html(rows)}{''.join(failures)}"
             f"{gallery_html(result)}</div>"
         )
+
+
+def workers_text(workers: int) -> str:
+    """What the Ray workers field means: the actors the sweep starts at Run."""
+    if workers and workers > 0:
+        return f"Ray starts {workers} worker(s) at Run, each with its own copy of the model."
+    return (
+        "0: Ray starts one worker per GPU at Run (2 on a machine without GPUs), each with its own copy "
+        "of the model."
+    )
 
 
 def gallery_html(result: SweepResult) -> str:

@@ -30,14 +30,18 @@ from ..training import (
     TrainingResult,
     TrainingStopped,
     dataset_files,
+    estimate,
     remaining_text,
+    time_text,
 )
 from . import compat, parts
 from .generation import GenerationForm
 from .session import Session, shared_session
 from .shell import NotebookForm, StopRequested
 
-PRECISION_OPTIONS = [("keep (as loaded)", None), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
+KEEP = "keep"  # the precision option that keeps the loaded dtype (a Dropdown shows None as no choice)
+PRECISION_OPTIONS = [("keep (as loaded)", KEEP), ("bf16", "bf16"), ("fp16", "fp16"), ("fp32", "fp32")]
+UPLOADS = "uploads"  # uploaded datasets go to <output folder>/uploads/dataset-<id>
 LIVE_EVERY_S = 0.5  # the live panel is redrawn at most this often (and after the last step)
 SHOWN_PREVIEWS = 3  # newest previews in the live panel and the result
 SHOWN_CLIPS = 16  # clips listed in the caption editor
@@ -182,7 +186,7 @@ class TrainingForm(NotebookForm):
             value=duration, description="Clip length (s)", style=parts.STYLE, layout={"width": "260px"}
         )
         self.precision = widgets.Dropdown(
-            options=PRECISION_OPTIONS, value=None, description="Base precision", style=parts.STYLE
+            options=PRECISION_OPTIONS, value=KEEP, description="Base precision", style=parts.STYLE
         )
         self.seed = _int_box(seed, "Seed")
         self.name = parts.text_field(
@@ -195,16 +199,30 @@ class TrainingForm(NotebookForm):
             value=5.0, description="Preview length (s)", style=parts.STYLE, layout={"width": "260px"}
         )
         self.preview_steps = _int_box(50, "Preview steps")
+        self.estimate_note = widgets.HTML()  # before Start: about how long the run takes here
+        for field in (
+            self.steps,
+            self.batch,
+            self.duration,
+            self.preview_every,
+            self.preview_duration,
+            self.preview_steps,
+            self.resume,
+        ):
+            field.observe(self._update_estimate, "value")
+        self.picker.observe(self._update_estimate)
         self.live_html = ""  # the live panel: an output below the form, rewritten in place (display id)
         self.try_button = widgets.Button(description="Try it", icon="play", disabled=True)
         self.try_button.tooltip = "Open the newest LoRA file in a generation form"
         self.try_button.on_click(lambda _: self._open_try_form())
-        self.try_output = widgets.Output()
+        self.try_box = widgets.VBox()  # the try-it form, its results inside it (no cell of its own)
         self.try_form: GenerationForm | None = None
         self._live_handle = None
+        self.live_panel: _LivePanel | None = None  # the latest run's
         self._count = 0
         self._make_shell(self._inputs(), "Start training", "LoRA training form")
-        self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_output])
+        self._update_estimate()
+        self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_box])
 
     def _inputs(self) -> widgets.Widget:
         data = widgets.VBox([widgets.HBox([self.data_dir, self.upload]), self.show_clips, self.editor.widget])
@@ -220,7 +238,9 @@ class TrainingForm(NotebookForm):
             ]
         )
         files = widgets.VBox([self.name, self.resume, self.preview_prompt])
-        return widgets.VBox([self.picker.widget, data, adapter, run, files, widgets.HTML(HELP)])
+        return widgets.VBox(
+            [self.picker.widget, data, adapter, run, files, self.estimate_note, widgets.HTML(HELP)]
+        )
 
     # ------------------------------------------------------------------ showing
 
@@ -234,6 +254,27 @@ class TrainingForm(NotebookForm):
         if self._live_handle is not None:
             self._live_handle.update(HTML(block))
 
+    def _update_estimate(self, change=None) -> None:
+        """About how long the run takes on this machine, by part (empty while a value cannot be used)."""
+        values = {
+            "model": self.picker.value or "",
+            "steps": self.steps.value,
+            "batch_size": self.batch.value,
+            "duration": self.duration.value,
+            "resume_from": self.resume.value.strip(),
+            "preview_every": self.preview_every.value,
+            "preview_duration": self.preview_duration.value,
+            "preview_steps": self.preview_steps.value,
+        }
+        try:
+            lab = self.session.lab
+            loaded = {key.split("|")[0] for key in lab.core.cache.keys()}
+            parts_s = estimate(lab.machine, loaded, **values)
+        except (ValueError, TypeError):
+            self.estimate_note.value = ""
+            return
+        self.estimate_note.value = f"<small>{html.escape(estimate_text(parts_s, lab.machine))}</small>"
+
     # ------------------------------------------------------------------ dataset
 
     def _uploaded(self, change) -> None:
@@ -242,9 +283,10 @@ class TrainingForm(NotebookForm):
         if not files:
             return
         current = self.data_dir.value.strip()
-        folder = Path(current) if current.startswith(str(parts.UPLOADS)) else None
+        uploads = Path(self.output_dir).expanduser() / UPLOADS
+        folder = Path(current) if current and Path(current).parent == uploads else None
         if folder is None or not folder.is_dir():
-            folder = parts.UPLOADS / f"dataset-{uuid.uuid4().hex[:8]}"
+            folder = uploads / f"dataset-{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files:
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(str(name)).name) or "clip"
@@ -252,6 +294,9 @@ class TrainingForm(NotebookForm):
         compat.clear_upload(self.upload)
         self.data_dir.value = str(folder)
         self._show_clips()
+        self.editor.note.value += (
+            f"<br><small>{len(files)} uploaded file(s) saved in {html.escape(str(folder))}.</small>"
+        )
 
     def _show_clips(self) -> None:
         folder = Path(self.data_dir.value.strip()).expanduser()
@@ -286,7 +331,7 @@ class TrainingForm(NotebookForm):
             alpha=alpha[0] if alpha else None,
             include=self.include.value.strip(),
             exclude=self.exclude.value.strip(),
-            base_precision=self.precision.value,
+            base_precision=None if self.precision.value == KEEP else self.precision.value,
             duration=float(self.duration.value),
             seed=int(self.seed.value),
             resume_from=self.resume.value.strip(),
@@ -299,17 +344,20 @@ class TrainingForm(NotebookForm):
         return request
 
     def execute(self, request: TrainingRequest, progress) -> TrainingResult:
-        live = _LivePanel(self._set_live)
+        live = self.live_panel = _LivePanel(self._set_live)
         try:
-            return self.session.lab.train(
+            result = self.session.lab.train(
                 request,
                 pasted_token=self.session.token,
                 progress=_StopAfterStep(progress),
                 on_step=live.step,
                 on_preview=live.preview,
             )
-        finally:
-            live.finish()
+        except BaseException:
+            live.draw()  # the last state stays in view beside the message
+            raise
+        live.finish()  # one line: the result shows the loss curve and the previews
+        return result
 
     def render(self, result: TrainingResult) -> str:
         self._count += 1
@@ -334,7 +382,7 @@ class TrainingForm(NotebookForm):
             "adapter": f"{config['adapter_type']} · rank {config['rank']} · alpha {config['alpha']:g}",
             "dataset": f"{result.clips} clip(s) · sha256 {result.dataset_hash[:16]}…",
             "loss": f"{result.losses[0]:.4f} (step 1) → {result.losses[-1]:.4f} (step {result.step})",
-            "time": f"{remaining_text(result.elapsed_s)} · peak memory {_gib(result.peak_memory_bytes)}",
+            "time": f"{time_text(result)} · peak memory {_gib(result.peak_memory_bytes)}",
         }
         return render.result_html(header, [f"<div style='flex:1 1 360px'>{plot}</div>", *clips], rows)
 
@@ -368,55 +416,78 @@ class TrainingForm(NotebookForm):
             duration=float(self.duration.value),
             seed=int(self.seed.value),
         )
-        self.try_output.clear_output()
-        with self.try_output:
-            self.try_form.display()
+        # Shown inside this form's widget: its results go into the form itself, since an output
+        # displayed from a button's callback is one that later display updates cannot reach.
+        self.try_form.shell.output.inside = True
+        self.try_box.children = [self.try_form.widget]
 
 
 class _LivePanel:
-    """Step, loss curve, elapsed / remaining time, memory and the newest previews, redrawn in place."""
+    """Step, loss curve, elapsed / remaining time, memory and the newest previews, redrawn in place.
+
+    Each preview's player and spectrogram are made once, when it arrives; a redraw reuses them.
+    """
 
     def __init__(self, show):
         self.show, self.report, self.previews = show, None, []
         self.losses: list[float] = []
+        self.first_step = 1  # the step of the first loss (after a resume, where it goes on)
         self._drawn = 0.0
 
     def step(self, report) -> None:
+        if not self.losses:
+            self.first_step = report.step
         self.report = report
         self.losses.append(report.loss)
         if time.perf_counter() - self._drawn >= LIVE_EVERY_S or report.step == report.steps:
             self.draw()
 
     def preview(self, step: int, audio, sample_rate: int) -> None:
-        self.previews = [*self.previews, (step, audio, sample_rate)][-SHOWN_PREVIEWS:]
+        block = (
+            "<div style='flex:1 1 320px;margin-right:8px'>"
+            f"<small>preview at step {step}</small>{render.audio_html(audio, sample_rate)}"
+            f"{render.image_html(render.spectrogram_jpeg(audio, sample_rate), 'image/jpeg', 'spectrogram')}"
+            "</div>"
+        )
+        self.previews = [*self.previews, block][-SHOWN_PREVIEWS:]
         self.draw()
 
-    def finish(self) -> None:
-        if self.report is not None:
-            self.draw()
-
-    def draw(self) -> None:
-        self._drawn = time.perf_counter()
+    def _line(self) -> str:
         r = self.report
-        if r is None:
-            return
-        line = (
+        return (
             f"step {r.step}/{r.steps} · loss {r.loss:.4f} · elapsed {remaining_text(r.elapsed)} · "
             f"remaining about {remaining_text(r.remaining)} · memory {_gib(r.memory_bytes)}"
         )
-        plot = render.image_html(render.loss_png(self.losses, title="loss (this run)"), "image/png", "loss")
-        previews = "".join(
-            "<div style='flex:1 1 320px;margin-right:8px'>"
-            f"<small>preview at step {step}</small>{render.audio_html(audio, rate)}"
-            f"{render.image_html(render.spectrogram_jpeg(audio, rate), 'image/jpeg', 'spectrogram')}"
-            "</div>"
-            for step, audio, rate in self.previews
-        )
+
+    def finish(self) -> None:
+        """After the run: its last line only (the result shows the loss curve and the previews)."""
+        if self.report is not None:
+            self.show(
+                "<div class='sa3lab-training-live'><b>Training ended</b> · "
+                f"{html.escape(self._line())} (the loss curve and previews are in the result)</div>"
+            )
+
+    def draw(self) -> None:
+        self._drawn = time.perf_counter()
+        if self.report is None:
+            return
+        loss = render.loss_png(self.losses, title="loss (this run)", first_step=self.first_step)
+        plot = render.image_html(loss, "image/png", "loss")
         self.show(
             "<div class='sa3lab-training-live'>"
-            f"<div><b>Training</b> · {html.escape(line)}</div>{plot}"
-            f"<div style='display:flex;flex-flow:row wrap'>{previews}</div></div>"
+            f"<div><b>Training</b> · {html.escape(self._line())}</div>{plot}"
+            f"<div style='display:flex;flex-flow:row wrap'>{''.join(self.previews)}</div></div>"
         )
+
+
+def estimate_text(parts_s: dict[str, float], machine) -> str:
+    """ "About 2 min 10 s on this machine (loading 4 s, steps 1 min 30 s, previews 36 s) ..."."""
+    shown = [f"{name} {remaining_text(seconds)}" for name, seconds in parts_s.items() if seconds > 0]
+    where = "the GPU" if machine.cuda or machine.mps else "this machine's CPU"
+    return (
+        f"About {remaining_text(sum(parts_s.values()))} on {where} ({', '.join(shown)}): a rough "
+        "estimate from the model's size; the live panel shows the measured times."
+    )
 
 
 def _int_box(value: int, description: str) -> widgets.IntText:

@@ -1,9 +1,15 @@
 """The sweep form (sa3lab.forms.sweeps): widgets make the request, a stopped sweep shows what it finished."""
 
 import html
+import re
 
 import pytest
 from sweep_helpers import PROMPTS, StopAfter
+
+
+def text_of(view: str) -> str:
+    """The words an HTML block shows, one space apart."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", view)).split())
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +43,7 @@ def test_a_stopped_sweep_shows_the_items_it_finished(tmp_path):
     view = form.render(result)
     said = f"Stopped: 2 of 6 items are saved in {tmp_path}; run the sweep again to make the others."
     assert html.escape(said) in view and view.count("<audio") == 2
-    assert "done</th><td style='text-align:left'>2 of 6" in view
+    assert "done 2 of 6" in text_of(view)
 
 
 def test_an_interrupt_after_items_were_saved_says_how_many_not_nothing_was_generated(tmp_path, monkeypatch):
@@ -68,3 +74,63 @@ def test_an_interrupt_after_items_were_saved_says_how_many_not_nothing_was_gener
     )
     monkeypatch.setattr(empty.shell.progress, "step", StopAfter(0).step)
     assert empty.run() is None and html.escape(STOPPED_TEXT) in empty.shell.message.value
+
+
+def test_a_csv_summary_counts_rows_with_their_own_seeds_as_the_run_does(tmp_path):
+    """Issue 24: "4 items (3 prompts x 4 seeds x 3 settings)" multiplied counts that do not multiply."""
+    from sa3lab.forms.sweeps import SweepForm
+
+    pack = tmp_path / "pack.csv"
+    pack.write_text("prompt,seed\nkick,9\nsnare,\nhat,5\n")
+    form = SweepForm(model="demo", prompts=str(pack), seeds=[1, 2], duration=1.0, output_dir=str(tmp_path))
+    assert len(form.read().items()) == 4  # kick 9, snare 1 and 2, hat 5
+    said = text_of(form.summary.value)
+    assert said.startswith(
+        "4 items from 3 prompt rows (a row with its own seed or settings makes only those; 4 seeds and "
+        "1 setting in all); about "
+    )
+    form.prompt_file.value, form.prompts.value = "", "rain\nwind"
+    assert text_of(form.summary.value).startswith("4 items (2 prompts x 2 seeds x 1 setting); about ")
+
+
+def test_a_prompts_file_corrected_on_disk_is_read_again_at_run(tmp_path):
+    """Issue 24: a corrected CSV kept its old error until another field changed."""
+    from sa3lab.forms.sweeps import SweepForm
+
+    pack = tmp_path / "pack.csv"
+    pack.write_text("prompt,seed\nkick,x\n")
+    form = SweepForm(model="demo", prompts=str(pack), duration=1.0, output_dir=str(tmp_path / "out"))
+    assert "Line 2 of pack.csv: the seed 'x' is not a whole number." in html.unescape(form.summary.value)
+    pack.write_text("prompt,seed\nkick,3\n")  # fixed in an editor; no field of the form changes
+    result = form.run()
+    assert result is not None and [r["seed"] for r in result.records] == [3]
+    assert "not a whole number" not in html.unescape(form.summary.value)
+    assert "1 item (1 prompt x 1 seed x 1 setting)" in html.unescape(form.summary.value)
+
+
+def test_after_stop_the_table_and_the_status_say_stopped_with_what_was_saved(tmp_path, monkeypatch):
+    """Issue 24: after Stop the table said "running 6 · time left 24 s" and the status "done"."""
+    from sa3lab.forms.shell import StopRequested
+    from sa3lab.forms.sweeps import SweepForm
+
+    form = SweepForm(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path))
+    monkeypatch.setattr(form.shell.progress, "step", StopAfter(2, StopRequested).step)
+    result = form.run()
+    assert result is not None and result.stopped
+    assert form.shell.status.value == "stopped (what it finished is below)"
+    live = text_of(form.live.value)
+    assert "state stopped: 2 saved running 0 " in live and "time left" not in live
+    shown = text_of(form.shell.results_html())
+    assert "state stopped: 2 saved running 0 " in shown and "time left" not in shown
+
+
+def test_the_ray_workers_field_says_what_its_number_means(tmp_path):
+    from sa3lab.forms.sweeps import SweepForm
+
+    form = SweepForm(model="demo", prompts=PROMPTS, backend="ray", output_dir=str(tmp_path))
+    assert form.workers_note.layout.display is None
+    assert "0: Ray starts one worker per GPU at Run (2 on a machine without GPUs)" in form.workers_note.value
+    form.workers.value = 3
+    assert "Ray starts 3 worker(s) at Run" in form.workers_note.value
+    form.backend.value = "local"
+    assert form.workers_note.layout.display == "none"

@@ -214,6 +214,36 @@ def test_counts_and_estimate_cover_prompts_seeds_and_the_grid(lab, tmp_path):
     assert 15 < per_item_on_2_threads < 30  # docs/performance.md: 21.2 s for 30 s of audio
 
 
+def test_the_estimate_counts_every_stage_a_run_times_and_is_near_a_measured_run(tmp_path):
+    """Issue 24: estimates ran 3-12x low (no load, no text encoder, no decoding, no per-step cost of a
+    small model). The estimate now has the stages a run's record times, plus the load of a model
+    that is not in the cache; a cold demo sweep takes about what it says (a generous factor)."""
+    import time
+
+    lab = Lab()  # nothing loaded yet
+    request = SweepRequest(
+        model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, output_dir=str(tmp_path)
+    )
+    cold = request.estimate(lab.machine)
+    warm = request.estimate(lab.machine, loaded={"demo"})
+    assert cold.stages["load"] > 0 and warm.stages["load"] == 0
+    assert cold.seconds == pytest.approx(warm.seconds + cold.stages["load"])
+    assert "loading the model included" in cold.sentence() and "loading" not in warm.sentence()
+    longer = SweepRequest(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=5.0).estimate(lab.machine)
+    assert longer.stages["decoding"] > cold.stages["decoding"]
+    guided = SweepRequest(model="demo", prompts=PROMPTS, seeds=[1, 2], duration=1.0, cfg_scale=3.0)
+    assert guided.estimate(lab.machine).stages["sampling"] > 1.9 * cold.stages["sampling"]
+    start = time.perf_counter()
+    result = lab.sweep(request)
+    wall = time.perf_counter() - start
+    for record in result.records:
+        sidecar = json.loads((tmp_path / record["file"]).with_suffix(".json").read_text())
+        timed = {k for k, v in sidecar["timings"].items() if v > 0.001 and k not in ("total", "access_check")}
+        assert timed <= set(cold.stages), timed - set(cold.stages)
+    assert all(seconds > 0 for seconds in cold.stages.values())
+    assert wall / 6 < cold.seconds < wall * 6, (cold.stages, wall)
+
+
 def test_prompt_files_give_per_row_duration_negative_prompt_and_seed(tmp_path):
     csv_file = tmp_path / "pack.csv"
     csv_file.write_text("prompt,duration,negative_prompt,seed\nkick,0.5,,\nsnare,,noise,9\n")

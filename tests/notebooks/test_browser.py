@@ -445,3 +445,42 @@ def test_results_of_four_open_notebooks_show_after_every_one_of_six_reloads(brow
     finally:
         page.close()
         shutil.rmtree(root / output_dir, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_try_it_shows_its_result_in_jupyterlab(browser, lab_server):
+    """Issue 24: notebook 04's "Try it" form generated and saved its WAV, but no player appeared."""
+    output_dir = str(lab_server[2] / "outputs-try-it")
+    parameters = {**EXPORT_PARAMETERS["04_train_lora.ipynb"], "OUTPUT_DIR": output_dir, "RUN": True}
+    page = open_notebook(browser, lab_server, "04_train_lora.ipynb", **parameters)
+    try:
+        try_it = page.locator(".jp-OutputArea .widget-button", has_text="Try it").first
+        try_it.wait_for()
+        # trained (a preview in its result), then the try-it cell's own run: two players
+        page.wait_for_function("() => document.querySelectorAll('.sa3lab-result audio').length >= 2")
+        page.wait_for_function(KERNEL_READY)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-button')]"
+            ".some(b => b.textContent.includes('Try it') && !b.disabled)"
+        )
+        before = page.locator(".jp-OutputArea .sa3lab-result audio").count()
+        try_it.click()
+        generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-OutputArea .widget-button')]"
+            ".filter(b => b.textContent.includes('Generate')).length === 2"
+        )
+        generate.first.click()  # the try-it form inside the training form's output (cell order)
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.jp-OutputArea .sa3lab-result audio').length > {before}"
+        )
+        form_output = page.locator(".jp-OutputArea", has=page.locator(".widget-button", has_text="Try it"))
+        assert form_output.first.locator(".sa3lab-result audio").count() >= 1
+        assert form_output.first.locator(".sa3lab-result img[alt='spectrogram']").count() >= 1
+        shot(page, "04_try_it_result.png")
+    except Exception:
+        shot(page, "04_try_it_failure.png")
+        raise
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)

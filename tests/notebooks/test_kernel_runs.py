@@ -135,7 +135,7 @@ def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_re
     front_end.click("Start training")
     training_step(front_end, 1)
     front_end.click("Stop")
-    wait_for_label(front_end, "done$")
+    wait_for_label(front_end, r"stopped \(what it finished is below\)$")  # not "done" (issue 24)
     first = front_end.evaluate(
         "[form.shell.last_result.step, form.shell.last_result.stopped, form.resume.value]"
     )
@@ -146,7 +146,7 @@ def test_stop_and_interrupt_in_a_kernel_end_after_a_step_and_save_a_file_that_re
     front_end.click("Start training")  # resumes from the file Stop saved
     training_step(front_end, first[0] + 2)
     front_end.km.interrupt_kernel()
-    wait_for_label(front_end, "done$")
+    wait_for_label(front_end, r"stopped \(what it finished is below\)$")
     second = front_end.evaluate(
         "[form.shell.last_result.step, form.shell.last_result.stopped, form.shell.last_error]"
     )

@@ -119,15 +119,18 @@ def test_the_sweeps_notebook_runs_headless_with_each_backend(backend, tmp_path, 
         MODEL="demo",
         PROMPTS=PROMPTS,
         SEEDS=[1, 2],
+        STEPS=4,
+        CFG=[1, 2],  # a list: the grid
         BACKEND=backend,
         OUTPUT_DIR=str(folder),
     )
     records = manifest(folder)
-    assert len(records) == 6 and {r["status"] for r in records} == {"done"}
+    assert len(records) == 12 and {r["status"] for r in records} == {"done"}
+    assert {(r["settings"]["steps"], r["settings"]["cfg_scale"]) for r in records} == {(4, 1), (4, 2)}
     (result,) = [o["data"]["text/html"] for o in outputs(nb) if "sa3lab-sweep" in str(o.get("data", {}))]
     result = "".join(result)
-    assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 6
-    assert result.count("data:image/jpeg") == 6 and f">{backend}</td>" in result
+    assert result.count("sa3lab-sweep-prompt") == 3 and result.count("<audio") == 12
+    assert result.count("data:image/jpeg") == 12 and f">{backend}</td>" in result
     assert not [o for o in outputs(nb) if o["output_type"] == "stream"]  # no Ray or library log lines
 
 
