@@ -234,7 +234,7 @@ def test_a_resumed_run_counts_its_parameters_total_time_and_plots_from_its_real_
     first = read_card(stopped.card_path)
     assert first["trainable_parameters"] > 0  # was 0: counted after the adapters were taken off
     trained = {k: t for k, t in load_file(stopped.lora_path).items() if not k.endswith("baked_vnorm_row")}
-    assert first["trainable_parameters"] == sum(t.numel() for t in trained.values())  # baked norms are derived
+    assert first["trainable_parameters"] == sum(t.numel() for t in trained.values())  # norms are derived
     assert form.live_panel.first_step == 1
     form.shell.status.unobserve_all("value")
 
