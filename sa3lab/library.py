@@ -47,6 +47,7 @@ from .runs import atomic_write
 DISPLAY_BUDGET_BYTES = 10_000_000  # Colab's display data limit per notebook
 RESULT_SHARE_BYTES = 420_000  # one 30 s form result: 20 of them leave a library page's room
 PAGE_BYTES = 1_200_000  # embedded players of one library page: three 30 s runs
+CACHED_PAGES = 3  # pages whose players are kept rendered, so turning back answers at once
 PAGE_RUNS = 3  # runs per library page
 MAX_NOTES = 5  # note lines shown for unreadable records (then a count)
 BLOCK_SECONDS = 10  # exports are written in blocks: one long OGG Vorbis write crashes libsndfile
@@ -309,7 +310,7 @@ class Library:
 
     def __init__(self, folder=defaults.OUTPUT_DIR):
         self.folder = Path(folder)
-        self._clips: dict[tuple, str] = {}  # rendered players of the last page, by file and version
+        self._clips: dict[tuple, str] = {}  # rendered players of the last pages, by file and version
 
     def scan(self) -> Listing:
         """Every run with a readable record, newest first (batch items in their order).
@@ -537,5 +538,7 @@ class Library:
             used += len(player)
             shown.add(str(run.wav))
             parts.append(self._entry(run, player))
-        self._clips = {key: value for key, value in self._clips.items() if key[0] in shown}
+        kept = [key for key in self._clips if key[0] not in shown][-(CACHED_PAGES - 1) * page_runs :]
+        kept += [key for key in self._clips if key[0] in shown]  # the page on show, newest
+        self._clips = {key: self._clips[key] for key in kept}
         return "<div class='sa3lab-library'>" + "".join(parts) + "</div>"

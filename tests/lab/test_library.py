@@ -167,3 +167,16 @@ def test_the_library_uses_the_forms_words_and_units_as_the_result_cards_do(out, 
     assert table.count("<td style='text-align:left'>") == len(
         rows
     )  # beside their labels, whatever the page's CSS
+
+
+def test_a_page_seen_before_is_shown_again_without_rendering_its_players_again(out, monkeypatch):
+    for seed in range(4):
+        generate(out, seed=seed)
+    rendered = []
+    clip_html = render.clip_html
+    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
+    view, listing = Library(out), Library(out).scan()
+    first = view.page_html(listing, 0, page_runs=2)
+    view.page_html(listing, 1, page_runs=2)
+    assert len(rendered) == 4
+    assert view.page_html(listing, 0, page_runs=2) == first and len(rendered) == 4  # turning back: at once
