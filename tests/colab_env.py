@@ -32,28 +32,39 @@ def read_pins(path: Path) -> dict[str, str]:
     return {canonicalize_name(n): v for n, v in (line.split("==") for line in lines if line)}
 
 
-@pytest.fixture(scope="session")
-def colab_python() -> Path:
-    """The Colab-like environment's Python, or a skip (a failure under ``SA3LAB_COLAB_VENV``)."""
-    python = COLAB_VENV / "bin" / "python"
+def built_python(venv: Path, variable: str, what: str, target: str) -> Path:
+    """The Python of the environment ``venv``, or a skip (a failure when ``variable`` names it)."""
+    python = venv / "bin" / "python"
     if not python.exists():
-        reason = f"the Colab-like environment {COLAB_VENV} is not built: run `make colab-env`"
-        if "SA3LAB_COLAB_VENV" in os.environ:
+        reason = f"the {what} environment {venv} is not built: run `make {target}`"
+        if variable in os.environ:
             pytest.fail(reason)
         pytest.skip(reason)
     return python
 
 
+def kernel_spec(python: Path, name: str, display_name: str, tmp_path: Path, monkeypatch) -> str:
+    """Name of a kernelspec that starts a kernel with ``python`` (for papermill/nbclient)."""
+    spec = tmp_path / "jupyter" / "kernels" / name
+    spec.mkdir(parents=True)
+    argv = [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": display_name, "language": "python"})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    return name
+
+
+@pytest.fixture(scope="session")
+def colab_python() -> Path:
+    """The Colab-like environment's Python, or a skip (a failure under ``SA3LAB_COLAB_VENV``)."""
+    return built_python(COLAB_VENV, "SA3LAB_COLAB_VENV", "Colab-like", "colab-env")
+
+
 @pytest.fixture
 def colab_kernel(colab_python, tmp_path, monkeypatch) -> str:
     """Name of a kernelspec that starts a kernel in the Colab-like environment (for papermill/nbclient)."""
-    spec = tmp_path / "jupyter" / "kernels" / COLAB_KERNEL
-    spec.mkdir(parents=True)
-    argv = [str(colab_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec_json = {"argv": argv, "display_name": "Colab-like", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(spec_json))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    return COLAB_KERNEL
+    return kernel_spec(colab_python, COLAB_KERNEL, "Colab-like", tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")

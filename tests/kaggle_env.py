@@ -11,11 +11,11 @@ test-all`` and CI do): then its absence is a failure.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
+from colab_env import built_python, kernel_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 KAGGLE_PINS = ROOT.parent / "shared" / "runtimes" / "kaggle-core-pins.txt"
@@ -26,22 +26,10 @@ KAGGLE_KERNEL = "sa3lab-kaggle"
 @pytest.fixture(scope="session")
 def kaggle_python() -> Path:
     """The Kaggle-like environment's Python, or a skip (a failure under ``SA3LAB_KAGGLE_VENV``)."""
-    python = KAGGLE_VENV / "bin" / "python"
-    if not python.exists():
-        reason = f"the Kaggle-like environment {KAGGLE_VENV} is not built: run `make kaggle-env`"
-        if "SA3LAB_KAGGLE_VENV" in os.environ:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return python
+    return built_python(KAGGLE_VENV, "SA3LAB_KAGGLE_VENV", "Kaggle-like", "kaggle-env")
 
 
 @pytest.fixture
 def kaggle_kernel(kaggle_python, tmp_path, monkeypatch) -> str:
     """Name of a kernelspec that starts a kernel in the Kaggle-like environment (for papermill/nbclient)."""
-    spec = tmp_path / "jupyter" / "kernels" / KAGGLE_KERNEL
-    spec.mkdir(parents=True)
-    argv = [str(kaggle_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    spec_json = {"argv": argv, "display_name": "Kaggle-like", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(spec_json))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    return KAGGLE_KERNEL
+    return kernel_spec(kaggle_python, KAGGLE_KERNEL, "Kaggle-like", tmp_path, monkeypatch)
