@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from .. import catalog, defaults, drive
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
-from . import compat, kernel
+from . import compat, kernel, parts
 from .shell import CellOutput
 
 TITLE_CHARS = 110  # a run's line in the picker
@@ -69,7 +69,7 @@ class LibraryForm:
         self.older = widgets.Button(description="Older", icon="arrow-right")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.page_label = widgets.Label()
-        self.choice = widgets.Dropdown(description="Run", options=[], layout={"width": "680px"})
+        self.choice = widgets.Dropdown(description="Run", options=[], layout=parts.WIDE)
         self.load_button = widgets.Button(description="Load into the form", icon="upload", layout=AUTO)
         self.clear_button = widgets.Button(description="Clear the form's results", icon="eraser", layout=AUTO)
         formats = export_formats()
@@ -112,17 +112,18 @@ class LibraryForm:
             form.shell.on_result(lambda: self._do(self.refresh, "Adding the new result"))
         self.choice.observe(lambda _: setattr(self.really, "value", False), "value")
 
-        rows = [widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label]), self.choice]
+        pages = widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label], layout=parts.ROW)
+        rows = [pages, self.choice]
         form_buttons = [self.load_button] if hasattr(form, "fill") else []
         form_buttons += [self.clear_button] if hasattr(form, "shell") else []
         if form_buttons:
-            rows.append(widgets.HBox(form_buttons))
+            rows.append(widgets.HBox(form_buttons, layout=parts.ROW))
         export_row = [self.format, self.export_button] + ([self.download_button] if self.colab else [])
         everything = [self.all_button] + ([self.drive_button] if self.colab else [])
         rows += [
-            widgets.HBox(export_row),
-            widgets.HBox(everything),
-            widgets.HBox([self.really, self.delete_button]),
+            widgets.HBox(export_row, layout=parts.ROW),
+            widgets.HBox(everything, layout=parts.ROW),
+            widgets.HBox([self.really, self.delete_button], layout=parts.ROW),
         ]
         rows += [self.message, self.output.fallback] + ([self.downloads] if self.colab else [])
         self.widget = widgets.VBox(rows)

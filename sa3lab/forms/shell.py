@@ -141,7 +141,9 @@ class FormShell:
         self._secrets, self.title = secrets, title
         self.run_button = widgets.Button(description=run_label, button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
-        self.bar = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"width": "320px"})
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=1, description="", layout={"width": "320px", "max_width": "100%"}
+        )
         self.status = widgets.Label(value="")
         self.message = widgets.HTML(value="")
         self.output = CellOutput(title)
@@ -159,7 +161,10 @@ class FormShell:
         self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
-        controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
+        controls = widgets.HBox(
+            [self.run_button, self.stop_button, self.bar, self.status],
+            layout={"flex_flow": "row wrap", "align_items": "center"},
+        )
         self.widget = widgets.VBox([inputs, controls, self.message, self.fallback])
 
     # ------------------------------------------------------------------ showing

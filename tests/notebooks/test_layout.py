@@ -1,0 +1,99 @@
+"""The forms fit a laptop: at 1000 px (JupyterLab with its file browser open) and 1600 px, in JupyterLab
+and Notebook 7, every control of the generation, library, sweep and training forms lies inside the visible
+output area and keeps a usable width. Measured with bounding boxes; screenshots go to test-artifacts/.
+"""
+
+import shutil
+
+import pytest
+from browser_fixtures import ARTIFACTS, KERNEL_READY, open_notebook, out_of_place
+from parity import MODELS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+WIDTHS = (1000, 1600)
+OPEN_FILE_BROWSER = """async () => {
+    const app = window.jupyterapp;
+    if (!app.commands.hasCommand('filebrowser:activate')) return false;  // Notebook 7: no side panel
+    await app.commands.execute('filebrowser:activate');
+    return !app.shell.leftCollapsed;
+}"""
+
+
+def check_fits(page, app: str, what: str) -> None:
+    """Screenshot of every width, and no control of the page's output areas out of place in any."""
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        if app == "jupyterlab" and width == min(WIDTHS):
+            assert page.evaluate(OPEN_FILE_BROWSER), "the file browser did not open"
+        page.wait_for_timeout(500)  # the layout settles
+        problems += [f"{width} px: {p}" for p in out_of_place(page)]
+        page.set_viewport_size({"width": width, "height": 2400})  # tall: a whole form in each screenshot
+        forms = page.locator(".jp-OutputArea-output:has(.widget-box)")
+        for i in range(forms.count()):
+            ARTIFACTS.mkdir(exist_ok=True)
+            forms.nth(i).screenshot(path=str(ARTIFACTS / f"layout_{what}_{i}_{app}_{width}.png"))
+    assert not problems, "\n".join(problems)
+
+
+def click_tab(page, title: str) -> None:
+    page.locator(".jp-OutputArea .widget-tab .lm-TabBar-tab", has_text=title).first.click()
+    page.wait_for_timeout(300)
+
+
+@pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
+def test_the_generation_and_library_forms_fit(browser, lab_server, app):
+    output_dir = str(lab_server[2] / f"outputs-layout-{app}")
+    page = open_notebook(
+        browser, lab_server, "01_standard_collection.ipynb", app, MODEL="demo", DURATION=1.0,
+        OUTPUT_DIR=output_dir,
+    )  # fmt: skip
+    try:
+        generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
+        generate.click()
+        page.wait_for_selector(".jp-OutputArea .sa3lab-result audio")
+        page.wait_for_function(KERNEL_READY)
+        page.get_by_text("LoRA (none").first.click()  # the LoRA pane opens
+        page.locator(".jp-OutputArea .widget-button", has_text="Add a LoRA file").first.click()
+        page.locator(".jp-OutputArea .widget-button .fa-trash").first.wait_for()
+        page.get_by_text("Advanced settings").first.click()
+        page.locator(".jp-OutputArea .widget-button", has_text="Refresh").first.click()
+        page.wait_for_selector(".sa3lab-library .sa3lab-run audio")
+        for title in ("Audio to audio", "Inpaint", "Continue", "Text to audio"):
+            click_tab(page, title)
+            check_fits(page, app, f"01_{title.split()[0].lower()}")
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
+def test_the_sweep_form_fits(browser, lab_server, app):
+    output_dir = str(lab_server[2] / f"sweeps-layout-{app}")
+    page = open_notebook(
+        browser, lab_server, "05_batch_sweeps.ipynb", app, MODEL="demo", OUTPUT_DIR=output_dir
+    )
+    try:
+        page.locator(".jp-OutputArea .widget-button", has_text="Run sweep").first.wait_for()
+        page.wait_for_function(KERNEL_READY)
+        check_fits(page, app, "05")
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
+def test_the_training_form_fits(browser, lab_server, app):
+    output_dir = str(lab_server[2] / f"training-layout-{app}")
+    page = open_notebook(
+        browser, lab_server, "04_train_lora.ipynb", app, MODEL=str(MODELS / "small-music-base"), STEPS=2,
+        DURATION=0.5, OUTPUT_DIR=output_dir,
+    )  # fmt: skip
+    try:
+        page.locator(".jp-OutputArea .widget-button", has_text="Generate").first.wait_for()
+        page.wait_for_function(KERNEL_READY)
+        check_fits(page, app, "04")
+    finally:
+        page.close()
+        shutil.rmtree(output_dir, ignore_errors=True)
