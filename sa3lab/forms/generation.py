@@ -126,6 +126,7 @@ class GenerationForm(NotebookForm):
         self.idea = parts.text_field(
             "", "Idea", "a short idea, e.g. rainy lo-fi beat with soft keys", wide=False
         )
+        self.idea.layout.width = "520px"  # the whole example shows
         self.preset = widgets.Dropdown(
             options=prompt_style.PRESETS, description="Preset", layout={"width": "170px"}
         )

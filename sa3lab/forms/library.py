@@ -83,7 +83,7 @@ class LibraryForm:
             description="Keep results on Google Drive", icon="cloud", layout=AUTO
         )
         self.drive_root = drive.DRIVE_ROOT
-        self.really = widgets.Checkbox(value=False, description="really delete", indent=False)
+        self.really = widgets.Checkbox(value=False, description="really delete", indent=False, layout=AUTO)
         self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger")
         note = missing_formats_note()
         self.message = widgets.HTML(message_html(note, "info") if note else "")

@@ -16,7 +16,7 @@ from ..runs import RunResult, random_seed
 from . import compat
 
 STYLE = {"description_width": "130px"}
-WIDE = {"width": "100%", "max_width": "680px"}  # the output area's width, up to 680 px
+WIDE = {"width": "calc(100% - 4px)", "max_width": "680px"}  # the output area's width (less margins)
 NARROW = {"width": "340px", "max_width": "100%"}
 ROW = {"flex_flow": "row wrap"}  # a row of controls wraps onto the next line rather than clip
 LOCAL = "__local__"

@@ -12,6 +12,9 @@ from parity import MODELS
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WIDTHS = (1000, 1600)
+SHOWN = ", ".join(
+    f"{area}:has(.widget-box, .sa3lab-result)" for area in (".jp-OutputArea-output", ".output_subarea")
+)
 OPEN_FILE_BROWSER = """async () => {
     const app = window.jupyterapp;
     if (!app.commands.hasCommand('filebrowser:activate')) return false;  // Notebook 7: no side panel
@@ -29,8 +32,8 @@ def check_fits(page, app: str, what: str) -> None:
             assert page.evaluate(OPEN_FILE_BROWSER), "the file browser did not open"
         page.wait_for_timeout(500)  # the layout settles
         problems += [f"{width} px: {p}" for p in out_of_place(page)]
-        page.set_viewport_size({"width": width, "height": 2400})  # tall: a whole form in each screenshot
-        forms = page.locator(".jp-OutputArea-output:has(.widget-box)")
+        page.set_viewport_size({"width": width, "height": 4000})  # tall: a whole form in each screenshot
+        forms = page.locator(SHOWN)
         for i in range(forms.count()):
             ARTIFACTS.mkdir(exist_ok=True)
             forms.nth(i).screenshot(path=str(ARTIFACTS / f"layout_{what}_{i}_{app}_{width}.png"))
@@ -91,8 +94,10 @@ def test_the_training_form_fits(browser, lab_server, app):
         DURATION=0.5, OUTPUT_DIR=output_dir,
     )  # fmt: skip
     try:
-        page.locator(".jp-OutputArea .widget-button", has_text="Generate").first.wait_for()
+        page.locator(".jp-OutputArea .widget-button", has_text="Start training").first.wait_for()
         page.wait_for_function(KERNEL_READY)
+        page.locator(".jp-OutputArea .widget-button", has_text="Show clips").first.click()  # the captions
+        page.locator(".jp-OutputArea .widget-textarea").nth(1).wait_for()
         check_fits(page, app, "04")
     finally:
         page.close()
