@@ -171,9 +171,11 @@ CONTROLS = (
 MIN_WIDTH = {"slider": 100, "textarea": 200, "select": 80, "input": 40, "button": 24}
 OUT_OF_PLACE = """([controls, minWidth]) => {
     const problems = [];
+    let measured = 0;
     const areas = document.querySelectorAll('.jp-OutputArea-output, .output_subarea');
     for (const area of areas) {
-        if (area.closest('.jp-mod-outputsScrolled, .output_scroll') && area.querySelector('.widget-box'))
+        if (area.closest('.jp-mod-outputsScrolled, .output_scroll')
+            && area.querySelector('.widget-box, .sa3lab-library, .sa3lab-result'))
             problems.push('a form sits in a scrolling box of its own');
         const box = area.getBoundingClientRect();
         const scroller = area.closest('.jp-WindowedPanel-outer, .jp-Notebook, #site') || document.body;
@@ -182,6 +184,7 @@ OUT_OF_PLACE = """([controls, minWidth]) => {
         for (const el of area.querySelectorAll(controls)) {
             const r = el.getBoundingClientRect();
             if (r.width === 0 && r.height === 0) continue;  // not shown (a closed pane, a hidden row)
+            measured += 1;
             const kind = el.matches('.slider-container') ? 'slider'
                 : el.tagName === 'TEXTAREA' ? 'textarea'
                 : el.tagName === 'SELECT' ? 'select'
@@ -204,11 +207,11 @@ OUT_OF_PLACE = """([controls, minWidth]) => {
                 problems.push(`the description "${label.textContent.trim()}" is cut off`);
         }
     }
-    return problems;
+    return [problems, measured];
 }"""
 
 
-def out_of_place(page) -> list[str]:
+def out_of_place(page) -> tuple[list[str], int]:
     """One line for each shown control of the page's output areas that sticks out of the visible output
-    area horizontally, is too narrow to use, or whose label is cut off."""
+    area horizontally, is too narrow to use, or whose label is cut off; and how many controls were shown."""
     return page.evaluate(OUT_OF_PLACE, [CONTROLS, MIN_WIDTH])

@@ -25,9 +25,10 @@ UPLOADS = Path(tempfile.gettempdir()) / "sa3lab-uploads"
 
 def text_field(value: str = "", description: str = "", placeholder: str = "", wide: bool = True, **kw):
     layout = WIDE if wide else NARROW
-    return widgets.Text(
+    field = widgets.Text(
         value=value, description=description, placeholder=placeholder, style=STYLE, layout=layout, **kw
     )
+    return compat.with_tooltip(field, placeholder) if placeholder else field  # whole on hover, if cut
 
 
 def _option_label(key: str) -> str:

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 from browser_fixtures import ARTIFACTS, KERNEL_READY, open_notebook, out_of_place
+from colab_env import open_classic_notebook
 from parity import MODELS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -31,7 +32,9 @@ def check_fits(page, app: str, what: str) -> None:
         if app == "jupyterlab" and width == min(WIDTHS):
             assert page.evaluate(OPEN_FILE_BROWSER), "the file browser did not open"
         page.wait_for_timeout(500)  # the layout settles
-        problems += [f"{width} px: {p}" for p in out_of_place(page)]
+        found, measured = out_of_place(page)
+        assert measured >= 10, f"only {measured} controls on the page at {width} px"
+        problems += [f"{width} px: {p}" for p in found]
         page.set_viewport_size({"width": width, "height": 4000})  # tall: a whole form in each screenshot
         forms = page.locator(SHOWN)
         for i in range(forms.count()):
@@ -40,9 +43,26 @@ def check_fits(page, app: str, what: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-def click_tab(page, title: str) -> None:
-    page.locator(".jp-OutputArea .widget-tab .lm-TabBar-tab", has_text=title).first.click()
-    page.wait_for_timeout(300)
+IDLE = """() => ![...document.querySelectorAll('.widget-button')]
+    .some(b => b.textContent.includes('Generate') && b.disabled)"""
+
+
+def check_generation_and_library(page, app: str, area: str) -> None:
+    """Generate once, open the LoRA pane with a row and Advanced settings, list the run in the library;
+    then check every mode's tab (``area``: the front end's output area class)."""
+    page.locator(f"{area} .widget-button", has_text="Generate").first.click()
+    page.wait_for_selector(f"{area} .sa3lab-result audio")
+    page.wait_for_function(IDLE)
+    page.get_by_text("LoRA (none").first.click()  # the LoRA pane opens
+    page.locator(f"{area} .widget-button", has_text="Add a LoRA file").first.click()
+    page.locator(f"{area} .widget-button .fa-trash").first.wait_for()
+    page.get_by_text("Advanced settings").first.click()
+    page.locator(f"{area} .widget-button", has_text="Refresh").first.click()
+    page.wait_for_selector(".sa3lab-library .sa3lab-run audio")
+    for title in ("Audio to audio", "Inpaint", "Continue", "Text to audio"):
+        page.locator(f"{area} .widget-tab li", has_text=title).first.click()
+        page.wait_for_timeout(300)
+        check_fits(page, app, f"01_{title.split()[0].lower()}")
 
 
 @pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
@@ -53,22 +73,23 @@ def test_the_generation_and_library_forms_fit(browser, lab_server, app):
         OUTPUT_DIR=output_dir,
     )  # fmt: skip
     try:
-        generate = page.locator(".jp-OutputArea .widget-button", has_text="Generate").first
-        generate.click()
-        page.wait_for_selector(".jp-OutputArea .sa3lab-result audio")
-        page.wait_for_function(KERNEL_READY)
-        page.get_by_text("LoRA (none").first.click()  # the LoRA pane opens
-        page.locator(".jp-OutputArea .widget-button", has_text="Add a LoRA file").first.click()
-        page.locator(".jp-OutputArea .widget-button .fa-trash").first.wait_for()
-        page.get_by_text("Advanced settings").first.click()
-        page.locator(".jp-OutputArea .widget-button", has_text="Refresh").first.click()
-        page.wait_for_selector(".sa3lab-library .sa3lab-run audio")
-        for title in ("Audio to audio", "Inpaint", "Continue", "Text to audio"):
-            click_tab(page, title)
-            check_fits(page, app, f"01_{title.split()[0].lower()}")
+        check_generation_and_library(page, app, ".jp-OutputArea")
     finally:
         page.close()
         shutil.rmtree(output_dir, ignore_errors=True)
+
+
+@pytest.mark.colab
+def test_the_generation_and_library_forms_fit_the_classic_front_end(browser, classic_server):
+    """The classic Notebook 6.5 with ipywidgets 7 (the Colab-like environment's)."""
+    page = open_classic_notebook(
+        browser, classic_server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0,
+        OUTPUT_DIR=str(classic_server[2] / "outputs-layout"),
+    )  # fmt: skip
+    try:
+        check_generation_and_library(page, "classic", ".output_area")
+    finally:
+        page.close()
 
 
 @pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
