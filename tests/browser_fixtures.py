@@ -174,9 +174,10 @@ OUT_OF_PLACE = """([controls, minWidth]) => {
     let measured = 0;
     const areas = document.querySelectorAll('.jp-OutputArea-output, .output_subarea');
     for (const area of areas) {
-        if (area.closest('.jp-mod-outputsScrolled, .output_scroll')
-            && area.querySelector('.widget-box, .sa3lab-library, .sa3lab-result'))
-            problems.push('a form sits in a scrolling box of its own');
+        const outputs = area.closest('.jp-Cell-outputArea, div.output');
+        if (outputs && ['auto', 'scroll'].includes(getComputedStyle(outputs).overflowY)
+            && outputs.scrollHeight > outputs.clientHeight + 1)
+            problems.push(`a form sits in a scrolling box ${outputs.clientHeight} px high`);
         const box = area.getBoundingClientRect();
         const scroller = area.closest('.jp-WindowedPanel-outer, .jp-Notebook, #site') || document.body;
         const right = Math.min(box.right, scroller.getBoundingClientRect().right, window.innerWidth);

@@ -83,6 +83,20 @@ class Progress:
         kernel.process_ui_events()
 
 
+FULL_HEIGHT_CSS = (  # a form cell's outputs at full height (Notebook 7 and classic scroll tall ones)
+    "<style>.jp-mod-outputsScrolled .jp-Cell-outputArea:has(.sa3lab-form),"
+    "div.output_scroll:has(.sa3lab-form){max-height:none;height:auto;overflow-y:visible;box-shadow:none}</style>"
+)
+
+
+def full_height(box: widgets.Box) -> widgets.Box:
+    """``box`` marked as a form, with the rule that shows its cell's outputs whole rather than in a
+    small scrolling box (a person can still fold them with the cell's output collapser)."""
+    box.add_class("sa3lab-form")
+    box.children = (*box.children, widgets.HTML(FULL_HEIGHT_CSS, layout={"display": "none"}))
+    return box
+
+
 class CellOutput:
     """A widget shown in a cell, with an HTML output below it that later calls rewrite (a display id).
 
@@ -165,7 +179,7 @@ class FormShell:
             [self.run_button, self.stop_button, self.bar, self.status],
             layout={"flex_flow": "row wrap", "align_items": "center"},
         )
-        self.widget = widgets.VBox([inputs, controls, self.message, self.fallback])
+        self.widget = full_height(widgets.VBox([inputs, controls, self.message, self.fallback]))
 
     # ------------------------------------------------------------------ showing
 
