@@ -24,7 +24,7 @@ from .. import catalog, defaults, drive
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
 from . import compat, kernel, parts
-from .shell import CellOutput, full_height
+from .shell import CellOutput, form_box
 
 TITLE_CHARS = 110  # a run's line in the picker
 AUTO = {"width": "auto"}  # buttons as wide as their text
@@ -126,7 +126,7 @@ class LibraryForm:
             widgets.HBox([self.really, self.delete_button], layout=parts.ROW),
         ]
         rows += [self.message, self.output.fallback] + ([self.downloads] if self.colab else [])
-        self.widget = full_height(widgets.VBox(rows))
+        self.widget = form_box(rows)
 
     # ------------------------------------------------------------------ showing
 

@@ -89,12 +89,12 @@ FULL_HEIGHT_CSS = (  # a form cell's outputs at full height (Notebook 7 and clas
 )
 
 
-def full_height(box: widgets.Box) -> widgets.Box:
-    """``box`` marked as a form, with the rule that shows its cell's outputs whole rather than in a
-    small scrolling box (a person can still fold them with the cell's output collapser)."""
-    box.add_class("sa3lab-form")
-    box.children = (*box.children, widgets.HTML(FULL_HEIGHT_CSS, layout={"display": "none"}))
-    return box
+def form_box(children: list) -> widgets.VBox:
+    """A form's column of ``children``, with the rule that shows its cell's outputs whole rather than in
+    a small scrolling box (a person can still fold them with the cell's output collapser)."""
+    style = widgets.HTML(FULL_HEIGHT_CSS, layout={"display": "none"})
+    # the class is given at creation: with a later add_class, the classic page (ipywidgets 7) showed no form
+    return widgets.VBox([*children, style], _dom_classes=("sa3lab-form",))
 
 
 class CellOutput:
@@ -179,7 +179,7 @@ class FormShell:
             [self.run_button, self.stop_button, self.bar, self.status],
             layout={"flex_flow": "row wrap", "align_items": "center"},
         )
-        self.widget = full_height(widgets.VBox([inputs, controls, self.message, self.fallback]))
+        self.widget = form_box([inputs, controls, self.message, self.fallback])
 
     # ------------------------------------------------------------------ showing
 
