@@ -107,12 +107,13 @@ def test_the_sweep_form_fits(opened, app):
         shutil.rmtree(output_dir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("app", FRONT_ENDS)
+# not "classic": there the training form does not show at all (on main too; reported with issue 24)
+@pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
 def test_the_training_form_fits(opened, app):
     root, area, open_ = opened
     output_dir = root / f"training-layout-{app}"
     page = open_(
-        "04_train_lora.ipynb", MODEL=str(MODELS / "small-music-base"), STEPS=2, DURATION=0.5,
+        "04_train_lora.ipynb", MODEL=str(MODELS / "small-music-base"), STEPS=2, DURATION=0.5, PROMPT="plucks",
         OUTPUT_DIR=str(output_dir),
     )  # fmt: skip
     try:
