@@ -7,9 +7,12 @@ with a random token. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -99,3 +102,117 @@ def prepare_notebook(name: str, target: Path, **parameters) -> None:
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A JupyterLab server on loopback with a random token; yields (base url, token, root dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "HF_HUB_OFFLINE": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        "--port={port}",
+        "--port-retries=0",
+        "--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+    ]
+    with jupyter_server(command, root, env, "JupyterLab") as server:
+        yield server
+
+
+APPS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}  # both served by the one Jupyter server
+KERNEL_READY = """() => {
+    const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+    return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+
+def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **parameters):
+    """Parameterise committed notebook ``name`` into the server's root, open it and run all cells."""
+    prepare_notebook(name, lab_server[2] / name, **parameters)
+    return open_page(browser, lab_server, name, app)
+
+
+def open_page(browser, lab_server, name: str, app: str):
+    """Open notebook ``name`` of the server's root in ``app`` and run all its cells."""
+    page = show_page(browser, lab_server, name, app)
+    # run every cell once the notebook's kernel is connected and idle (typing earlier is lost)
+    page.wait_for_function(KERNEL_READY)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    return page
+
+
+def show_page(browser, lab_server, name: str, app: str):
+    """Open notebook ``name`` of the server's root in ``app``, running nothing."""
+    url, token, _ = lab_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    page.goto(f"{url}/{APPS[app]}/{name}?token={token}&reset")  # reset: no tabs restored from earlier
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    return page
+
+
+# every control of a form; a slider is measured by its track, a checkbox by its label
+CONTROLS = (
+    "button, input:not([type=hidden]):not([type=file]), select, textarea, .slider-container, "
+    ".widget-checkbox, .widget-upload"
+)
+MIN_WIDTH = {"slider": 100, "textarea": 200, "select": 80, "input": 40, "button": 24}
+OUT_OF_PLACE = """([controls, minWidth]) => {
+    const problems = [];
+    let measured = 0;
+    const areas = document.querySelectorAll('.jp-OutputArea-output, .output_subarea');
+    for (const area of areas) {
+        const outputs = area.closest('.jp-Cell-outputArea, div.output');
+        if (outputs && ['auto', 'scroll'].includes(getComputedStyle(outputs).overflowY)
+            && outputs.scrollHeight > outputs.clientHeight + 1)
+            problems.push(`a form sits in a scrolling box ${outputs.clientHeight} px high`);
+        const box = area.getBoundingClientRect();
+        const scroller = area.closest('.jp-WindowedPanel-outer, .jp-Notebook, #site') || document.body;
+        const right = Math.min(box.right, scroller.getBoundingClientRect().right, window.innerWidth);
+        const left = Math.max(box.left, scroller.getBoundingClientRect().left, 0);
+        for (const el of area.querySelectorAll(controls)) {
+            const r = el.getBoundingClientRect();
+            if (r.width === 0 && r.height === 0) continue;  // not shown (a closed pane, a hidden row)
+            measured += 1;
+            const kind = el.matches('.slider-container') ? 'slider'
+                : el.tagName === 'TEXTAREA' ? 'textarea'
+                : el.tagName === 'SELECT' ? 'select'
+                : el.tagName === 'INPUT' && el.type !== 'checkbox' ? 'input'
+                : el.tagName === 'BUTTON' ? 'button' : 'label';
+            const name = (el.closest('.widget-inline-hbox, .widget-box, .widget-checkbox, button') || el)
+                .textContent.trim().slice(0, 40) || el.placeholder || el.title || kind;
+            if (r.right > right + 1 || r.left < left - 1)
+                problems.push(`${kind} "${name}" spans ${r.left.toFixed(0)}-${r.right.toFixed(0)} px, `
+                    + `the output area ${left.toFixed(0)}-${right.toFixed(0)} px`);
+            else if (minWidth[kind] && r.width < minWidth[kind])
+                problems.push(`${kind} "${name}" is ${r.width.toFixed(0)} px wide (< ${minWidth[kind]})`);
+            const label = el.matches('.widget-checkbox') ? el.querySelector('span') : null;
+            if (label && label.scrollWidth > label.clientWidth + 1)
+                problems.push(`the label "${name}" is cut off`);
+        }
+        for (const label of area.querySelectorAll('.widget-label')) {
+            const r = label.getBoundingClientRect();
+            if (r.width > 0 && label.scrollWidth > label.clientWidth + 1)
+                problems.push(`the description "${label.textContent.trim()}" is cut off`);
+        }
+    }
+    return [problems, measured];
+}"""
+
+
+def out_of_place(page) -> tuple[list[str], int]:
+    """One line for each shown control of the page's output areas that sticks out of the visible output
+    area horizontally, is too narrow to use, or whose label is cut off; and how many controls were shown."""
+    return page.evaluate(OUT_OF_PLACE, [CONTROLS, MIN_WIDTH])

@@ -23,7 +23,7 @@ from ..generation import (
     SETTINGS,
 )
 from . import compat
-from .parts import STYLE
+from .parts import ROW, STYLE
 
 DEFAULT_SCHEDULE = "default"
 SCHEDULE_CHOICES = [
@@ -34,7 +34,7 @@ SCHEDULE_CHOICES = [
     ("None (linear)", "none"),
 ]
 A2A_SCHEDULE_CHOICES = [("upstream's", "upstream"), ("corrected (PR #94)", "corrected")]
-NARROW = {"width": "300px"}
+NARROW = {"width": "380px", "max_width": "100%"}  # a slider keeps a track of ~170 px
 PEAK_HELP = (
     "Outputs louder than this (16-bit WAV, FLAC, MP3, OGG, M4A, the players) are turned down by one gain, "
     f"never clipped; quiet ones are not boosted ({peaks.LOWEST_CEILING_DBFS:g} to 0)."
@@ -43,11 +43,14 @@ FLOAT_WAV_HELP = "The saved 32-bit float WAV keeps the decoder's level, or gets 
 
 
 def _help(text: str) -> widgets.HTML:
-    return widgets.HTML(f"<small style='color:#555'>{html.escape(text)}</small>", layout={"width": "440px"})
+    return widgets.HTML(
+        f"<small style='color:#555'>{html.escape(text)}</small>",
+        layout={"width": "440px", "max_width": "100%"},
+    )
 
 
 def _row(control: widgets.Widget, text: str) -> widgets.HBox:
-    return widgets.HBox([control, _help(text)])
+    return widgets.HBox([control, _help(text)], layout={**ROW, "align_items": "center"})
 
 
 def _range(name: str) -> str:
@@ -114,7 +117,7 @@ class SamplerSettings:
             _row(self.cfg_norm_threshold, _range("cfg_norm_threshold")),
             _row(self.apg_scale, _range("apg_scale")),
             _row(self.schedule, SCHEDULE_HELP),
-            widgets.HBox(self.schedule_params),
+            widgets.HBox(self.schedule_params, layout=ROW),
             self.param_ranges,
             _row(self.a2a_schedule, A2A_SCHEDULE_HELP),
             _row(self.padding, _range("duration_padding")),

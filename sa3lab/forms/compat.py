@@ -42,6 +42,12 @@ def titled(container_class, children, titles) -> widgets.Widget:
     return container
 
 
+def with_tooltip(widget: widgets.Widget, text: str) -> widgets.Widget:
+    """``widget`` with ``text`` shown on hover (``tooltip`` in 8; ``description_tooltip`` in 7)."""
+    setattr(widget, "tooltip" if MAJOR >= 8 else "description_tooltip", text)
+    return widget
+
+
 def uploaded_files(value) -> list[tuple[str, bytes]]:
     """``(file name, bytes)`` of each file in a FileUpload ``value`` of either major version."""
     if isinstance(value, dict):  # ipywidgets 7

@@ -126,6 +126,7 @@ class GenerationForm(NotebookForm):
         self.idea = parts.text_field(
             "", "Idea", "a short idea, e.g. rainy lo-fi beat with soft keys", wide=False
         )
+        self.idea.layout.width = "520px"  # the whole example shows
         self.preset = widgets.Dropdown(
             options=prompt_style.PRESETS, description="Preset", layout={"width": "170px"}
         )
@@ -160,7 +161,7 @@ class GenerationForm(NotebookForm):
         self.a2a_audio = parts.AudioSource("Audio to transform")
         self.noise = widgets.FloatSlider(
             value=0.7, min=0.01, max=1.0, step=0.01, description="Noise level", style=parts.STYLE,
-            layout={"width": "480px"},
+            layout={"width": "480px", "max_width": "100%"},
         )  # fmt: skip
         self.a2a_levels = widgets.HTML()
         self.inpaint_audio = parts.AudioSource("Audio to edit")
@@ -207,7 +208,7 @@ class GenerationForm(NotebookForm):
             description="loop playback of results", indent=False, layout={"width": "auto"}
         )
         self.preview_caption = widgets.HTML()
-        self.preview_image = widgets.Image(format="png", layout={"width": "640px"})
+        self.preview_image = widgets.Image(format="png", layout={"width": "640px", "max_width": "100%"})
         self.preview_audio = widgets.Audio(
             format="wav", autoplay=False, loop=False, layout={"display": "none"}
         )
@@ -217,21 +218,22 @@ class GenerationForm(NotebookForm):
 
     def _build_send(self) -> None:
         self.use_result = widgets.Dropdown(
-            description="Use result", style=parts.STYLE, layout={"width": "440px"}
+            description="Use result", style=parts.STYLE, layout={"width": "440px", "max_width": "100%"}
         )
         self.send_buttons = {label: widgets.Button(description=f"→ {label}") for label in SEND_TARGETS}
         for label, button in self.send_buttons.items():
             button.on_click(lambda _, target=SEND_TARGETS[label]: self.send(target))
         self.send_box = widgets.VBox(
-            [self.use_result, widgets.HBox(list(self.send_buttons.values()))], layout={"display": "none"}
+            [self.use_result, widgets.HBox(list(self.send_buttons.values()), layout=parts.ROW)],
+            layout={"display": "none"},
         )
         self._result_seconds: dict[str, float] = {}
 
     def _inputs(self) -> widgets.Widget:
-        model = [self.picker.widget, self.readiness, widgets.HBox(self.alternative_buttons)]
+        model = [self.picker.widget, self.readiness, widgets.HBox(self.alternative_buttons, layout=parts.ROW)]
         if self.simple:
             return widgets.VBox([*model, self.prompt, self.duration, self.seed.widget])
-        assistant = widgets.HBox([self.idea, self.preset, self.greedy, self.expand_button])
+        assistant = widgets.HBox([self.idea, self.preset, self.greedy, self.expand_button], layout=parts.ROW)
         self.preview_row = widgets.HBox(
             [self.preview_on, self.preview_every, self.preview_steps, self.preview_listen, self.loop],
             layout={"flex_flow": "row wrap", "align_items": "center"},
@@ -243,7 +245,7 @@ class GenerationForm(NotebookForm):
                 self.assist_note,
                 self.prompt,
                 self.negative,
-                widgets.HBox([self.duration, self.batch]),
+                widgets.HBox([self.duration, self.batch], layout=parts.ROW),
                 self.seed.widget,
                 self.hint,
                 self.tabs,

@@ -23,8 +23,8 @@ import ipywidgets as widgets
 from .. import catalog, defaults, drive
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
-from . import compat, kernel
-from .shell import CellOutput
+from . import compat, kernel, parts
+from .shell import CellOutput, form_box
 
 TITLE_CHARS = 110  # a run's line in the picker
 AUTO = {"width": "auto"}  # buttons as wide as their text
@@ -69,7 +69,7 @@ class LibraryForm:
         self.older = widgets.Button(description="Older", icon="arrow-right")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.page_label = widgets.Label()
-        self.choice = widgets.Dropdown(description="Run", options=[], layout={"width": "680px"})
+        self.choice = widgets.Dropdown(description="Run", options=[], layout=parts.WIDE)
         self.load_button = widgets.Button(description="Load into the form", icon="upload", layout=AUTO)
         self.clear_button = widgets.Button(description="Clear the form's results", icon="eraser", layout=AUTO)
         formats = export_formats()
@@ -83,7 +83,7 @@ class LibraryForm:
             description="Keep results on Google Drive", icon="cloud", layout=AUTO
         )
         self.drive_root = drive.DRIVE_ROOT
-        self.really = widgets.Checkbox(value=False, description="really delete", indent=False)
+        self.really = widgets.Checkbox(value=False, description="really delete", indent=False, layout=AUTO)
         self.delete_button = widgets.Button(description="Delete", icon="trash", button_style="danger")
         note = missing_formats_note()
         self.message = widgets.HTML(message_html(note, "info") if note else "")
@@ -112,20 +112,21 @@ class LibraryForm:
             form.shell.on_result(lambda: kernel.after_this_request(self._follow))
         self.choice.observe(lambda _: setattr(self.really, "value", False), "value")
 
-        rows = [widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label]), self.choice]
+        pages = widgets.HBox([self.newer, self.older, self.refresh_button, self.page_label], layout=parts.ROW)
+        rows = [pages, self.choice]
         form_buttons = [self.load_button] if hasattr(form, "fill") else []
         form_buttons += [self.clear_button] if hasattr(form, "shell") else []
         if form_buttons:
-            rows.append(widgets.HBox(form_buttons))
+            rows.append(widgets.HBox(form_buttons, layout=parts.ROW))
         export_row = [self.format, self.export_button] + ([self.download_button] if self.colab else [])
         everything = [self.all_button] + ([self.drive_button] if self.colab else [])
         rows += [
-            widgets.HBox(export_row),
-            widgets.HBox(everything),
-            widgets.HBox([self.really, self.delete_button]),
+            widgets.HBox(export_row, layout=parts.ROW),
+            widgets.HBox(everything, layout=parts.ROW),
+            widgets.HBox([self.really, self.delete_button], layout=parts.ROW),
         ]
         rows += [self.message, self.output.fallback] + ([self.downloads] if self.colab else [])
-        self.widget = widgets.VBox(rows)
+        self.widget = form_box(rows)
 
     # ------------------------------------------------------------------ showing
 

@@ -18,7 +18,7 @@ from stable_audio_3.lora import companion_bases, header_adapter_type
 from .. import render
 from ..generation import MAX_LORA_STRENGTH, LoraUse
 from . import compat
-from .parts import COLAB_UPLOAD_HELP, take_uploads
+from .parts import COLAB_UPLOAD_HELP, ROW, take_uploads
 
 HELP = (
     f"<small>Each file: its strength (0 = off, negatives invert it, up to ±{MAX_LORA_STRENGTH:g}); the noise "
@@ -39,7 +39,7 @@ class LoraRow:
             value=shown_name or use.file,
             placeholder="path/to/lora.safetensors",
             disabled=shown_name is not None,
-            layout={"width": "260px"},
+            layout={"width": "260px", "max_width": "100%"},
         )
         self.strength = widgets.FloatText(
             value=use.strength,
@@ -54,22 +54,27 @@ class LoraRow:
             step=0.01,
             description="noise levels",
             style={"description_width": "80px"},
-            layout={"width": "260px"},
+            layout={"width": "340px", "max_width": "100%"},
         )
-        self.layer_filter = widgets.Text(
-            value=use.layer_filter, placeholder="layers to skip (empty: none)", layout={"width": "190px"}
+        self.layer_filter = compat.with_tooltip(
+            widgets.Text(value=use.layer_filter, placeholder="layers to skip", layout={"width": "190px"}),
+            "Parts of layer names to leave without this LoRA, comma-separated (empty: none skipped)",
         )
-        self.svd_bases = widgets.Text(
-            value=use.svd_bases,
-            placeholder="svd_bases.pt it was trained on (empty: recomputed, may differ from upstream)",
-            layout={"width": "260px"},
+        self.svd_bases = compat.with_tooltip(
+            widgets.Text(
+                value=use.svd_bases,
+                placeholder="svd_bases.pt it was trained on",
+                layout={"width": "260px", "max_width": "100%"},
+            ),
+            "The svd_bases.pt this -xs file was trained on (empty: recomputed, may differ from upstream)",
         )
         self.remove = widgets.Button(icon="trash", tooltip="Remove this LoRA", layout={"width": "40px"})
         self.remove.on_click(lambda _: remove(self))
         self.path.observe(lambda _: renamed(), "value")
         self.path.observe(lambda _: self._show_bases(), "value")
         self.widget = widgets.HBox(
-            [self.path, self.svd_bases, self.strength, self.interval, self.layer_filter, self.remove]
+            [self.path, self.svd_bases, self.strength, self.interval, self.layer_filter, self.remove],
+            layout={"flex_flow": "row wrap", "align_items": "center"},
         )
         self._show_bases()
 
@@ -116,7 +121,12 @@ class LoraList:
         self.note = widgets.HTML()
         help_html = HELP + (COLAB_UPLOAD_HELP if compat.colab_available() else "")
         body = widgets.VBox(
-            [self.box, widgets.HBox([self.add_button, self.upload]), self.note, widgets.HTML(help_html)]
+            [
+                self.box,
+                widgets.HBox([self.add_button, self.upload], layout=ROW),
+                self.note,
+                widgets.HTML(help_html),
+            ]
         )
         self.widget = compat.titled(widgets.Accordion, [body], ["LoRA (none)"])
         self.widget.selected_index = None  # collapsed until a file is added

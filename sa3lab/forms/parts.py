@@ -16,16 +16,19 @@ from ..runs import RunResult, random_seed
 from . import compat
 
 STYLE = {"description_width": "130px"}
-WIDE = {"width": "680px"}
+WIDE = {"width": "calc(100% - 4px)", "max_width": "680px"}  # the output area's width (less margins)
+NARROW = {"width": "340px", "max_width": "100%"}
+ROW = {"flex_flow": "row wrap"}  # a row of controls wraps onto the next line rather than clip
 LOCAL = "__local__"
 UPLOADS = Path(tempfile.gettempdir()) / "sa3lab-uploads"
 
 
 def text_field(value: str = "", description: str = "", placeholder: str = "", wide: bool = True, **kw):
-    layout = WIDE if wide else {"width": "340px"}
-    return widgets.Text(
+    layout = WIDE if wide else NARROW
+    field = widgets.Text(
         value=value, description=description, placeholder=placeholder, style=STYLE, layout=layout, **kw
     )
+    return compat.with_tooltip(field, placeholder) if placeholder else field  # whole on hover, if cut
 
 
 def _option_label(key: str) -> str:
@@ -56,7 +59,7 @@ class ModelPicker:
             value=value or keys[0],
             description="Model",
             style=STYLE,
-            layout={"width": "420px"},
+            layout={"width": "420px", "max_width": "100%"},
         )
         self.path = text_field(
             path, "Folder", "/path/to/model (model_config.json + model.safetensors)", continuous_update=False
@@ -164,7 +167,7 @@ class SeedField:
         self.last = widgets.HTML()
         self.choice.observe(self._chosen, "value")
         self._chosen()
-        self.widget = widgets.HBox([label, self.choice, self.box, self.button, self.last])
+        self.widget = widgets.HBox([label, self.choice, self.box, self.button, self.last], layout=ROW)
 
     def _chosen(self, change=None) -> None:
         self.box.disabled = self.choice.value == NEW_EACH_RUN
@@ -259,7 +262,7 @@ class AudioSource:
         self._upload: tuple[str, Path] | None = None  # (name shown, saved file)
         self.upload.observe(self._uploaded, "value")
         self.path.observe(lambda _: self._show(), "value")
-        rows = [widgets.HBox([self.path, self.upload]), self.chosen]
+        rows = [widgets.HBox([self.path, self.upload], layout=ROW), self.chosen]
         if compat.colab_available():
             rows.insert(1, widgets.HTML(COLAB_UPLOAD_HELP))
         self.widget = widgets.VBox(rows)

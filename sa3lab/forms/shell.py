@@ -83,6 +83,20 @@ class Progress:
         kernel.process_ui_events()
 
 
+FULL_HEIGHT_CSS = (  # a form cell's outputs at full height (Notebook 7 and classic scroll tall ones)
+    "<style>.jp-mod-outputsScrolled .jp-Cell-outputArea:has(.sa3lab-form),"
+    "div.output_scroll:has(.sa3lab-form){max-height:none;height:auto;overflow-y:visible;box-shadow:none}</style>"
+)
+
+
+def form_box(children: list) -> widgets.VBox:
+    """A form's column of ``children``, with the rule that shows its cell's outputs whole rather than in
+    a small scrolling box (a person can still fold them with the cell's output collapser)."""
+    style = widgets.HTML(FULL_HEIGHT_CSS, layout={"display": "none"})
+    # the class is given at creation: with a later add_class, the classic page (ipywidgets 7) showed no form
+    return widgets.VBox([*children, style], _dom_classes=("sa3lab-form",))
+
+
 class CellOutput:
     """A widget shown in a cell, with an HTML output below it that later calls rewrite (a display id).
 
@@ -146,7 +160,9 @@ class FormShell:
         self._secrets, self.title = secrets, title
         self.run_button = widgets.Button(description=run_label, button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
-        self.bar = widgets.IntProgress(value=0, min=0, max=1, description="", layout={"width": "320px"})
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=1, description="", layout={"width": "320px", "max_width": "100%"}
+        )
         self.status = widgets.Label(value="")
         self.message = widgets.HTML(value="")
         self.output = CellOutput(title)
@@ -164,8 +180,11 @@ class FormShell:
         self.busy_disabled: list[widgets.Widget] = []  # the form's other buttons, disabled during any job
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
-        controls = widgets.HBox([self.run_button, self.stop_button, self.bar, self.status])
-        self.widget = widgets.VBox([inputs, controls, self.message, self.fallback])
+        controls = widgets.HBox(
+            [self.run_button, self.stop_button, self.bar, self.status],
+            layout={"flex_flow": "row wrap", "align_items": "center"},
+        )
+        self.widget = form_box([inputs, controls, self.message, self.fallback])
 
     # ------------------------------------------------------------------ showing
 

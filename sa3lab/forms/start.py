@@ -51,7 +51,7 @@ class StartHere(NotebookForm):
             placeholder="paste a Hugging Face token (hf_…), then press Enter",
             continuous_update=False,
             style=parts.STYLE,
-            layout={"width": "560px"},
+            layout={"width": "560px", "max_width": "100%"},
         )
         auto = {"width": "auto"}
         self.use_button = widgets.Button(description="Use token", icon="key", layout=auto)
@@ -98,10 +98,14 @@ class StartHere(NotebookForm):
             [
                 widgets.HTML("<h3>Set-up check</h3>"),
                 self.check,
-                *([widgets.HBox([self.drive_button, self.drive_state])] if self.colab else []),
+                *(
+                    [widgets.HBox([self.drive_button, self.drive_state], layout=parts.ROW)]
+                    if self.colab
+                    else []
+                ),
                 widgets.HTML("<h3>Log in</h3>"),
-                widgets.HBox([self.token_field, self.use_button, self.forget_button]),
-                widgets.HBox([self.login_button, self.login_state]),
+                widgets.HBox([self.token_field, self.use_button, self.forget_button], layout=parts.ROW),
+                widgets.HBox([self.login_button, self.login_state], layout=parts.ROW),
                 login_help,
                 self.login_output,
                 widgets.HTML("<h3>Models: access with your token, size, where they run</h3>"),

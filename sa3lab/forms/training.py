@@ -96,10 +96,10 @@ class CaptionEditor:
             box = widgets.Textarea(
                 value=caption.read_text(encoding="utf-8").strip() if caption.is_file() else "",
                 placeholder="no caption yet: describe this clip",
-                layout={"width": "420px", "height": "48px"},
+                layout={"width": "420px", "max_width": "100%", "height": "48px"},
             )
             self.boxes[clip] = box
-            rows.append(widgets.HBox([widgets.HTML(self._player(clip, folder)), box]))
+            rows.append(widgets.HBox([widgets.HTML(self._player(clip, folder)), box], layout=parts.ROW))
         self.rows.children = rows
         more = f" (the first {SHOWN_CLIPS} shown)" if len(clips) > SHOWN_CLIPS else ""
         missing = sum(1 for box in self.boxes.values() if not box.value.strip())
@@ -225,9 +225,14 @@ class TrainingForm(NotebookForm):
         self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_box])
 
     def _inputs(self) -> widgets.Widget:
-        data = widgets.VBox([widgets.HBox([self.data_dir, self.upload]), self.show_clips, self.editor.widget])
+        dataset = widgets.HBox([self.data_dir, self.upload], layout=parts.ROW)
+        data = widgets.VBox([dataset, self.show_clips, self.editor.widget])
         adapter = widgets.VBox(
-            [widgets.HBox([self.adapter_type, self.rank, self.alpha]), self.include, self.exclude]
+            [
+                widgets.HBox([self.adapter_type, self.rank, self.alpha], layout=parts.ROW),
+                self.include,
+                self.exclude,
+            ]
         )
         run = widgets.HBox(
             [
@@ -235,7 +240,8 @@ class TrainingForm(NotebookForm):
                 widgets.VBox(
                     [self.precision, self.seed, self.preview_every, self.preview_duration, self.preview_steps]
                 ),
-            ]
+            ],
+            layout=parts.ROW,
         )
         files = widgets.VBox([self.name, self.resume, self.preview_prompt])
         return widgets.VBox(

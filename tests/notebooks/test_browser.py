@@ -6,7 +6,6 @@ like a person would. Screenshots go to test-artifacts/.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,70 +13,21 @@ from pathlib import Path
 
 import papermill
 import pytest
-from browser_fixtures import ROOT, jupyter_server, needs_chromium, prepare_notebook, shot
+from browser_fixtures import (
+    APPS,
+    KERNEL_READY,
+    ROOT,
+    needs_chromium,
+    open_notebook,
+    open_page,
+    prepare_notebook,
+    shot,
+    show_page,
+)
 from notebook_runs import RADIO, RADIO_PARAMETERS
 from parity import MODELS
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    """A JupyterLab server on loopback with a random token; yields (base url, token, root dir)."""
-    root = tmp_path_factory.mktemp("lab")
-    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "HF_HUB_OFFLINE": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--allow-root",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        "--port={port}",
-        "--port-retries=0",
-        "--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.expose_app_in_browser=True",
-        "--JupyterNotebookApp.expose_app_in_browser=True",
-    ]
-    with jupyter_server(command, root, env, "JupyterLab") as server:
-        yield server
-
-
-APPS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}  # both served by the one Jupyter server
-KERNEL_READY = """() => {
-    const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-    return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-}"""
-
-
-def open_notebook(browser, lab_server, name: str, app: str = "jupyterlab", **parameters):
-    """Parameterise committed notebook ``name`` into the server's root, open it and run all cells."""
-    prepare_notebook(name, lab_server[2] / name, **parameters)
-    return open_page(browser, lab_server, name, app)
-
-
-def open_page(browser, lab_server, name: str, app: str):
-    """Open notebook ``name`` of the server's root in ``app`` and run all its cells."""
-    page = show_page(browser, lab_server, name, app)
-    # run every cell once the notebook's kernel is connected and idle (typing earlier is lost)
-    page.wait_for_function(KERNEL_READY)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    return page
-
-
-def show_page(browser, lab_server, name: str, app: str):
-    """Open notebook ``name`` of the server's root in ``app``, running nothing."""
-    url, token, _ = lab_server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(120_000)
-    page.goto(f"{url}/{APPS[app]}/{name}?token={token}&reset")  # reset: no tabs restored from earlier
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    return page
 
 
 # the smoke test of `make test`: JupyterLab opens notebook 01, runs it, Generate shows a result

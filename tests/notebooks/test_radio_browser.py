@@ -13,9 +13,8 @@ import json
 import shutil
 
 import pytest
-from browser_fixtures import needs_chromium, shot
+from browser_fixtures import needs_chromium, open_notebook, shot
 from colab_env import open_classic_notebook
-from notebooks.test_browser import lab_server, open_notebook  # noqa: F401 - its JupyterLab server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
