@@ -286,7 +286,7 @@ def test_a_generated_result_goes_on_to_inpainting_and_runs(browser, lab_server):
             "() => document.querySelectorAll('.jp-OutputArea .sa3lab-result').length === 2"
         )
         newest = page.locator(".jp-OutputArea .sa3lab-result").first.inner_text()
-        assert "inpaint" in newest and "regions" in newest and "0.33-0.67 s" in newest
+        assert "inpaint" in newest and "regions" in newest and "0.33–0.67 s" in newest
         shot(page, "01_inpainted_result.png")
     finally:
         page.close()
