@@ -14,6 +14,22 @@ RADIO_PARAMETERS = {"SEGMENT_S": 1.0, "CONTEXT_S": 0.5, "SEGMENTS": 2}  # the de
 TRAINING = "04_train_lora.ipynb"  # trains base models only (the demo is post-trained)
 
 
+def offline_model(name: str) -> dict:
+    """The parameters that run notebook ``name`` with no download: the demo model, or for the training
+    notebook a tiny base model from the test fixtures and a few steps."""
+    if name != TRAINING:
+        return {"MODEL": "demo"}
+    from parity import MODELS
+
+    return {
+        "MODEL": str(MODELS / "small-music-base"),
+        "STEPS": 2,
+        "RANK": 4,
+        "DURATION": 0.5,
+        "PROMPT": "plucks",
+    }
+
+
 def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **parameters) -> dict:
     out = tmp_path / f"out-{name}"
     parameters = {

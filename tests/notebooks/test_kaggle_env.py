@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from colab_env import read_pins
 from kaggle_env import KAGGLE_PINS
-from notebook_runs import NOTEBOOKS, run_notebook, saved_runs
+from notebook_runs import NOTEBOOKS, offline_model, run_notebook, saved_runs
 from packaging.utils import canonicalize_name
 
 pytestmark = pytest.mark.kaggle
@@ -53,7 +53,7 @@ def test_the_prompt_assistant_says_what_it_needs_before_anything_is_clicked(kagg
 @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
 def test_notebook_runs_headless_with_kaggle_packages(name, kaggle_kernel, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    run_notebook(name, tmp_path, kernel_name=kaggle_kernel, MODEL="demo")
+    run_notebook(name, tmp_path, kernel_name=kaggle_kernel, **offline_model(name))
     runs = saved_runs(tmp_path)
     assert runs, "the notebook saved no result"
     pins = read_pins(KAGGLE_PINS)
