@@ -53,6 +53,21 @@ def run_notebook(name: str, tmp_path: Path, kernel_name: str = "python3", **para
     return json.loads(out.read_text())
 
 
+def run_in_runtime(name: str, tmp_path: Path, kernel_name: str, pins: dict[str, str]) -> None:
+    """Run notebook ``name`` offline in another runtime's kernel; its results must exist and say they
+    were made with that runtime's transformers and huggingface_hub (not the test environment's)."""
+    import soundfile as sf
+
+    run_notebook(name, tmp_path, kernel_name=kernel_name, **offline_model(name))
+    runs = saved_runs(tmp_path)
+    assert runs, "the notebook saved no result"
+    for wav, meta in runs:
+        data, rate = sf.read(str(wav))
+        assert rate == 44100 and len(data) > 0
+        assert meta["versions"]["transformers"] == pins["transformers"]
+        assert meta["versions"]["huggingface_hub"] == pins["huggingface-hub"]
+
+
 def saved_runs(tmp_path: Path) -> list[tuple[Path, dict]]:
     """(wav path, sidecar metadata) of every saved result."""
     return [
