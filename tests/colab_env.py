@@ -102,14 +102,38 @@ CLASSIC_KERNEL_READY = """() => {
 }"""
 
 
+def watch_widget_manager_load(page) -> list[str]:
+    """A list that fills when the page's widget manager has asked the kernel which widgets exist.
+
+    ipywidgets 7's classic widget manager, once created, asks the kernel for its widgets
+    (``comm_info_request``) and then re-renders every cell that shows one. Cells run before that
+    reply arrives get their widget views replaced by empty ones (the form appears, then goes), so
+    ``open_classic_notebook`` runs them only after it.
+    """
+    replies: list[str] = []
+
+    def on_socket(socket):
+        socket.on("framereceived", lambda frame: replies.append("x") if "comm_info_reply" in str(frame) else None)
+
+    page.on("websocket", on_socket)
+    return replies
+
+
 def open_classic_notebook(browser, server, name: str, **parameters):
     """Notebook ``name`` with papermill ``parameters``, opened in the classic front end, all cells run."""
     url, token, root = server
     prepare_notebook(name, root / name, **parameters)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
+    widget_manager_loaded = watch_widget_manager_load(page)
     page.goto(f"{url}/notebooks/{name}?token={token}")
     page.wait_for_selector("#notebook .cell")
     page.wait_for_function(CLASSIC_KERNEL_READY)
+    for _ in range(600):
+        if widget_manager_loaded:
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError("the classic widget manager never asked the kernel for its widgets (60 s)")
     page.evaluate("window.Jupyter.notebook.execute_all_cells()")
     return page
