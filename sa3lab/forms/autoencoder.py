@@ -66,7 +66,7 @@ class AutoencoderForm(NotebookForm):
             [self.picker.widget, self.audio.widget, self.duration, self.chunked, self.seed.widget, help_text]
         )
         self._count = 0
-        self._make_shell(inputs, "Round trip", "SAME round-trip form")
+        self._make_shell(inputs, "Round trip", "SAME round-trip form", output_dir)
         self.widget = self.shell.widget
 
     def read(self) -> RoundTripRequest:

@@ -79,7 +79,7 @@ class ComparisonForm(NotebookForm):
                 self.plan,
             ]
         )
-        self._make_shell(inputs, "Compare", "Comparison form")
+        self._make_shell(inputs, "Compare", "Comparison form", output_dir)
         self.widget = self.shell.widget
 
     def models(self) -> list[str]:

@@ -94,7 +94,8 @@ class GenerationForm(NotebookForm):
         self._build_view()
         self._build_send()
         self._count = 0
-        self._make_shell(self._inputs(), "Generate", "Generation form")
+        kept_name = f"Generation form {collection}" + (" quick test" if simple else "")
+        self._make_shell(self._inputs(), "Generate", "Generation form", output_dir, kept_name)
         self.shell.busy_disabled = [self.expand_button, *self.send_buttons.values()]
         self.widget = self.shell.widget
         self.picker.observe(self._model_changed)

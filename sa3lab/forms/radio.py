@@ -129,7 +129,7 @@ class RadioForm(NotebookForm):
                 self.live,
             ]
         )
-        self._make_shell(inputs, "Start", "Radio form")
+        self._make_shell(inputs, "Start", "Radio form", output_dir)
         self.widget = self.shell.widget
 
     # ------------------------------------------------------------------ reactions

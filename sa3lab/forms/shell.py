@@ -39,6 +39,7 @@ from ..cache import return_freed_heap
 from ..render import message_html
 from ..upstream_clash import clash_notice
 from . import kernel
+from .kept_results import KeptResults
 
 
 class StopRequested(Exception):
@@ -83,16 +84,24 @@ class Progress:
         kernel.process_ui_events()
 
 
-FULL_HEIGHT_CSS = (  # a form cell's outputs at full height (Notebook 7 and classic scroll tall ones)
+FORM_CSS = (  # a form cell's outputs at full height (Notebook 7 and classic scroll tall ones), and the
+    # way-back line hidden while its cell shows a form connected to a kernel
     "<style>.jp-mod-outputsScrolled .jp-Cell-outputArea:has(.sa3lab-form),"
-    "div.output_scroll:has(.sa3lab-form){max-height:none;height:auto;overflow-y:visible;box-shadow:none}</style>"
+    "div.output_scroll:has(.sa3lab-form){max-height:none;height:auto;overflow-y:visible;box-shadow:none}"
+    ".jp-Cell:has(.sa3lab-form:not(.jupyter-widgets-disconnected)) .sa3lab-way-back,"
+    "div.cell:has(.sa3lab-form:not(.jupyter-widgets-disconnected)) .sa3lab-way-back{display:none}</style>"
+)
+WAY_BACK_TEXT = (
+    "After a kernel restart or on reopening the notebook, the form above does not work: run this cell "
+    "again to get it back"
 )
 
 
 def form_box(children: list) -> widgets.VBox:
-    """A form's column of ``children``, with the rule that shows its cell's outputs whole rather than in
-    a small scrolling box (a person can still fold them with the cell's output collapser)."""
-    style = widgets.HTML(FULL_HEIGHT_CSS, layout={"display": "none"})
+    """A form's column of ``children``, with the rules that show its cell's outputs whole rather than in
+    a small scrolling box (a person can still fold them with the cell's output collapser) and hide the
+    way-back line while the form works."""
+    style = widgets.HTML(FORM_CSS, layout={"display": "none"})
     # the class is given at creation: with a later add_class, the classic page (ipywidgets 7) showed no form
     return widgets.VBox([*children, style], _dom_classes=("sa3lab-form",))
 
@@ -154,8 +163,14 @@ class FormShell:
         secrets: Callable[[], list[str]] = list,
         title: str = "sa3lab form",
         stopped: Callable[[], str] = lambda: STOPPED_TEXT,
+        output_dir=None,
+        kept_name: str | None = None,
     ):
+        """``output_dir``: where the form's results are kept for a re-run of its cell (none: not kept),
+        under its cell's id or else ``kept_name`` (default: ``title``); see :mod:`.kept_results`."""
         self._read, self._execute, self._render = read, execute, render
+        self._output_dir, self._kept_name = output_dir, kept_name or title
+        self.kept: KeptResults | None = None  # set when the form is shown in a cell
         self._stopped = stopped  # the sentence shown when Stop or an interrupt ends a run
         self._secrets, self.title = secrets, title
         self.run_button = widgets.Button(description=run_label, button_style="primary", icon="play")
@@ -191,8 +206,13 @@ class FormShell:
     def display(self, widget: widgets.Widget | None = None) -> None:
         """The form (a widget, with a plain-text stand-in where no widget can show) and its results.
 
-        ``widget``: what to show instead of the shell's own widget (a view that contains it).
+        ``widget``: what to show instead of the shell's own widget (a view that contains it). A form
+        with no results yet takes back those kept by an earlier form of the same cell.
         """
+        if self._output_dir is not None:
+            self.kept = KeptResults(self._output_dir, kernel.cell_id() or self._kept_name)
+            if not self.results:
+                self.results, self.dropped = self.kept.load()
         self.output.display(widget or self.widget, self.results_html())
 
     def results_html(self) -> str:
@@ -205,7 +225,9 @@ class FormShell:
             if self.dropped
             else ""
         )
-        return "".join(self.results) + older
+        way_back = WAY_BACK_TEXT + ("; these results come back with it." if self.results else ".")
+        line = f'<div class="sa3lab-way-back" style="color:#555;font-size:12px;margin:2px 0">{way_back}</div>'
+        return line + "".join(self.results) + older
 
     def _add_result(self, block: str) -> None:
         """``block`` first; the oldest results leave once the kept ones pass the budget (one always stays)."""
@@ -213,6 +235,11 @@ class FormShell:
         while len(self.results) > 1 and sum(map(len, self.results)) > RESULTS_BUDGET:
             self.results.pop()
             self.dropped += 1
+        self._keep()
+
+    def _keep(self) -> None:
+        if self.kept is not None:
+            self.kept.save(self.results, self.dropped)
 
     def _show_results(self) -> None:
         self.output.show(self.results_html())
@@ -342,6 +369,7 @@ class FormShell:
         """Empty the results output (the saved files stay)."""
         self.results.clear()
         self.dropped = 0
+        self._keep()
         self._show_results()
 
     # ------------------------------------------------------------------ messages
@@ -393,8 +421,11 @@ class NotebookForm:
     widget: widgets.Widget
     shell: FormShell
 
-    def _make_shell(self, inputs: widgets.Widget, run_label: str, title: str) -> FormShell:
-        """The shell around ``inputs`` that runs this form's ``read`` / ``execute`` / ``render``."""
+    def _make_shell(
+        self, inputs: widgets.Widget, run_label: str, title: str, output_dir=None, kept_name: str | None = None
+    ) -> FormShell:
+        """The shell around ``inputs`` that runs this form's ``read`` / ``execute`` / ``render``; its
+        results are kept in ``output_dir`` for a re-run of its cell (see :class:`FormShell`)."""
         self.shell = FormShell(
             inputs,
             self.read,
@@ -404,6 +435,8 @@ class NotebookForm:
             secrets=self.session.secrets,
             title=title,
             stopped=self.stopped_text,
+            output_dir=output_dir,
+            kept_name=kept_name,
         )
         return self.shell
 

@@ -117,7 +117,7 @@ class SweepForm(NotebookForm):
                 self.live,
             ]
         )
-        self._make_shell(inputs, "Run sweep", "Sweep form")
+        self._make_shell(inputs, "Run sweep", "Sweep form", output_dir)
         self.widget = self.shell.widget
 
     # ------------------------------------------------------------------ reactions

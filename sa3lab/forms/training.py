@@ -220,7 +220,7 @@ class TrainingForm(NotebookForm):
         self._live_handle = None
         self.live_panel: _LivePanel | None = None  # the latest run's
         self._count = 0
-        self._make_shell(self._inputs(), "Start training", "LoRA training form")
+        self._make_shell(self._inputs(), "Start training", "LoRA training form", output_dir)
         self._update_estimate()
         self.widget = widgets.VBox([self.shell.widget, self.try_button, self.try_box])
 

@@ -110,7 +110,7 @@ def test_the_results_output_keeps_within_its_budget_and_says_how_many_left(shell
     assert shell.results == ["<p>result-3</p>"] * 2 and shell.dropped == 3
     assert "3 older result(s) left this view" in shell.results_html()
     shell.clear_results()
-    assert shell.results_html() == ""
+    assert "result-" not in shell.results_html() and "older" not in shell.results_html()
 
 
 def test_a_form_started_during_another_forms_run_waits_visibly_then_runs(job):
@@ -180,3 +180,34 @@ def test_the_status_and_bar_say_whether_a_run_never_started_failed_or_was_anothe
     assert shell.run_task(lambda progress: "ok", "Expand") == "ok" and shell.status.value == "Expand: done"
     job.fail_with = None
     assert shell.run() == "result-3" and (shell.bar.bar_style, shell.status.value) == ("", "done")
+
+
+def _shown_shell(job, folder, name="Test form"):
+    shell = FormShell(widgets.VBox([]), job.read, job.execute, job.render, title=name, output_dir=folder)
+    shell.display()
+    return shell
+
+
+def test_a_form_shown_again_in_its_place_takes_back_the_results_and_says_how_to_get_back(job, tmp_path, capsys):
+    first = _shown_shell(job, tmp_path)
+    assert "run this cell again to get it back." in first.results_html()  # no results yet
+    first.run()
+    job.steps = 2
+    first.run()
+    again = _shown_shell(job, tmp_path)  # the cell run again (after a restart: a new kernel, same files)
+    assert again.results == ["<p>result-2</p>", "<p>result-3</p>"]
+    assert "these results come back with it" in again.results_html()
+    assert _shown_shell(job, tmp_path, "Other form").results == []  # another form keeps its own
+    again.clear_results()
+    assert _shown_shell(job, tmp_path).results == []
+
+
+def test_keeping_results_never_costs_a_run(job, tmp_path, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the folder would go")
+    shell = _shown_shell(job, blocked)
+    assert shell.run() == "result-3" and shell.results == ["<p>result-3</p>"]
+    kept = _shown_shell(job, tmp_path).kept
+    kept.path.parent.mkdir(parents=True)
+    kept.path.write_text('{"results": [1, 2], "dropped": 0}')  # damaged: nothing comes back
+    assert _shown_shell(job, tmp_path).results == []

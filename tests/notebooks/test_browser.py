@@ -117,7 +117,8 @@ SAVED = "() => window.jupyterapp.shell.currentWidget?.context?.model?.dirty === 
 
 @pytest.mark.slow
 def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening(browser, lab_server):
-    """Generate in notebook 01, list it in the library, save, restart the kernel, close, reopen: it plays."""
+    """Generate in notebook 01, list it in the library, save, restart the kernel, close, reopen: it plays,
+    a line says how to get the form back, and running the cells again brings it back with the result."""
     name, output_dir = "01_reopen.ipynb", "outputs-reopen"
     prepare_notebook(
         "01_standard_collection.ipynb",
@@ -133,11 +134,16 @@ def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening
         page.wait_for_function(KERNEL_READY)
         page.locator(".jp-OutputArea .widget-button", has_text="Refresh").first.click()
         page.wait_for_selector(".sa3lab-library .sa3lab-run audio")
+        assert not page.locator(".jp-OutputArea .sa3lab-way-back").first.is_visible()  # the form works
         page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
         page.wait_for_function(SAVED)
         shot(page, "01_before_restart.png")
         page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
         page.wait_for_function(KERNEL_READY)
+        way_back = page.locator(".jp-OutputArea .sa3lab-way-back").first
+        way_back.wait_for()  # the form lost its kernel: the line under it shows
+        way_back.scroll_into_view_if_needed()
+        shot(page, "01_after_restart_in_page.png")
     finally:
         page.close()
 
@@ -164,6 +170,19 @@ def test_results_stay_in_the_saved_notebook_after_a_kernel_restart_and_reopening
         link = page.locator(".sa3lab-library a[download]").first
         status = link.evaluate("a => fetch(a.href).then(r => [r.status, a.href])")
         assert status[0] == 200 and f"/files/{output_dir}/" in status[1], status
+        # no kernel behind the form: one line under it says how to get it back, and doing so keeps the result
+        way_back = page.locator(".jp-OutputArea .sa3lab-way-back").first
+        assert way_back.is_visible() and "run this cell again" in way_back.inner_text()
+        way_back.scroll_into_view_if_needed()
+        shot(page, "01_reopened_way_back_line.png")
+        page.wait_for_function(KERNEL_READY)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.locator(".jp-OutputArea .widget-button", has_text="Generate").first.wait_for()
+        page.wait_for_function(KERNEL_READY)
+        page.locator(".sa3lab-result audio").first.wait_for()
+        shot(page, "01_cell_run_again_after_reopening.png")
+        assert page.locator(".sa3lab-result audio").count() == 1  # the earlier result, back under the form
+        assert not way_back.is_visible()  # the form works again
     finally:
         page.close()
         shutil.rmtree(lab_server[2] / output_dir, ignore_errors=True)
