@@ -63,11 +63,22 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
 
         prompt = page.locator(".jp-OutputArea textarea").first
         prompt.fill("")
+        prompt.blur()  # the field sends its value on blur (continuous_update=False) ...
+        page.wait_for_timeout(300)
+        page.wait_for_function(KERNEL_READY)  # ... which ipywidgets may hold back while the kernel is busy
         generate.click()
-        page.wait_for_selector(".sa3lab-error")
+        try:
+            page.wait_for_function(  # the refusal, or (failing below) a second result
+                "() => document.querySelector('.sa3lab-error')"
+                " || document.querySelectorAll('.jp-OutputArea .sa3lab-result audio').length > 1",
+                timeout=30_000,
+            )
+        except Exception:
+            shot(page, f"failure_empty_prompt_{app}.png")
+            raise
+        shot(page, f"01_empty_prompt_{app}.png")
         assert "prompt" in page.inner_text(".sa3lab-error").lower()
         assert page.locator(".jp-OutputArea .sa3lab-result audio").count() == 1  # the earlier result stays
-        shot(page, f"01_empty_prompt_{app}.png")
     finally:
         page.close()
         shutil.rmtree(output_dir, ignore_errors=True)
