@@ -70,7 +70,8 @@ with source.upload.hold_trait_notifications():  # what the classic front end sen
 state = source.upload.get_state()
 print(json.dumps({
     "counter": state["_counter"], "data": len(state["data"]), "value": len(source.upload.value),
-    "field": source.path.value, "chosen": source.chosen.value, "saved": open(source.value, "rb").read() == data,
+    "field": source.path.value, "chosen": source.chosen.value,
+    "saved": open(source.value, "rb").read() == data,
 }))
 """
 
