@@ -48,17 +48,26 @@ def with_tooltip(widget: widgets.Widget, text: str) -> widgets.Widget:
     return widget
 
 
+TAKEN = "taken"  # marks a file entry a form has already taken (its bytes are gone from the widget)
+
+
 def uploaded_files(value) -> list[tuple[str, bytes]]:
-    """``(file name, bytes)`` of each file in a FileUpload ``value`` of either major version."""
+    """``(file name, bytes)`` of each file in a FileUpload ``value`` of either major version (files a form
+    has already taken, see :func:`clear_upload`, are left out)."""
     if isinstance(value, dict):  # ipywidgets 7
         return [(name, bytes(item["content"])) for name, item in value.items()]
-    return [(item["name"], bytes(item["content"])) for item in value or ()]
+    return [(item["name"], bytes(item["content"])) for item in value or () if not item.get(TAKEN)]
 
 
 def clear_upload(upload: widgets.FileUpload) -> None:
-    """Empty a FileUpload so the file's bytes do not stay in the widget state (saved with a notebook)."""
+    """Drop the bytes of a FileUpload's files so they do not stay in the widget state (saved with a notebook).
+
+    The button's count stays true to what was uploaded: ipywidgets 8 draws ``len(value)``, so each file
+    stays in ``value`` with its name, type and size but empty content (and is marked taken); ipywidgets 7
+    draws its own ``_counter`` of files uploaded, which is left as it is.
+    """
     if MAJOR >= 8:
-        upload.value = ()
+        upload.value = tuple({**item, "content": memoryview(b""), TAKEN: True} for item in upload.value)
         return
     with upload.hold_trait_notifications():
         upload.data, upload.metadata = [], []

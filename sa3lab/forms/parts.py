@@ -217,7 +217,8 @@ COLAB_UPLOAD_HELP = (
 
 
 def take_uploads(upload: widgets.FileUpload, value) -> tuple[list[tuple[str, Path]], str]:
-    """Save the files of a FileUpload ``value`` and empty the widget (no bytes stay in widget state).
+    """Save the files of a FileUpload ``value`` and drop their bytes from the widget (no bytes stay in
+    widget state; the button still counts the files, see :func:`compat.clear_upload`).
 
     Returns (name as uploaded, saved path) per file, and a sentence on files that arrived empty
     ("" when none did; such files are not saved).
@@ -246,7 +247,7 @@ def audio_seconds(path, what: str = "audio") -> float:
 class AudioSource:
     """An audio file: a typed path or an upload, shown with its name, length and a player.
 
-    An upload is saved to a temporary file and the upload widget emptied, so the audio bytes never
+    An upload is saved to a temporary file and its bytes dropped from the upload widget, so they never
     stay in the notebook's widget state; the field then shows the file's name (not the temporary
     path) until another path is typed. :attr:`value` is the file to use.
     """

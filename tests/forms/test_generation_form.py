@@ -123,7 +123,7 @@ def test_an_upload_shows_its_name_and_a_player_and_leaves_no_bytes_in_widget_sta
     assert form.a2a_audio.path.value == "my clip.wav"  # the name, not a temporary path
     path = form.a2a_audio.value
     assert path.endswith("my_clip.wav") and open(path, "rb").read() == data
-    assert form.a2a_audio.upload.value == ()
+    assert compat.uploaded_files(form.a2a_audio.upload.value) == []  # taken: only the name stays
     chosen = form.a2a_audio.chosen.value
     assert "my clip.wav · 1.00 s" in chosen and "<audio" in chosen and "data:audio/" in chosen
     assert form.read().mode == "text-to-audio"
@@ -134,9 +134,8 @@ def test_an_upload_shows_its_name_and_a_player_and_leaves_no_bytes_in_widget_sta
     form.loras.upload.value = (upload_item("style.safetensors", b"abc"), upload_item("b.safetensors", b"d"))
     assert [row.path.value for row in form.loras.rows] == ["style.safetensors", "b.safetensors"]
     assert [Path(use.file).name for use in form.loras.uses()] == ["style.safetensors", "b.safetensors"]
-    assert (
-        form.loras.upload.value == () and "style.safetensors, b.safetensors" in form.loras.widget.get_title(0)
-    )
+    assert compat.uploaded_files(form.loras.upload.value) == []  # taken: only the names stay
+    assert "style.safetensors, b.safetensors" in form.loras.widget.get_title(0)
 
 
 def test_an_upload_that_arrives_empty_says_how_to_bring_the_file_in(session, out, chord_file, monkeypatch):
@@ -145,7 +144,8 @@ def test_an_upload_that_arrives_empty_says_how_to_bring_the_file_in(session, out
     form.a2a_audio.upload.value = (upload_item("take 2.wav", b""),)  # what Colab hands back past ~1 MB
     chosen = form.a2a_audio.chosen.value
     assert "take_2.wav arrived empty" in chosen and "/content/take_2.wav" in chosen
-    assert form.a2a_audio.value == chord_file and form.a2a_audio.upload.value == ()  # earlier choice stays
+    assert form.a2a_audio.value == chord_file  # the earlier choice stays
+    assert not compat.uploaded_files(form.a2a_audio.upload.value)
     form.loras.upload.value = (upload_item("style.safetensors", b""),)
     assert "style.safetensors arrived empty" in form.loras.note.value and form.loras.rows == []
     monkeypatch.setattr(compat, "colab_available", lambda: True)  # Colab itself cannot run here

@@ -17,6 +17,7 @@ from parity import MODELS
 from safetensors.torch import load_file
 from training_helpers import BASE, SHORT, assert_upstream_keys, lora_header, one_sentence
 
+from sa3lab.forms import compat
 from sa3lab.forms.session import Session
 from sa3lab.forms.training import TrainingForm
 from sa3lab.lab import Lab
@@ -135,7 +136,7 @@ def test_uploaded_clips_and_captions_go_into_one_folder_and_the_editor_writes_ca
     form.upload.value = (*wavs, upload_item("take 0.txt", b"a soft sine"))
     folder = Path(form.data_dir.value)
     assert sorted(p.name for p in folder.iterdir()) == ["take_0.txt", "take_0.wav", "take_1.wav"]
-    assert not form.upload.value  # no audio bytes stay in the widget state
+    assert not compat.uploaded_files(form.upload.value)  # no audio bytes stay in the widget state
     boxes = form.editor.boxes
     assert [b.value for b in boxes.values()] == ["a soft sine", ""]
     players = [row.children[0].value for row in form.editor.rows.children]
