@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_fixtures import CHROMIUM, KERNEL_READY, jupyter_server  # noqa: E402
+from browser_fixtures import CHROMIUM, KERNEL_READY, jupyter_lab_command, jupyter_server  # noqa: E402
 
 BUDGET_MS = 300.0
 FORM_CELL = """import sa3lab
@@ -113,22 +113,6 @@ def write_notebook(path: Path, out: Path) -> None:
     nbformat.write(notebook, path)
 
 
-def lab_command() -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--allow-root",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        "--port={port}",
-        "--port-retries=0",
-        "--IdentityProvider.token={token}",
-        "--LabApp.expose_app_in_browser=True",
-    ]
-
-
 def summary(values: list[float]) -> str:
     return f"min {min(values):7.0f}  median {statistics.median(values):7.0f}  max {max(values):7.0f}"
 
@@ -207,7 +191,10 @@ def main() -> None:
         "HF_HUB_OFFLINE": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
     }
-    with jupyter_server(lab_command(), root, env, "JupyterLab") as (url, token, _), sync_playwright() as p:
+    with (
+        jupyter_server(jupyter_lab_command(root), root, env, "JupyterLab") as (url, token, _),
+        sync_playwright() as p,
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(180_000)

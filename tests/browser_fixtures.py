@@ -104,15 +104,10 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory):
-    """A JupyterLab server on loopback with a random token; yields (base url, token, root dir)."""
-    root = tmp_path_factory.mktemp("lab")
-    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "HF_HUB_OFFLINE": "1"}
-    command = [
+def jupyter_lab_command(root: Path) -> list[str]:
+    """This environment's JupyterLab (and Notebook 7) server on loopback, serving ``root``, for
+    :func:`jupyter_server` (which fills in the port and token); the page exposes its app to scripts."""
+    return [
         sys.executable,
         "-m",
         "jupyter",
@@ -127,7 +122,17 @@ def lab_server(tmp_path_factory):
         "--LabApp.expose_app_in_browser=True",
         "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
-    with jupyter_server(command, root, env, "JupyterLab") as server:
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory):
+    """A JupyterLab server on loopback with a random token; yields (base url, token, root dir)."""
+    root = tmp_path_factory.mktemp("lab")
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"), "HF_HUB_OFFLINE": "1"}
+    with jupyter_server(jupyter_lab_command(root), root, env, "JupyterLab") as server:
         yield server
 
 

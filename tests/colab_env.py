@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_fixtures import jupyter_server, prepare_notebook
+from browser_fixtures import jupyter_server, prepare_notebook, shot
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +113,9 @@ def watch_widget_manager_load(page) -> list[str]:
     replies: list[str] = []
 
     def on_socket(socket):
-        socket.on("framereceived", lambda frame: replies.append("x") if "comm_info_reply" in str(frame) else None)
+        socket.on(
+            "framereceived", lambda frame: replies.append("x") if "comm_info_reply" in str(frame) else None
+        )
 
     page.on("websocket", on_socket)
     return replies
@@ -136,4 +138,20 @@ def open_classic_notebook(browser, server, name: str, **parameters):
     else:
         raise AssertionError("the classic widget manager never asked the kernel for its widgets (60 s)")
     page.evaluate("window.Jupyter.notebook.execute_all_cells()")
+    return page
+
+
+def open_classic_demo_form(browser, server, output_dir: str, failure_shot: str | None = None):
+    """Notebook 01 for the demo model (1 s results in ``output_dir``) in the classic front end, once its
+    Generate button shows (a screenshot ``failure_shot`` and the page closed when it does not)."""
+    page = open_classic_notebook(
+        browser, server, "01_standard_collection.ipynb", MODEL="demo", DURATION=1.0, OUTPUT_DIR=output_dir
+    )
+    try:
+        page.locator(".output_area .widget-button", has_text="Generate").first.wait_for()
+    except Exception:
+        if failure_shot:
+            shot(page, failure_shot)
+        page.close()
+        raise
     return page

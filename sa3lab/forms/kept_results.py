@@ -29,7 +29,7 @@ class KeptResults:
         self.path = Path(output_dir).expanduser() / FOLDER / f"{slug}-{digest}.json"
 
     def load(self) -> tuple[list[str], int]:
-        """(result HTML blocks newest first, the count of older ones that left the view); none if unreadable."""
+        """(result HTML blocks newest first, how many older ones left the view); none if unreadable."""
         try:
             kept = json.loads(self.path.read_text())
             blocks, dropped = kept["results"], int(kept["dropped"])

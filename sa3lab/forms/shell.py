@@ -422,7 +422,12 @@ class NotebookForm:
     shell: FormShell
 
     def _make_shell(
-        self, inputs: widgets.Widget, run_label: str, title: str, output_dir=None, kept_name: str | None = None
+        self,
+        inputs: widgets.Widget,
+        run_label: str,
+        title: str,
+        output_dir=None,
+        kept_name: str | None = None,
     ) -> FormShell:
         """The shell around ``inputs`` that runs this form's ``read`` / ``execute`` / ``render``; its
         results are kept in ``output_dir`` for a re-run of its cell (see :class:`FormShell`)."""

@@ -188,7 +188,9 @@ def _shown_shell(job, folder, name="Test form"):
     return shell
 
 
-def test_a_form_shown_again_in_its_place_takes_back_the_results_and_says_how_to_get_back(job, tmp_path, capsys):
+def test_a_form_shown_again_in_its_place_takes_back_the_results_and_says_how_to_get_back(
+    job, tmp_path, capsys
+):
     first = _shown_shell(job, tmp_path)
     assert "run this cell again to get it back." in first.results_html()  # no results yet
     first.run()

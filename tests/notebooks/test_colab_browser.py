@@ -6,7 +6,7 @@ its kernel and its widget front end all come from .venv-colab. Screenshots go to
 
 import pytest
 from browser_fixtures import needs_chromium, shot
-from colab_env import open_classic_notebook
+from colab_env import open_classic_demo_form
 
 from sa3lab.forms.generation import MODE_TITLES
 
@@ -16,20 +16,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.colab, needs_chromium]
 @pytest.fixture(scope="module")
 def notebook_01(browser, classic_server):
     """Notebook 01 for the demo model, all cells run, its form on the page."""
-    page = open_classic_notebook(
-        browser,
-        classic_server,
-        "01_standard_collection.ipynb",
-        MODEL="demo",
-        DURATION=1.0,
-        OUTPUT_DIR=str(classic_server[2] / "outputs"),
+    page = open_classic_demo_form(
+        browser, classic_server, str(classic_server[2] / "outputs"), "colab_classic_01_failure.png"
     )
-    try:
-        page.locator(".output_area .widget-button", has_text="Generate").first.wait_for()
-    except Exception:
-        shot(page, "colab_classic_01_failure.png")
-        page.close()
-        raise
     yield page
     page.close()
 

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import soundfile as sf
 from browser_fixtures import needs_chromium, open_page, shot
-from colab_env import open_classic_notebook
+from colab_env import open_classic_demo_form
 
 from sa3lab.audio_input import reference_chord
 
@@ -67,16 +67,8 @@ def test_an_uploaded_wav_is_named_and_counted(browser, lab_server, tmp_path, app
 def test_an_uploaded_wav_is_named_and_counted_in_the_classic_notebook_with_ipywidgets_7(
     browser, classic_server, tmp_path
 ):
-    page = open_classic_notebook(
-        browser,
-        classic_server,
-        "01_standard_collection.ipynb",
-        MODEL="demo",
-        DURATION=1.0,
-        OUTPUT_DIR=str(classic_server[2] / "outputs-upload"),
-    )
+    page = open_classic_demo_form(browser, classic_server, str(classic_server[2] / "outputs-upload"))
     try:
-        page.locator(".output_area .widget-button", has_text="Generate").first.wait_for()
         upload_and_check(page, wav(tmp_path), ".output_area", "upload_named_and_counted_classic.png")
     finally:
         page.close()
