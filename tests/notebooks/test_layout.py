@@ -107,8 +107,7 @@ def test_the_sweep_form_fits(opened, app):
         shutil.rmtree(output_dir, ignore_errors=True)
 
 
-# not "classic": there the training form does not show at all (on main too; reported with issue 24)
-@pytest.mark.parametrize("app", ["jupyterlab", "notebook7"])
+@pytest.mark.parametrize("app", FRONT_ENDS)
 def test_the_training_form_fits(opened, app):
     root, area, open_ = opened
     output_dir = root / f"training-layout-{app}"
