@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from stable_audio_3.checks import finite_output
@@ -123,3 +124,49 @@ def scaled(audio: torch.Tensor, peak: Peak) -> torch.Tensor:
     if peak.gain == 1.0:
         return audio
     return (audio.to(torch.float32) / peak.peak * peak.limit).clamp(-peak.limit, peak.limit)
+
+
+class StreamGain:
+    """The gain of a stream that arrives in pieces (the radio's player): never clipped, never a step.
+
+    It starts at 1 and only ever falls, each time along a ramp of ``ramp_s`` that ends by the first
+    sample that would pass the ceiling, so the stream stays under it without hard clipping and without
+    a jump in level at a join. For that, the last ``ramp_s`` of each piece is held back until the next
+    piece (or :meth:`flush`) shows what follows. Pieces are (channels, samples), finite.
+    """
+
+    def __init__(self, sample_rate: int, ceiling_dbfs: float | None = None, ramp_s: float = 0.02):
+        level = defaults.PEAK_CEILING_DBFS if ceiling_dbfs is None else ceiling_dbfs
+        self.limit = 10 ** (level / 20)
+        self.ramp = max(1, round(ramp_s * sample_rate))
+        self.level = 1.0  # the running gain at the last sample given out
+        self.held = None  # the samples held back, not yet given out
+
+    def push(self, piece: np.ndarray) -> np.ndarray:
+        """What of the stream can go out now, at its gain: ``piece`` after the held samples, less the
+        new last ``ramp_s``."""
+        return self._out(piece, final=False)
+
+    def flush(self) -> np.ndarray:
+        """The held samples, at their gain, as if the stream ended there."""
+        return self._out(None, final=True)
+
+    def _out(self, piece: np.ndarray | None, final: bool) -> np.ndarray:
+        parts = [p for p in (self.held, piece) if p is not None]
+        if not parts:
+            return np.zeros((1, 0), np.float32)
+        data = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+        peak = np.abs(data).max(axis=0) if data.shape[1] else np.zeros(0, np.float32)
+        with np.errstate(divide="ignore"):
+            allowed = np.where(peak > self.limit, self.limit / np.maximum(peak, 1e-30), 1.0)
+        # the running gain only falls ...
+        level = np.minimum.accumulate(np.minimum(allowed, self.level))
+        # ... and each fall becomes a ramp that ends where it is needed: the mean of the next `ramp` values
+        ahead = np.concatenate([level, np.full(self.ramp, level[-1] if level.size else self.level)])
+        sums = np.concatenate([[0.0], np.cumsum(ahead, dtype=np.float64)])
+        gain = ((sums[self.ramp :] - sums[: -self.ramp]) / self.ramp)[: data.shape[1]].astype(np.float32)
+        n = data.shape[1] if final else max(0, data.shape[1] - self.ramp)
+        if n:
+            self.level = float(level[n - 1])
+        self.held = None if n == data.shape[1] else data[:, n:]
+        return data[:, :n] * gain[:n]

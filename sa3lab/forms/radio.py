@@ -233,12 +233,13 @@ class RadioForm(NotebookForm):
     def _to_player(self, radio: Radio) -> None:
         """Send the player the stream's new final stretch (the last crossfade waits for the next join)."""
         stream, sent = self._played
-        if stream is not radio:
+        new_stream = stream is not radio
+        if new_stream:
             sent = radio.final_length - round(radio.request.segment_s * radio.state.sample_rate)
             sent = max(0, min(sent, radio.final_length))  # a resumed stream plays from its last segment
         end = radio.final_length
         if end > sent:
-            self.player.add(radio.read(sent, end), radio.state.sample_rate)
+            self.player.add(radio.read(sent, end), radio.state.sample_rate, new_stream=new_stream)
         self._played = (radio, end)
 
     def stopped_text(self) -> str:

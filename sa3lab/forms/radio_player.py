@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import traitlets
 
-from .. import render
+from .. import peaks, render
 
 ESM = r"""
 function render({ model, el }) {
@@ -137,15 +137,33 @@ class RadioPlayer(anywidget.AnyWidget):
             output.enable_custom_widget_manager()
         super().__init__(**kwargs)
         self.sent = 0
+        self._gain: peaks.StreamGain | None = None  # the stream's gain, at its sample rate
+        self._rate = 0
 
-    def add(self, audio: np.ndarray, sample_rate: int) -> None:
-        """Queue ``audio`` ((channels, samples), finite, in range) after what was sent before."""
-        self.send(
-            {"kind": "stretch", "index": self.sent},
-            [render.wav_bytes(torch.from_numpy(np.ascontiguousarray(audio)), sample_rate)],
-        )
-        self.sent += 1
+    def add(self, audio: np.ndarray, sample_rate: int, *, new_stream: bool = False) -> None:
+        """Queue ``audio`` ((channels, samples), finite) after what was sent before, at the stream's one
+        falling gain (:class:`sa3lab.peaks.StreamGain`: its last 20 ms wait for the next stretch);
+        ``new_stream``: it does not continue what was sent before."""
+        if self._gain is None or new_stream or sample_rate != self._rate:
+            self._send_held()
+            self._gain, self._rate = peaks.StreamGain(sample_rate), sample_rate
+        self._send_stretch(self._gain.push(audio))
 
     def flush(self) -> None:
-        """The kernel stopped: play what is queued without waiting for a full buffer."""
+        """The kernel stopped: send the held samples, and play what is queued without waiting for a
+        full buffer."""
+        self._send_held()
         self.send({"kind": "flush"})
+
+    def _send_held(self) -> None:
+        if self._gain is not None:
+            self._send_stretch(self._gain.flush())
+
+    def _send_stretch(self, audio: np.ndarray) -> None:
+        if audio.shape[-1] == 0:
+            return
+        self.send(
+            {"kind": "stretch", "index": self.sent},
+            [render.wav_bytes(torch.from_numpy(np.ascontiguousarray(audio)), self._rate)],
+        )
+        self.sent += 1

@@ -283,3 +283,53 @@ def test_a_sweeps_files_and_gallery_follow_the_policy_its_settings_name(out):
             (uri,) = re.findall(r"src='data:audio/[a-z]+;base64,([^']+)'", gallery_html(result))
             preview = sf.read(io.BytesIO(base64.b64decode(uri)), dtype="float64", always_2d=True)[0]
             assert 10 ** (-33 / 20) < np.abs(preview).max() <= 10 ** (-30 / 20)
+
+
+RATE = 44100
+TONE_HZ = 200.25
+
+
+def _stream(seconds: float, loud_from: float, loud: float) -> np.ndarray:
+    """A 2-channel tone (at its peak on each whole second) at 0.5 that rises to ``loud`` over the 10 ms
+    from ``loud_from`` s."""
+    t = np.arange(round(seconds * RATE)) / RATE
+    level = 0.5 + (loud - 0.5) * np.clip((t - loud_from) / 0.01, 0.0, 1.0)
+    tone = np.sin(2 * np.pi * TONE_HZ * t) * level
+    return np.stack([tone, -tone]).astype(np.float32)
+
+
+def _through(gain: peaks.StreamGain, stream: np.ndarray, sizes: list[int]) -> np.ndarray:
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(gain.push(stream[:, start : start + size]))
+        start += size
+    pieces.append(gain.push(stream[:, start:]))
+    return np.concatenate([*pieces, gain.flush()], axis=1)
+
+
+def test_a_stream_in_pieces_stays_under_the_ceiling_with_one_falling_gain_and_no_step_at_a_join():
+    stream = _stream(3.0, loud_from=1.25, loud=2.0)  # the louder part starts inside the second piece
+    out = _through(peaks.StreamGain(RATE), stream, [RATE, RATE // 3, 7])
+    assert out.shape == stream.shape
+    assert np.abs(out).max() <= 1.0 + 1e-6  # never over, never clipped: ...
+    ratio = out[0][np.abs(stream[0]) > 0.1] / stream[0][np.abs(stream[0]) > 0.1]
+    assert np.all(np.diff(ratio) <= 1e-6) and ratio[0] == pytest.approx(1.0)  # ... one gain, only falling
+    assert ratio[-1] == pytest.approx(0.5, abs=1e-3)
+    # the fall is a ramp: no sample-to-sample change beyond the tone's own at the loudest it comes out
+    tone_step = 2 * np.pi * TONE_HZ / RATE * np.abs(out).max()
+    assert np.abs(np.diff(out[0])).max() <= 1.05 * tone_step
+    # a gain per piece (what the player did) steps at the join where the loud part begins
+    pieces = (stream[:, :RATE], stream[:, RATE:])
+    per_piece = np.concatenate(
+        [render.encodable(torch.from_numpy(p.copy()), RATE, render.WAV_RATES)[0].T for p in pieces], axis=1
+    )
+    assert np.abs(np.diff(per_piece[0])).max() > 5 * tone_step
+
+
+def test_a_stream_within_the_ceiling_comes_out_as_it_went_in_however_it_is_cut():
+    stream = _stream(1.0, loud_from=2.0, loud=1.0)
+    assert np.array_equal(_through(peaks.StreamGain(RATE), stream, [100, 5000, 3]), stream)
+    loud = _stream(1.0, loud_from=0.3, loud=3.0)
+    whole = _through(peaks.StreamGain(RATE), loud, [])
+    cut = _through(peaks.StreamGain(RATE), loud, [1, 881, 882, 4000])
+    np.testing.assert_allclose(cut, whole, atol=1e-6)
