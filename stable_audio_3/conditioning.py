@@ -172,6 +172,8 @@ class TextEncoder:
 
     def fit(self, prompt: str) -> PromptFit:
         """How much of ``prompt`` the encoder takes: its tokens, the most it keeps, and where a cut falls."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"prompt must be text, got {prompt!r}.")
         tokens = len(self.tokenizer(prompt)["input_ids"])
         if tokens <= self.max_length:
             return PromptFit(tokens, self.max_length, None)

@@ -46,8 +46,6 @@ def prompt_fit(name_or_path, prompt: str, cache_dir=None):
     :class:`~stable_audio_3.conditioning.PromptFit`), read from the model's config and tokenizer files
     on this machine without loading the model; None while those files are not here (nothing is
     downloaded)."""
-    if not isinstance(prompt, str):
-        raise ValueError(f"prompt must be text, got {prompt!r}.")
     found = local_prompt_files(name_or_path, cache_dir)
     if found is None:
         return None
@@ -174,8 +172,6 @@ class StableAudioModel:
     def prompt_fit(self, prompt: str):
         """How much of ``prompt`` the text encoder takes (a :class:`~stable_audio_3.conditioning.PromptFit`):
         its tokens beyond the config's ``max_length`` are cut, as upstream does."""
-        if not isinstance(prompt, str):
-            raise ValueError(f"prompt must be text, got {prompt!r}.")
         return self.model.conditioner.text_encoders()[0].fit(prompt)
 
     @property
