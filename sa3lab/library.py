@@ -569,6 +569,8 @@ class Library:
                 )
             used += len(player)
             parts.append(self._entry(run, player))
+        passed = [key for key in self._ahead if key not in shown]  # drawn ahead, not shown: least recent
+        self._clips = {key: self._clips[key] for key in passed + [k for k in self._clips if k not in passed]}
         self._on_show, self._ahead, self._page_runs = shown, [], page_runs
         self._trim()
         return "<div class='sa3lab-library'>" + "".join(parts) + "</div>"

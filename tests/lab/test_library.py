@@ -203,3 +203,19 @@ def test_a_page_drawn_ahead_shows_without_rendering_and_the_cache_keeps_four_pag
     assert len(rendered) == 5
     view.page_html(listing, 0, page_runs=1)  # the least recent one went
     assert len(rendered) == 6 and len(view._clips) <= library.CACHED_PAGES
+
+
+def test_a_page_drawn_ahead_but_not_shown_goes_before_the_pages_shown(out, monkeypatch):
+    for seed in range(4):
+        generate(out, seed=seed)
+    rendered = []
+    clip_html = render.clip_html
+    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
+    view, listing = Library(out), Library(out).scan()
+    for page in range(3):
+        view.page_html(listing, page, page_runs=1)
+    view.prepare(listing.page(3, page_runs=1)[0])
+    assert len(rendered) == 4
+    for page in (1, 0):  # back: the pages shown last are still kept, the one drawn ahead goes first
+        view.page_html(listing, page, page_runs=1)
+    assert len(rendered) == 4
