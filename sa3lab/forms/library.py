@@ -7,6 +7,10 @@ serves no relative links, so there a *Download* button hands the chosen export t
 ``google.colab.files.download``. (A data-URI link would work offline too, but a 30 s WAV is 5-10 MB
 of base64 in the notebook, most of Colab's 10 MB display budget, so the library makes none.)
 
+Once a page is shown, the players of the next older page are drawn into the library's cache after
+the request (one run per event-loop callback, none while a form's job is going), so "Older" usually
+answers without making any.
+
 *Download all* zips every file of the output folder (:meth:`sa3lab.library.Library.zip_all`); its
 link heads the list, so JupyterLab, Notebook 7 and the exported HTML (beside the notebook) serve it,
 and on Colab the browser downloads it at once. On Colab, *Keep results on Google Drive* links the
