@@ -9,10 +9,15 @@ the page's own clock, times each click from the click to:
 
 - the busy sign: the library's message line saying "Turning the page…" / "Loading … into the form…"
   (or the answer itself, when it comes first);
-- the answer on screen: for "Older" (pages not shown yet) and "Newer" (back to page 1: the last
-  pages shown are kept rendered, earlier ones are rendered again) the frame in which the page line
-  and the runs' block both show the new page and the block's images are decoded; for "Load into the
-  form" the frame in which the form's prompt shows the chosen run's.
+- the answer on screen: for "Older" (pages not shown yet; the form draws the next older page ahead
+  once a page is on screen) and "Newer" (back to page 1: the last pages shown are kept rendered,
+  earlier ones are rendered again) the frame in which the page line and the runs' block both show
+  the new page and the block's images are decoded; for "Load into the form" the frame in which the
+  form's prompt shows the chosen run's.
+
+Each click waits for the kernel to be idle, then ``--look`` seconds (someone looking at the page;
+drawing ahead runs meanwhile, and the kernel shows idle during it): 0 clicks at once, so a click
+can come while the next page is still being drawn.
 
 Prints min / median / max in milliseconds, and each kind's medians against 300 ms. A benchmark
 (figures printed), not a test. Needs /usr/bin/chromium and playwright (both used by the browser tests).
@@ -126,11 +131,12 @@ def measure(page, args, pages: int, prompts: list[str]) -> dict[str, list[dict]]
 
     def click(button, busy, kind, expected) -> dict:
         page.wait_for_function(KERNEL_READY)  # the previous click's work is over
+        page.wait_for_timeout(1000 * args.look)
         return page.evaluate(CLICK, [button, busy, kind, expected])
 
     new, kept, again = (
         "Older: a page not shown yet",
-        f"Newer: one of the last {CACHED_PAGES} pages shown (kept rendered)",
+        f"Newer: one of the last {CACHED_PAGES - 1} pages shown (kept rendered)",
         "Newer: a page shown earlier (rendered again)",
     )
     times: dict[str, list[dict]] = {new: [], kept: [], again: []}
@@ -138,7 +144,7 @@ def measure(page, args, pages: int, prompts: list[str]) -> dict[str, list[dict]]
 
     def recent(number: int) -> bool:
         latest = list(dict.fromkeys(reversed(shown)))
-        return number in latest[:CACHED_PAGES]
+        return number in latest[: CACHED_PAGES - 1]  # the cache's other page: the one drawn ahead
 
     turns = min(args.clicks, pages - 1)
     for number in range(2, 2 + turns):
@@ -170,6 +176,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=18)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--clicks", type=int, default=5, help="clicks of each kind")
+    parser.add_argument("--look", type=float, default=0.0, help="seconds between a page and the next click")
     parser.add_argument("--screenshot", default="", help="save a picture of the page at the end here")
     args = parser.parse_args()
 
@@ -210,7 +217,8 @@ def main() -> None:
 
     print(
         f"{args.runs} demo runs of {args.duration:g} s ({PAGE_RUNS} to a page, {pages} pages), JupyterLab in "
-        f"headless chromium; {platform.machine()}, {os.cpu_count()} CPU cores (ms, from the click):"
+        f"headless chromium, {args.look:g} s between a page and the next click; {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores (ms, from the click):"
     )
     answers = []
     for name, clicks in times.items():

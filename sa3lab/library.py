@@ -47,7 +47,7 @@ from .runs import atomic_write
 DISPLAY_BUDGET_BYTES = 10_000_000  # Colab's display data limit per notebook
 RESULT_SHARE_BYTES = 420_000  # one 30 s form result: 20 of them leave a library page's room
 PAGE_BYTES = 1_200_000  # embedded players of one library page: three 30 s runs
-CACHED_PAGES = 3  # pages whose players are kept rendered, so turning back answers at once
+CACHED_PAGES = 4  # pages whose players are kept rendered: on show, drawn ahead, the two shown before
 PAGE_RUNS = 3  # runs per library page
 MAX_NOTES = 5  # note lines shown for unreadable records (then a count)
 BLOCK_SECONDS = 10  # exports are written in blocks: one long OGG Vorbis write crashes libsndfile
@@ -276,6 +276,11 @@ class Listing:
     def pages(self, page_runs: int = PAGE_RUNS) -> int:
         return max(1, math.ceil(len(self.runs) / page_runs))
 
+    def page(self, page: int, page_runs: int = PAGE_RUNS) -> list[Run]:
+        """The runs of page ``page`` (from 0; a page past either end is the nearest one)."""
+        page = min(max(page, 0), self.pages(page_runs) - 1)
+        return self.runs[page * page_runs : (page + 1) * page_runs]
+
 
 def _read_record(sidecar: Path) -> tuple[dict | None, str | None]:
     """(record, None), or (None, a one-line note on why it cannot be listed)."""
@@ -310,7 +315,10 @@ class Library:
 
     def __init__(self, folder=defaults.OUTPUT_DIR):
         self.folder = Path(folder)
-        self._clips: dict[tuple, str] = {}  # rendered players of the last pages, by file and version
+        self._clips: dict[tuple, str] = {}  # rendered players, by file and version, least recent first
+        self._on_show: list[tuple] = []  # the players of the page shown last
+        self._ahead: list[tuple] = []  # players drawn ahead (:meth:`prepare`) since that page was shown
+        self._page_runs = PAGE_RUNS  # runs on the page shown last
 
     def scan(self) -> Listing:
         """Every run with a readable record, newest first (batch items in their order).
@@ -457,7 +465,8 @@ class Library:
 
     # ------------------------------------------------------------------ HTML
 
-    def _player(self, run: Run) -> str:
+    def _player(self, run: Run) -> tuple[tuple, str]:
+        """(cache key, the player's HTML) of ``run``, rendered once per version of its file."""
         stat = run.wav.stat()
         key = (str(run.wav), stat.st_mtime_ns, stat.st_size)
         if key not in self._clips:
@@ -468,7 +477,29 @@ class Library:
             if isinstance(recorded, dict) and isinstance(recorded.get("attenuated"), str):
                 assessed["flags"].setdefault("attenuated", recorded["attenuated"])  # a protected float WAV
             self._clips[key] = render.clip_html(audio, rate, quality=assessed, regions=run.regions())
-        return self._clips[key]
+        return key, self._clips[key]
+
+    def prepare(self, run: Run) -> bool:
+        """Draw ``run``'s player ahead of its page (the library form draws the next older page while one
+        is on show), so showing that page renders it no more. Kept until a page is shown after the next
+        one; False, and nothing kept, when its file is gone or unreadable (its page says so if shown)."""
+        try:
+            key, _ = self._player(run)
+        except (ValueError, OSError, RuntimeError):
+            return False
+        if key not in self._on_show and key not in self._ahead:
+            self._ahead.append(key)
+        self._trim()
+        return True
+
+    def _trim(self) -> None:
+        """Keep the players of the page on show, those drawn ahead (one page's worth, the newest) and of
+        the pages shown before, up to :data:`CACHED_PAGES` pages in all; the least recent go."""
+        self._ahead = self._ahead[-self._page_runs :]
+        kept = set(self._on_show) | set(self._ahead)
+        earlier = [key for key in self._clips if key not in kept][-(CACHED_PAGES - 2) * self._page_runs :]
+        order = earlier + self._on_show + self._ahead
+        self._clips = {key: self._clips[key] for key in order if key in self._clips}
 
     def _entry(self, run: Run, player: str) -> str:
         links = []
@@ -503,7 +534,7 @@ class Library:
     def page_html(self, listing: Listing, page: int = 0, page_runs: int = PAGE_RUNS) -> str:
         """Page ``page`` (from 0) of ``listing`` as one self-contained HTML block."""
         page = min(max(page, 0), listing.pages(page_runs) - 1)
-        runs = listing.runs[page * page_runs : (page + 1) * page_runs]
+        runs = listing.page(page, page_runs)
         notes = listing.notes[:MAX_NOTES]
         if len(listing.notes) > MAX_NOTES:
             notes.append(f"… and {len(listing.notes) - MAX_NOTES} more records that are not listed.")
@@ -521,10 +552,11 @@ class Library:
             f"of {len(listing.runs)} (page {page + 1} of {listing.pages(page_runs)})</div>",
         )
         parts.insert(1, self._zip_line())
-        used, shown = 0, set()
+        used, shown = 0, []
         for run in runs:
             try:
-                player = self._player(run)
+                key, player = self._player(run)
+                shown.append(key)
             except ValueError as exc:  # the reader's one sentence
                 player = render.message_html(str(exc), "warning")
             except (OSError, RuntimeError) as exc:
@@ -536,9 +568,9 @@ class Library:
                     "info",
                 )
             used += len(player)
-            shown.add(str(run.wav))
             parts.append(self._entry(run, player))
-        kept = [key for key in self._clips if key[0] not in shown][-(CACHED_PAGES - 1) * page_runs :]
-        kept += [key for key in self._clips if key[0] in shown]  # the page on show, newest
-        self._clips = {key: self._clips[key] for key in kept}
+        passed = [key for key in self._ahead if key not in shown]  # drawn ahead, not shown: least recent
+        self._clips = {key: self._clips[key] for key in passed + [k for k in self._clips if k not in passed]}
+        self._on_show, self._ahead, self._page_runs = shown, [], page_runs
+        self._trim()
         return "<div class='sa3lab-library'>" + "".join(parts) + "</div>"

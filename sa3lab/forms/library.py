@@ -7,6 +7,10 @@ serves no relative links, so there a *Download* button hands the chosen export t
 ``google.colab.files.download``. (A data-URI link would work offline too, but a 30 s WAV is 5-10 MB
 of base64 in the notebook, most of Colab's 10 MB display budget, so the library makes none.)
 
+Once a page is shown, the players of the next older page are drawn into the library's cache after
+the request (one run per event-loop callback, none while a form's job is going), so "Older" usually
+answers without making any.
+
 *Download all* zips every file of the output folder (:meth:`sa3lab.library.Library.zip_all`); its
 link heads the list, so JupyterLab, Notebook 7 and the exported HTML (beside the notebook) serve it,
 and on Colab the browser downloads it at once. On Colab, *Keep results on Google Drive* links the
@@ -16,6 +20,7 @@ output folder to a folder on Drive (:mod:`sa3lab.drive`), so results outlive the
 from __future__ import annotations
 
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -23,7 +28,7 @@ import ipywidgets as widgets
 from .. import catalog, defaults, drive
 from ..library import EXPORTS, PAGE_RUNS, Library, Listing, Run, export_formats, missing_formats_note
 from ..render import message_html
-from . import compat, kernel, parts
+from . import compat, kernel, parts, shell
 from .shell import CellOutput, form_box
 
 TITLE_CHARS = 110  # a run's line in the picker
@@ -62,6 +67,7 @@ class LibraryForm:
         self.form, self.page_runs, self.page = form, page_runs, 0
         self.listing = Listing([], [])
         self.html = ""
+        self.drawing = 0  # counts the pages shown: drawing ahead for an earlier one stops
         self.output = CellOutput("Results library")
         self.colab = compat.colab_available() if colab is None else bool(colab)
 
@@ -155,6 +161,27 @@ class LibraryForm:
         self.page_label.value = f"page {self.page + 1} of {pages} · {_runs(len(self.listing.runs))}"
         self.html = self.library.page_html(self.listing, self.page, self.page_runs)
         self.output.show(self.html)
+        self._draw_ahead()
+
+    def _draw_ahead(self) -> None:
+        """Once this request is over, draw the next older page's players into the library's cache, one
+        run per callback (a click waits for one player at most), so "Older" answers from the cache."""
+        self.drawing += 1
+        if self.page + 1 < self.listing.pages(self.page_runs):
+            runs = self.listing.page(self.page + 1, self.page_runs)
+            kernel.after_this_request(partial(self._draw, self.drawing, runs))
+
+    def _draw(self, drawing: int, runs: list[Run]) -> None:
+        """Draw ``runs[0]``, then schedule the rest; nothing once another page is shown or while a form's
+        job is going (a page shown after it draws ahead again). A run deleted or unreadable meanwhile is
+        skipped: drawing ahead never changes what is on screen nor says anything."""
+        if drawing != self.drawing or not runs or shell._ACTIVE:
+            return
+        try:
+            self.library.prepare(runs[0])
+        except Exception:  # noqa: BLE001 - never to the page: turning to it says what went wrong
+            return
+        kernel.after_this_request(partial(self._draw, drawing, runs[1:]))
 
     def _at_ends(self) -> tuple[bool, bool]:
         """Whether the first and the last page are on show (Newer / Older have nowhere to go)."""

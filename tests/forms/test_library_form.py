@@ -15,8 +15,9 @@ import soundfile as sf
 from form_helpers import shared_lab
 from library_helpers import demo_run, library_folder
 
-from sa3lab import library, library_form
+from sa3lab import library, library_form, render
 from sa3lab.audio_input import audio_info, read_audio
+from sa3lab.forms import kernel
 from sa3lab.forms.generation import GenerationForm
 from sa3lab.forms.session import Session
 from sa3lab.generation import GenerationRequest
@@ -242,3 +243,64 @@ def test_the_library_follows_new_results_and_says_it_is_working_while_a_button_w
     assert "Turning the page…" in seen[0][0] and seen[0][1]  # said at once; the buttons wait meanwhile
     assert view.page == 1 and Path(first.paths[0]).name in view.html
     assert not view.load_button.disabled and view.older.disabled and not view.newer.disabled
+
+
+@pytest.fixture
+def rendered(monkeypatch) -> list:
+    """One entry per player rendered (render.clip_html runs as ever)."""
+    calls, clip_html = [], render.clip_html
+    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: calls.append(1) or clip_html(*a, **kw))
+    return calls
+
+
+def test_the_next_older_page_is_drawn_ahead_so_older_renders_no_player(out, rendered):
+    """Outside a kernel, what a page schedules after its request runs at once."""
+    runs = [Path(generate(out, seed=seed).paths[0]) for seed in range(5)][::-1]  # newest first
+    view = library_form(out, page_runs=2)
+    view.refresh()
+    assert len(rendered) == 4  # page 1, then page 2 drawn ahead
+    assert runs[2].name not in view.html  # what is on show stays page 1
+    view.older.click()
+    assert view.page == 1 and view.html.count("<audio") == 2 and runs[2].name in view.html
+    assert len(rendered) == 5  # none for page 2; page 3's one run drawn ahead
+    view.older.click()
+    assert len(rendered) == 5 and view.older.disabled  # the last page: nothing further to draw
+    assert len(view.library._clips) <= library.CACHED_PAGES * 2
+
+
+def test_drawing_ahead_waits_out_a_forms_job_skips_deleted_runs_and_stops_for_a_newer_page(
+    out, rendered, monkeypatch
+):
+    """The kernel's event loop stood in for by a list: its callbacks run when the test lets them."""
+    runs = [Path(generate(out, seed=seed).paths[0]) for seed in range(7)][::-1]  # newest first
+    form = demo_form(out, prompt="rain", seed=1, duration=1.0)
+    view = library_form(out, form=form, page_runs=2)
+    loop = []
+    monkeypatch.setattr(kernel, "after_this_request", loop.append)
+
+    def turn():  # the event loop's turn: every callback due, and those they schedule
+        while loop:
+            loop.pop(0)()
+
+    view.refresh()
+    assert len(rendered) == 2 and len(loop) == 1  # page 1 shown; page 2 waits for the request's end
+    form.shell.run_task(lambda _: turn())  # a form's job is going: no drawing ahead
+    assert len(rendered) == 2 and loop == []
+    view.refresh_button.click()  # page 1 shown again (from the cache): page 2 is due again
+    assert len(rendered) == 2 and len(loop) == 1
+    loop.pop(0)()  # one player of page 2; then a click comes first
+    assert len(rendered) == 3
+    view.older.click()
+    assert len(rendered) == 4  # page 2's other player only
+    view.newer.click()  # back to page 1 before page 3 is drawn: drawing page 3 stops
+    turn()
+    assert len(rendered) == 4 and view.page == 0
+    view.older.click()  # page 2 from the cache; page 3 due
+    shown, said = view.html, view.message.value
+    Library(out).delete(view.listing.runs[4], confirm=True)  # page 3's first run, meanwhile
+    turn()
+    assert len(rendered) == 5  # the deleted run was skipped
+    assert (view.html, view.message.value) == (shown, said)  # nothing on screen changed
+    view.older.click()  # page 3 is now runs[5] (drawn ahead) and runs[6]
+    assert len(rendered) == 6 and runs[5].name in view.html and runs[4].name not in view.html
+    assert "error" not in view.message.value.lower() and "Traceback" not in view.html

@@ -180,3 +180,42 @@ def test_a_page_seen_before_is_shown_again_without_rendering_its_players_again(o
     view.page_html(listing, 1, page_runs=2)
     assert len(rendered) == 4
     assert view.page_html(listing, 0, page_runs=2) == first and len(rendered) == 4  # turning back: at once
+
+
+def test_a_page_drawn_ahead_shows_without_rendering_and_the_cache_keeps_four_pages(out, monkeypatch):
+    for seed in range(6):
+        generate(out, seed=seed)
+    rendered = []
+    clip_html = render.clip_html
+    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
+    view, listing = Library(out), Library(out).scan()
+    for page in range(4):
+        view.page_html(listing, page, page_runs=1)
+    assert len(rendered) == 4
+    gone = listing.page(5, page_runs=1)[0]
+    view.delete(gone, confirm=True)
+    assert view.prepare(gone) is False and len(rendered) == 4  # a run deleted meanwhile: skipped
+    assert view.prepare(listing.page(4, page_runs=1)[0]) is True and len(rendered) == 5
+    assert "<audio" in view.page_html(listing, 4, page_runs=1) and len(rendered) == 5  # drawn ahead
+    assert len(view._clips) <= library.CACHED_PAGES
+    for page in (3, 2):  # the two pages shown before it are kept
+        view.page_html(listing, page, page_runs=1)
+    assert len(rendered) == 5
+    view.page_html(listing, 0, page_runs=1)  # the least recent one went
+    assert len(rendered) == 6 and len(view._clips) <= library.CACHED_PAGES
+
+
+def test_a_page_drawn_ahead_but_not_shown_goes_before_the_pages_shown(out, monkeypatch):
+    for seed in range(4):
+        generate(out, seed=seed)
+    rendered = []
+    clip_html = render.clip_html
+    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
+    view, listing = Library(out), Library(out).scan()
+    for page in range(3):
+        view.page_html(listing, page, page_runs=1)
+    view.prepare(listing.page(3, page_runs=1)[0])
+    assert len(rendered) == 4
+    for page in (1, 0):  # back: the pages shown last are still kept, the one drawn ahead goes first
+        view.page_html(listing, page, page_runs=1)
+    assert len(rendered) == 4
