@@ -175,7 +175,7 @@ class LibraryForm:
         """Draw ``runs[0]``, then schedule the rest; nothing once another page is shown or while a form's
         job is going (a page shown after it draws ahead again). A run deleted or unreadable meanwhile is
         skipped: drawing ahead never changes what is on screen nor says anything."""
-        if drawing != self.drawing or not runs or shell._ACTIVE:
+        if drawing != self.drawing or not runs or shell.a_job_is_running():
             return
         try:
             self.library.prepare(runs[0])

@@ -470,6 +470,11 @@ _QUEUE: list[tuple[FormShell, Callable[[], object]]] = []  # jobs started meanwh
 _SHOWN_IN_CELL: dict[str, widgets.Widget] = {}  # notebook cell id -> the form widget it shows
 
 
+def a_job_is_running() -> bool:
+    """Whether a form's run or task is going in this kernel (or waiting behind one)."""
+    return bool(_ACTIVE or _QUEUE)
+
+
 def _close_tree(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
