@@ -336,6 +336,9 @@ class FormShell:
         self.message.value, self.last_error = "", None
         self.bar.value, self.bar.bar_style, self.status.value = 0, "", ""
         self.reading = not name  # the Run button's job, until its inputs are read
+        # widget messages still waiting (an edit the page sent just before the click, which ipykernel 7
+        # can leave behind the click while the kernel is busy) are applied before the inputs are read
+        kernel.process_ui_events()
         try:
             value = job(self.progress)
         except (StopRequested, KeyboardInterrupt):
