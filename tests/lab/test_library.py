@@ -169,13 +169,18 @@ def test_the_library_uses_the_forms_words_and_units_as_the_result_cards_do(out, 
     )  # beside their labels, whatever the page's CSS
 
 
-def test_a_page_seen_before_is_shown_again_without_rendering_its_players_again(out, monkeypatch):
-    for seed in range(4):
+def counted_library(out, runs: int, monkeypatch):
+    """(a Library of ``runs`` demo runs, their listing, a list that grows by one per player rendered)."""
+    for seed in range(runs):
         generate(out, seed=seed)
     rendered = []
     clip_html = render.clip_html
     monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
-    view, listing = Library(out), Library(out).scan()
+    return Library(out), Library(out).scan(), rendered
+
+
+def test_a_page_seen_before_is_shown_again_without_rendering_its_players_again(out, monkeypatch):
+    view, listing, rendered = counted_library(out, 4, monkeypatch)
     first = view.page_html(listing, 0, page_runs=2)
     view.page_html(listing, 1, page_runs=2)
     assert len(rendered) == 4
@@ -183,12 +188,7 @@ def test_a_page_seen_before_is_shown_again_without_rendering_its_players_again(o
 
 
 def test_a_page_drawn_ahead_shows_without_rendering_and_the_cache_keeps_four_pages(out, monkeypatch):
-    for seed in range(6):
-        generate(out, seed=seed)
-    rendered = []
-    clip_html = render.clip_html
-    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
-    view, listing = Library(out), Library(out).scan()
+    view, listing, rendered = counted_library(out, 6, monkeypatch)
     for page in range(4):
         view.page_html(listing, page, page_runs=1)
     assert len(rendered) == 4
@@ -206,12 +206,7 @@ def test_a_page_drawn_ahead_shows_without_rendering_and_the_cache_keeps_four_pag
 
 
 def test_a_page_drawn_ahead_but_not_shown_goes_before_the_pages_shown(out, monkeypatch):
-    for seed in range(4):
-        generate(out, seed=seed)
-    rendered = []
-    clip_html = render.clip_html
-    monkeypatch.setattr(render, "clip_html", lambda *a, **kw: rendered.append(1) or clip_html(*a, **kw))
-    view, listing = Library(out), Library(out).scan()
+    view, listing, rendered = counted_library(out, 4, monkeypatch)
     for page in range(3):
         view.page_html(listing, page, page_runs=1)
     view.prepare(listing.page(3, page_runs=1)[0])

@@ -54,10 +54,7 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
         generate.click()
         page.wait_for_selector(".jp-OutputArea .sa3lab-result audio")
         page.wait_for_selector(".jp-OutputArea .sa3lab-result img")
-        page.wait_for_function(
-            "() => ![...document.querySelectorAll('.widget-button')]"
-            ".some(b => b.textContent.includes('Generate') && b.disabled)"
-        )
+        page.wait_for_function(GENERATE_ENABLED)
         shot(page, f"01_generate_demo_{app}.png")
         assert page.locator(".jp-OutputArea .sa3lab-result audio").count() == 1
 
@@ -475,7 +472,7 @@ def test_a_prompt_edited_just_before_generate_is_the_one_the_run_uses(browser, l
     ahead), and ipykernel 7 handled the click before the edit the page sent just before it: the run
     must still read the edit (without FormShell's drain of pending widget messages it did not, in
     most tries)."""
-    url, token, root = lab_server
+    root = lab_server[2]
     for attempt in range(3):
         name = f"01_edit_then_click_{attempt}.ipynb"
         output_dir = root / f"outputs-edit-{attempt}"
