@@ -23,7 +23,7 @@ from ..generation import (
     SETTINGS,
 )
 from . import compat
-from .parts import ROW, STYLE
+from .parts import CENTRED_ROW, ROW, STYLE
 
 DEFAULT_SCHEDULE = "default"
 SCHEDULE_CHOICES = [
@@ -50,7 +50,7 @@ def _help(text: str) -> widgets.HTML:
 
 
 def _row(control: widgets.Widget, text: str) -> widgets.HBox:
-    return widgets.HBox([control, _help(text)], layout={**ROW, "align_items": "center"})
+    return widgets.HBox([control, _help(text)], layout=CENTRED_ROW)
 
 
 def _range(name: str) -> str:

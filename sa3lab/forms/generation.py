@@ -237,7 +237,7 @@ class GenerationForm(NotebookForm):
         assistant = widgets.HBox([self.idea, self.preset, self.greedy, self.expand_button], layout=parts.ROW)
         self.preview_row = widgets.HBox(
             [self.preview_on, self.preview_every, self.preview_steps, self.preview_listen, self.loop],
-            layout={"flex_flow": "row wrap", "align_items": "center"},
+            layout=parts.CENTRED_ROW,
         )
         return widgets.VBox(
             [

@@ -150,7 +150,7 @@ class LibraryForm:
         pages = self.listing.pages(self.page_runs)
         self.page = min(max(self.page, 0), pages - 1)
         start = self.page * self.page_runs
-        runs = self.listing.runs[start : start + self.page_runs]
+        runs = self.listing.page(self.page, self.page_runs)
         chosen = self.choice.value
         self.choice.options = [
             (_short(f"{start + i + 1}. {run.title()}"), start + i) for i, run in enumerate(runs)

@@ -18,7 +18,7 @@ from stable_audio_3.lora import companion_bases, header_adapter_type
 from .. import render
 from ..generation import MAX_LORA_STRENGTH, LoraUse
 from . import compat
-from .parts import COLAB_UPLOAD_HELP, ROW, take_uploads
+from .parts import CENTRED_ROW, COLAB_UPLOAD_HELP, ROW, take_uploads
 
 HELP = (
     f"<small>Each file: its strength (0 = off, negatives invert it, up to ±{MAX_LORA_STRENGTH:g}); the noise "
@@ -74,7 +74,7 @@ class LoraRow:
         self.path.observe(lambda _: self._show_bases(), "value")
         self.widget = widgets.HBox(
             [self.path, self.svd_bases, self.strength, self.interval, self.layer_filter, self.remove],
-            layout={"flex_flow": "row wrap", "align_items": "center"},
+            layout=CENTRED_ROW,
         )
         self._show_bases()
 

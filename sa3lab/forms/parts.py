@@ -19,6 +19,7 @@ STYLE = {"description_width": "130px"}
 WIDE = {"width": "calc(100% - 4px)", "max_width": "680px"}  # the output area's width (less margins)
 NARROW = {"width": "340px", "max_width": "100%"}
 ROW = {"flex_flow": "row wrap"}  # a row of controls wraps onto the next line rather than clip
+CENTRED_ROW = {**ROW, "align_items": "center"}  # such a row, its controls centred on one line
 LOCAL = "__local__"
 UPLOADS = Path(tempfile.gettempdir()) / "sa3lab-uploads"
 

@@ -38,7 +38,7 @@ from IPython.display import HTML, display
 from ..cache import return_freed_heap
 from ..render import message_html
 from ..upstream_clash import clash_notice
-from . import kernel
+from . import kernel, parts
 from .kept_results import KeptResults
 
 
@@ -197,7 +197,7 @@ class FormShell:
         self.stop_button.on_click(lambda _: self.stop())
         controls = widgets.HBox(
             [self.run_button, self.stop_button, self.bar, self.status],
-            layout={"flex_flow": "row wrap", "align_items": "center"},
+            layout=parts.CENTRED_ROW,
         )
         self.widget = form_box([inputs, controls, self.message, self.fallback])
 
