@@ -83,6 +83,13 @@ def seed(value) -> int:
     return value
 
 
+def text(name: str, value) -> str:
+    """A ``str``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {value!r}.")
+    return value
+
+
 def path_like(name: str, value) -> str:
     """A file or folder name given as ``str`` or ``os.PathLike``."""
     if not isinstance(value, (str, os.PathLike)) or not str(value):

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import checks
 from .layers import expo_fourier_features
 from .loading import CheckpointMismatchError
 
@@ -172,9 +173,7 @@ class TextEncoder:
 
     def fit(self, prompt: str) -> PromptFit:
         """How much of ``prompt`` the encoder takes: its tokens, the most it keeps, and where a cut falls."""
-        if not isinstance(prompt, str):
-            raise ValueError(f"prompt must be text, got {prompt!r}.")
-        tokens = len(self.tokenizer(prompt)["input_ids"])
+        tokens = len(self.tokenizer(checks.text("prompt", prompt))["input_ids"])
         if tokens <= self.max_length:
             return PromptFit(tokens, self.max_length, None)
         kept = self.tokenizer(

@@ -46,6 +46,7 @@ def prompt_fit(name_or_path, prompt: str, cache_dir=None):
     :class:`~stable_audio_3.conditioning.PromptFit`), read from the model's config and tokenizer files
     on this machine without loading the model; None while those files are not here (nothing is
     downloaded)."""
+    checks.text("prompt", prompt)  # refused whether or not the files are here
     found = local_prompt_files(name_or_path, cache_dir)
     if found is None:
         return None

@@ -214,9 +214,13 @@ def test_a_prompt_is_counted_from_files_already_here_and_nothing_is_downloaded_t
     requests_before = len(hub.requests)
     assert prompt_fit(GATED, prompt) is None and prompt_fit("small-music-base", prompt) is None
     assert prompt_fit("/no/such/folder", prompt) is None
+    with pytest.raises(ValueError, match="prompt must be text, got 5"):  # refused, files here or not
+        prompt_fit("/no/such/folder", 5)
     assert len(hub.requests) == requests_before  # not downloaded, not even asked
     files = resolve_model_files(GATED, token=ACCEPTED_TOKEN)
     counted = prompt_fit(GATED, prompt)  # from the huggingface_hub cache, the weights not loaded
     model = StableAudioModel.from_pretrained(files)
     assert counted == model.prompt_fit(prompt) and counted.cut and counted.tokens > counted.max_tokens
     assert prompt_fit(GATED, "rain") == model.prompt_fit("rain") and not model.prompt_fit("rain").cut
+    with pytest.raises(ValueError, match=r"prompt must be text, got \['rain'\]"):
+        model.prompt_fit(["rain"])
