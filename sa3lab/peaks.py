@@ -157,8 +157,7 @@ class StreamGain:
             return np.zeros((1, 0), np.float32)
         data = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
         peak = np.abs(data).max(axis=0) if data.shape[1] else np.zeros(0, np.float32)
-        with np.errstate(divide="ignore"):
-            allowed = np.where(peak > self.limit, self.limit / np.maximum(peak, 1e-30), 1.0)
+        allowed = self.limit / np.maximum(peak, self.limit)  # 1 within the ceiling, else limit / peak
         # the running gain only falls ...
         level = np.minimum.accumulate(np.minimum(allowed, self.level))
         # ... and each fall becomes a ramp that ends where it is needed: the mean of the next `ramp` values
