@@ -137,6 +137,8 @@ def lab_server(tmp_path_factory):
 
 
 APPS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}  # both served by the one Jupyter server
+GENERATE_ENABLED = """() => ![...document.querySelectorAll('.widget-button')]
+    .some(b => b.textContent.includes('Generate') && b.disabled)"""  # no run going: Generate clickable
 KERNEL_READY = """() => {
     const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
     return kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';

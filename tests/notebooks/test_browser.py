@@ -15,6 +15,7 @@ import papermill
 import pytest
 from browser_fixtures import (
     APPS,
+    GENERATE_ENABLED,
     KERNEL_READY,
     ROOT,
     needs_chromium,
@@ -80,10 +81,6 @@ def test_generate_shows_player_spectrogram_and_keeps_results(browser, lab_server
 
 
 RESULT_AUDIO = ".jp-OutputArea .sa3lab-result audio"
-GENERATE_ENABLED = (
-    "() => ![...document.querySelectorAll('.widget-button')]"
-    ".some(b => b.textContent.includes('Generate') && b.disabled)"
-)
 LONG_CLIP_CELL = """import math, torch
 from IPython.display import HTML
 from sa3lab import render

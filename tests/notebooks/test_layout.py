@@ -6,9 +6,10 @@ box. Measured with bounding boxes; screenshots of each form go to test-artifacts
 """
 
 import shutil
+from functools import partial
 
 import pytest
-from browser_fixtures import ARTIFACTS, open_notebook, out_of_place
+from browser_fixtures import ARTIFACTS, GENERATE_ENABLED, open_notebook, out_of_place
 from colab_env import open_classic_notebook
 from parity import MODELS
 
@@ -45,17 +46,13 @@ def check_fits(page, app: str, what: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-IDLE = """() => ![...document.querySelectorAll('.widget-button')]
-    .some(b => b.textContent.includes('Generate') && b.disabled)"""
-
-
 def check_generation_and_library(page, app: str, area: str) -> None:
     """Generate three times, open the LoRA pane with a row and Advanced settings, list the run in the library;
     then check every mode's tab (``area``: the front end's output area class)."""
     for _ in range(3):  # results enough to make the outputs taller than Notebook 7's auto-scroll limit
         page.locator(f"{area} .widget-button", has_text="Generate").first.click()
         page.wait_for_selector(f"{area} .sa3lab-result audio")
-        page.wait_for_function(IDLE)
+        page.wait_for_function(GENERATE_ENABLED)
     page.get_by_text("LoRA (none").first.click()  # the LoRA pane opens
     page.locator(f"{area} .widget-button", has_text="Add a LoRA file").first.click()
     page.locator(f"{area} .widget-button .fa-trash").first.wait_for()
@@ -73,53 +70,52 @@ FRONT_ENDS = ["jupyterlab", "notebook7", pytest.param("classic", marks=pytest.ma
 
 @pytest.fixture
 def opened(request, browser, app):
-    """(the server's root folder, the output area's class, open(notebook, **parameters) -> page) for
-    ``app``; "classic": the classic Notebook 6.5 with ipywidgets 7 of the Colab-like environment."""
+    """(the output area's class, open(notebook, folder, **parameters) -> page) for ``app``: the notebook
+    runs with OUTPUT_DIR ``folder``-``app`` in the server's root; its page closes and the folder goes
+    after the test. "classic": the classic Notebook 6.5 with ipywidgets 7 of the Colab-like environment."""
     if app == "classic":
-        server = request.getfixturevalue("classic_server")
-        return server[2], ".output_area", lambda name, **p: open_classic_notebook(browser, server, name, **p)
-    server = request.getfixturevalue("lab_server")
-    return server[2], ".jp-OutputArea", lambda name, **p: open_notebook(browser, server, name, app, **p)
+        server, area = request.getfixturevalue("classic_server"), ".output_area"
+        open_page = partial(open_classic_notebook, browser, server)
+    else:
+        server, area = request.getfixturevalue("lab_server"), ".jp-OutputArea"
+        open_page = partial(open_notebook, browser, server, app=app)
+    pages, folders = [], []
+
+    def open_(name: str, folder: str, **parameters):
+        folders.append(server[2] / f"{folder}-{app}")
+        pages.append(open_page(name, OUTPUT_DIR=str(folders[-1]), **parameters))
+        return pages[-1]
+
+    yield area, open_
+    for page in pages:
+        page.close()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.parametrize("app", FRONT_ENDS)
 def test_the_generation_and_library_forms_fit(opened, app):
-    root, area, open_ = opened
-    output_dir = root / f"outputs-layout-{app}"
-    page = open_("01_standard_collection.ipynb", MODEL="demo", DURATION=1.0, OUTPUT_DIR=str(output_dir))
-    try:
-        check_generation_and_library(page, app, area)
-    finally:
-        page.close()
-        shutil.rmtree(output_dir, ignore_errors=True)
+    area, open_ = opened
+    page = open_("01_standard_collection.ipynb", "outputs-layout", MODEL="demo", DURATION=1.0)
+    check_generation_and_library(page, app, area)
 
 
 @pytest.mark.parametrize("app", FRONT_ENDS)
 def test_the_sweep_form_fits(opened, app):
-    root, area, open_ = opened
-    output_dir = root / f"sweeps-layout-{app}"
-    page = open_("05_batch_sweeps.ipynb", MODEL="demo", OUTPUT_DIR=str(output_dir))
-    try:
-        page.locator(f"{area} .widget-button", has_text="Run sweep").first.wait_for()
-        check_fits(page, app, "05")
-    finally:
-        page.close()
-        shutil.rmtree(output_dir, ignore_errors=True)
+    area, open_ = opened
+    page = open_("05_batch_sweeps.ipynb", "sweeps-layout", MODEL="demo")
+    page.locator(f"{area} .widget-button", has_text="Run sweep").first.wait_for()
+    check_fits(page, app, "05")
 
 
 @pytest.mark.parametrize("app", FRONT_ENDS)
 def test_the_training_form_fits(opened, app):
-    root, area, open_ = opened
-    output_dir = root / f"training-layout-{app}"
+    area, open_ = opened
     page = open_(
-        "04_train_lora.ipynb", MODEL=str(MODELS / "small-music-base"), STEPS=2, DURATION=0.5, PROMPT="plucks",
-        OUTPUT_DIR=str(output_dir),
+        "04_train_lora.ipynb", "training-layout", MODEL=str(MODELS / "small-music-base"), STEPS=2,
+        DURATION=0.5, PROMPT="plucks",
     )  # fmt: skip
-    try:
-        page.locator(f"{area} .widget-button", has_text="Try it").first.wait_for()  # the last cell ran
-        page.locator(f"{area} .widget-button", has_text="Show clips").first.click()  # the captions
-        page.locator(f"{area} .widget-textarea").nth(1).wait_for()
-        check_fits(page, app, "04")
-    finally:
-        page.close()
-        shutil.rmtree(output_dir, ignore_errors=True)
+    page.locator(f"{area} .widget-button", has_text="Try it").first.wait_for()  # the last cell ran
+    page.locator(f"{area} .widget-button", has_text="Show clips").first.click()  # the captions
+    page.locator(f"{area} .widget-textarea").nth(1).wait_for()
+    check_fits(page, app, "04")
